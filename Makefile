@@ -1,0 +1,37 @@
+# The whole set-up on a fresh machine: `make demo` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+OUT     ?= runs/demo
+
+.PHONY: demo test bench lint venv clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall when the project's requirements change.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/advlab demo --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]' || $(BIN)/pip install --quiet --no-deps foolbox torchattacks
+	$(BIN)/pip install --quiet --no-deps convex-adversarial || true
+	$(BIN)/python -m benchmarks.run
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src/advlab
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,42 @@
+"""Small layers shared by the model zoo."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class Normalize(nn.Module):
+    """Per-channel (x - mean) / std, so that models take [0, 1] pixels and attacks and bounds
+    work in pixel space. `mean`, `std` are (C, 1, 1) buffers; an affine map, so certified
+    bounds pass through it exactly."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if len(mean) != len(std):
+            raise ValueError(f"mean has {len(mean)} channels but std has {len(std)}")
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std must be positive, got {tuple(std)}")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> (N, C, H, W)
+        return (x - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
+
+
+def default_normalization(in_channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Dataset statistics by channel count: MNIST-like for 1 channel, CIFAR-10 for 3."""
+    if in_channels == 1:
+        return MNIST_MEAN, MNIST_STD
+    if in_channels == 3:
+        return CIFAR_MEAN, CIFAR_STD
+    return (0.5,) * in_channels, (0.5,) * in_channels
