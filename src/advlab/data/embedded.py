@@ -23,15 +23,19 @@ DIGIT_CLASSES = [str(i) for i in range(10)]
 
 
 def stratified_split(labels: np.ndarray, test_every: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic stratified split: sort samples stably by (label, index) and send every
-    `test_every`-th of each class to the test set. Returns (train_index, test_index)."""
+    """Deterministic stratified split: rank the samples of each class by index and send every
+    `test_every`-th of each class to the test set. Returns (train_index, test_index), each
+    in class-interleaved order."""
     order = np.lexsort((np.arange(len(labels)), labels))  # by label, then by original index
     rank_in_class = np.empty(len(labels), dtype=np.int64)
     for c in np.unique(labels):
         members = order[labels[order] == c]
         rank_in_class[members] = np.arange(len(members))
     is_test = rank_in_class % test_every == test_every - 1
-    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    # Interleave the classes (order by rank within class, then label) so that the first n
+    # samples of either split are balanced across classes.
+    interleaved = np.lexsort((labels, rank_in_class))
+    return interleaved[~is_test[interleaved]], interleaved[is_test[interleaved]]
 
 
 @functools.cache

@@ -32,6 +32,6 @@ def names() -> list[str]:
 
 
 def describe(name: str) -> str:
-    """The first line of the builder's docstring (for `advlab list`)."""
-    doc = CLASSIFIERS.get(name).__doc__ or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    """The first paragraph of the builder's docstring (for `advlab list --models`)."""
+    doc = (CLASSIFIERS.get(name).__doc__ or "").strip()
+    return " ".join(doc.split("\n\n")[0].split())

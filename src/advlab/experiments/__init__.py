@@ -1,0 +1,28 @@
+"""Experiments: one module per lecture figure or table (see `advlab.experiments.base`).
+
+Modules are imported on demand, so `advlab list` stays fast and a broken optional dependency
+of one experiment does not stop the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from advlab.registry import UnknownNameError
+
+# registry name -> module (in the lecture's order)
+EXPERIMENTS: dict[str, str] = {
+    "classifier-baselines": "advlab.experiments.classifier_baselines",
+}
+
+
+def names() -> list[str]:
+    return list(EXPERIMENTS)
+
+
+def get(name: str) -> ModuleType:
+    """The experiment module registered as `name` (unknown names list the valid ones)."""
+    if name not in EXPERIMENTS:
+        raise UnknownNameError(f"unknown experiment {name!r}; valid names: {', '.join(EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name])

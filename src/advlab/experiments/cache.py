@@ -1,0 +1,88 @@
+"""Trained classifiers cached by the content of their configuration.
+
+`trained_classifier(ctx, model="lenet", data="mnist-5k", epochs=5)` trains once; a second
+call with the same settings (in any experiment, any run) loads the cached checkpoint. The key
+is a SHA-256 of the canonical JSON of (model, model arguments, dataset, training config,
+advlab cache version), so changing any of them trains a new model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from torch import nn
+
+from advlab import data as datasets
+from advlab import models
+from advlab.experiments.base import RunContext
+from advlab.models.checkpoint import CHECKPOINT_FILE, CheckpointError
+from advlab.train import BatchLoss, TrainConfig, cross_entropy_loss, fit
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = 1
+
+
+def config_key(spec: dict[str, Any]) -> str:
+    """A short content hash of a JSON-serialisable spec."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def model_args_for(model: str, dataset: str, **model_kwargs: Any) -> dict[str, Any]:
+    """Model constructor arguments adapted to the dataset's channels, classes and size."""
+    spec = datasets.info(dataset)
+    c, h, _ = spec.shape
+    return {"in_channels": c, "num_classes": spec.num_classes, "image_size": h, **model_kwargs}
+
+
+def trained_classifier(
+    ctx: RunContext,
+    model: str = "lenet",
+    data: str = "mnist-5k",
+    epochs: int = 5,
+    optimizer: str = "sgd",
+    lr: float = 0.01,
+    batch_size: int = 64,
+    seed: int = 0,
+    batch_loss: BatchLoss | None = None,
+    loss_name: str = "standard",
+    **model_kwargs: Any,
+) -> nn.Module:
+    """A classifier trained on `data`'s train split, from the cache when it is there.
+
+    batch_loss / loss_name: a non-standard training loss (adversarial, certified) and a name
+    describing it and its settings, which becomes part of the cache key. Returns the model in
+    eval mode on ctx.device."""
+    args = model_args_for(model, data, **model_kwargs)
+    cfg = TrainConfig(epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed)  # type: ignore[arg-type]
+    spec = {"v": CACHE_VERSION, "model": model, "model_args": args, "data": data,
+            "train": cfg.to_dict(), "loss": loss_name}  # fmt: skip
+    folder = ctx.cache_dir / f"{model}-{data.replace(':', '_').replace('/', '_')}-{config_key(spec)}"
+    if (folder / CHECKPOINT_FILE).exists():
+        try:
+            cached = models.load_checkpoint(folder, device=ctx.device)
+            log.info("using cached %s from %s", model, folder)
+            return cached
+        except CheckpointError as error:
+            log.warning("cached model unusable (%s); retraining", error)
+    import torch
+
+    torch.manual_seed(seed)
+    net = models.create(model, **args).to(ctx.device)
+    root = ctx.data_root
+    fit(
+        net,
+        datasets.load(data, "train", root=root),
+        None,
+        cfg,
+        folder,
+        batch_loss=batch_loss or cross_entropy_loss,
+        meta={"model": model, "model_args": args, "dataset": data, "cache_spec": spec},
+        progress=ctx.reporter,
+    )
+    (folder / "spec.json").write_text(json.dumps(spec, indent=2, default=str))
+    return net.eval()
+

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from advlab import experiments
+from advlab.experiments import classifier_baselines
+from advlab.experiments.runner import build_config, coerce, run_experiment
+from advlab.registry import UnknownNameError
+
+
+def test_every_experiment_module_follows_the_convention() -> None:
+    for name in experiments.names():
+        module = experiments.get(name)
+        assert module.NAME == name
+        assert module.TITLE and module.PAPER
+        for scale in ("quick", "paper"):
+            config = getattr(module.Config, scale)()
+            assert type(config) is module.Config
+        assert callable(module.run) and callable(module.render)
+
+
+def test_overrides_are_coerced_to_field_types() -> None:
+    cfg = build_config(classifier_baselines, "quick", {"epochs": "2", "rows": "fc500-150-10@digits,wong-small@digits", "lr": "0.1"})
+    assert cfg.epochs == 2 and cfg.lr == 0.1 and cfg.rows == ("fc500-150-10@digits", "wong-small@digits")
+    assert coerce("none", int | None, "x") is None and coerce("yes", bool, "x") is True
+    with pytest.raises(ValueError, match="valid fields: .*epochs"):
+        build_config(classifier_baselines, "quick", {"epoch": "2"})
+    with pytest.raises(ValueError, match="expects int"):
+        build_config(classifier_baselines, "quick", {"epochs": "two"})
+    with pytest.raises(ValueError, match="quick, paper"):
+        build_config(classifier_baselines, "huge")
+    with pytest.raises(UnknownNameError, match="classifier-baselines"):
+        experiments.get("deepfool")
+
+
+def test_classifier_baselines_runs_caches_and_renders(tmp_path: Path) -> None:
+    overrides = {"rows": "fc500-150-10@digits,wong-small@digits", "epochs": "3", "lr": "0.05"}
+    ctx = {"cache_dir": tmp_path / "cache"}
+    first = run_experiment("classifier-baselines", "quick", tmp_path / "out", overrides, ctx)
+    result = json.loads((tmp_path / "out" / "classifier-baselines" / "result.json").read_text())
+    rows = result["result"]["rows"]
+    assert [r["model"] for r in rows] == ["fc500-150-10", "wong-small"]
+    assert all(0 <= r["test_error"] < 30 for r in rows)
+    assert (first.out_dir / "test_error.png").stat().st_size > 1000
+    assert first.rendered is not None and first.rendered.tables[0].rows[0][0] == "fc500-150-10"
+    cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(cached) == 2
+    # a second run reuses the cached models: same errors, no new cache entries
+    second = run_experiment("classifier-baselines", "quick", tmp_path / "again", overrides, ctx)
+    again = json.loads((second.out_dir / "result.json").read_text())["result"]["rows"]
+    assert [r["test_error"] for r in again] == [r["test_error"] for r in rows]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == cached

@@ -1,0 +1,72 @@
+"""The `advlab` command as a user types it (in-process, small data)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from advlab.cli import app, main
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["advlab", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    return int(info.value.code or 0), capsys.readouterr().err
+
+
+def test_data_list_and_show(tmp_path: Path) -> None:
+    out = invoke("data", "list")
+    assert "mnist-5k" in out and "embedded" in out and "cifar10" in out
+    invoke("data", "show", "mnist-5k", "--out", str(tmp_path / "grid.png"), "--n", "12")
+    assert (tmp_path / "grid.png").stat().st_size > 5000
+
+
+def test_train_eval_resume_flow(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    out = invoke("train", "classifier", "--model", "wong-small", "--data", "digits", "--epochs", "2",
+                 "--lr", "0.05", "--out", str(run))  # fmt: skip
+    assert "test acc" in out and (run / "checkpoint.safetensors").exists()
+    out = invoke("train", "classifier", "--model", "wong-small", "--data", "digits", "--epochs", "3",
+                 "--lr", "0.05", "--out", str(run), "--resume")  # fmt: skip
+    assert len((run / "metrics.csv").read_text().splitlines()) == 4
+    out = invoke("eval", "--checkpoint", str(run), "--data", "digits")
+    assert "Per-class accuracy" in out and "Overall" in out
+
+
+def test_reproduce_with_overrides_and_report(tmp_path: Path) -> None:
+    out = invoke("reproduce", "classifier-baselines", "--out", str(tmp_path / "res"),
+                 "--cache-dir", str(tmp_path / "cache"), "--rows", "fc500-150-10@digits", "--epochs=2")  # fmt: skip
+    assert "report:" in out
+    config = json.loads((tmp_path / "res" / "classifier-baselines" / "config.json").read_text())
+    assert config["config"]["rows"] == ["fc500-150-10@digits"] and config["config"]["epochs"] == 2
+    assert (tmp_path / "res" / "report.html").exists()
+    invoke("report", str(tmp_path / "res"), "--out", str(tmp_path / "r.html"))
+    assert "classifier-baselines" in (tmp_path / "r.html").read_text()
+    assert "classifier-baselines" in invoke("list")
+    assert "wong-small" in invoke("list", "--models")
+
+
+def test_bad_input_gets_one_clear_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    code, err = run_main(monkeypatch, capsys, "data", "show", "mnist5k")
+    assert code == 2 and "valid names" in err and "Traceback" not in err
+    code, err = run_main(monkeypatch, capsys, "eval", "--checkpoint", str(tmp_path / "none"))
+    assert code == 2 and "no checkpoint" in err
+    code, err = run_main(monkeypatch, capsys, "reproduce", "nope")
+    assert code == 2 and "classifier-baselines" in err
+    code, err = run_main(monkeypatch, capsys, "reproduce", "classifier-baselines", "--out", str(tmp_path), "--epoch", "3")
+    assert code == 2 and "valid fields" in err
+    code, err = run_main(monkeypatch, capsys, "train", "classifier", "--optimizer", "lbfgs", "--out", str(tmp_path / "x"))
+    assert code == 2 and "sgd, adam" in err
