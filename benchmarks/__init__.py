@@ -1,0 +1,1 @@
+"""Side-by-side speed comparisons (`make bench`). Ratios are measured in one run."""
