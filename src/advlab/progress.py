@@ -56,9 +56,15 @@ class _RichTask:
 class _RichContext(AbstractContextManager):
     def __init__(self, description: str, total: int | None) -> None:
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress as RichBar, TextColumn, TimeElapsedColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
             TimeRemainingColumn,
         )  # fmt: skip
+        from rich.progress import (
+            Progress as RichBar,
+        )
 
         self._bar = RichBar(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

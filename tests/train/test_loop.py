@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from advlab import data, models
-from advlab.train import BatchOutput, TrainConfig, TrainingDiverged, cross_entropy_loss, evaluate, fit
+from advlab.train import (
+    BatchOutput,
+    TrainConfig,
+    TrainingDiverged,
+    cross_entropy_loss,
+    evaluate,
+    fit,
+)
 
 ARGS = {"in_channels": 1, "num_classes": 10, "image_size": 8}
 META = {"model": "wong-small", "model_args": ARGS, "dataset": "digits"}

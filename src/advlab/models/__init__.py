@@ -5,7 +5,12 @@
     >>> net = models.load_checkpoint("runs/lenet")    # rebuilt from the checkpoint metadata
 """
 
-from advlab.models.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from advlab.models.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from advlab.models.layers import Normalize
 from advlab.models.registry import create, describe, names
 

@@ -19,9 +19,9 @@ from torch import nn
 from advlab.data.base import ImageDataset, as_tensors
 from advlab.models.checkpoint import (
     CHECKPOINT_FILE,
-    read_checkpoint,
     load_weights,
     optimizer_state_from_tensors,
+    read_checkpoint,
     save_checkpoint,
 )
 from advlab.progress import Progress, SilentProgress
