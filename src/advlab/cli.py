@@ -172,7 +172,7 @@ def _robust_loss(method: str, eps: float, warmup: float, projections: int | None
     if method != "wong":
         raise UserError(f"unknown --robust {method!r}; valid: wong")
     try:
-        from advlab.defenses.certify import RobustBatchLoss
+        from advlab.defenses.certify.training import RobustBatchLoss
     except ImportError as error:
         raise UserError(f"certified training is not available in this build: {error}") from error
     return RobustBatchLoss(eps=eps, warmup_fraction=warmup, projections=projections, lower=0.0, upper=1.0)
@@ -195,6 +195,66 @@ def eval_command(
     show(Table(f"Per-class accuracy on {data} ({split})", ["class", "samples", "accuracy"], rows))
     show(Table("Overall", ["samples", "accuracy", "error %", "loss"],
                [[result.n, result.accuracy, 100 * result.error, result.loss]]))  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- attacks, certification
+@app.command("attack")
+def attack_command(
+    name: Annotated[str, typer.Argument(help="fgsm, pgd, deepfool or lbfgs.")],
+    checkpoint: Annotated[Path, typer.Option(help="Run folder or checkpoint file of the classifier.")],
+    data: str = "mnist-5k",
+    split: str = "test",
+    n: Annotated[int, typer.Option(help="Number of test images (the first n, class-balanced for embedded sets).")] = 1000,
+    eps: Annotated[float | None, typer.Option(help="Perturbation budget (fgsm, pgd).")] = None,
+    norm: Annotated[str | None, typer.Option(help="linf or l2 (pgd, deepfool).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Iterations (pgd, deepfool, lbfgs).")] = None,
+    step_size: Annotated[float | None, typer.Option(help="PGD step size.")] = None,
+    overshoot: Annotated[float | None, typer.Option(help="DeepFool overshoot.")] = None,
+    restarts: Annotated[int | None, typer.Option(help="PGD random restarts.")] = None,
+    targeted: Annotated[bool, typer.Option(help="Targeted attack towards (label + 1) mod K.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder for result.json and the image grid.")] = Path("runs/attack"),
+    seed: int = 0,
+    data_root: DataRoot = None,
+    device: Device = "cpu",
+) -> None:
+    """Attack a trained classifier: success rate, accuracy under attack, rho_adv, median norm,
+    time per sample; writes result.json and a grid of originals / perturbations / adversarials."""
+    import torch
+
+    from advlab.attacks.command import run_attack
+
+    model, dataset, x, y = _load_model_and_data(checkpoint, data, split, n, data_root, _device(device))
+    params = {k: v for k, v in {"eps": eps, "norm": norm, "steps": steps, "step_size": step_size,
+              "overshoot": overshoot, "restarts": restarts}.items() if v is not None}  # fmt: skip
+    if targeted:
+        params["targeted"] = True
+        y = (y + 1) % dataset.num_classes
+    torch.manual_seed(seed)
+    table, _ = run_attack(name, model, x, y, out, dataset.classes, **params)
+    show(table)
+    console.print(f"results: [bold]{out}/result.json[/]")
+
+
+@app.command("certify")
+def certify_command(
+    checkpoint: Annotated[Path, typer.Option(help="Run folder or checkpoint file of the classifier.")],
+    data: str = "mnist-5k",
+    split: str = "test",
+    eps: Annotated[float, typer.Option(help="Linf radius.")] = 0.1,
+    n: Annotated[int | None, typer.Option(help="Number of test images (default: all).")] = None,
+    batch_size: int = 50,
+    out: Annotated[Path, typer.Option(help="Folder for result.json.")] = Path("runs/certify"),
+    data_root: DataRoot = None,
+    device: Device = "cpu",
+) -> None:
+    """Wong-Kolter certification of a classifier: test, FGSM and PGD error, the certified
+    robust error bound and certified accuracy at radius eps."""
+    from advlab.defenses.certify.evaluate import certify_command as run_certify
+
+    model, _, x, y = _load_model_and_data(checkpoint, data, split, n, data_root, _device(device))
+    table, _ = run_certify(model, x, y, eps, out, batch_size=batch_size)
+    show(table)
+    console.print(f"results: [bold]{out}/result.json[/]")
 
 
 # ----------------------------------------------------------------------------- experiments

@@ -1,0 +1,239 @@
+"""The GAN architecture registry: one factory per row of WGAN-GP Figure 2 plus Goodfellow's
+MLP, each returning a (generator, discriminator) pair, and `build_gan`, the single entry point.
+
+Every factory takes the keyword-only arguments image_size, channels, latent_dim, width, and
+the discriminator switches batchnorm_in_critic / critic_norm (accepted everywhere so a trainer
+can pass them uniformly; architectures without normalisation in D ignore them), plus its own
+options (mlp: dropout; resnet: depth, residual_scale).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from advlab.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
+from advlab.models.gan.layers import critic_norm_name, init_dcgan_weights_
+from advlab.models.gan.mlp import MLPGenerator, goodfellow_mlp
+from advlab.models.gan.resnet import ResNetDiscriminator, ResNetGenerator
+from advlab.registry import Registry
+
+GanPair = tuple[nn.Module, nn.Module]
+GanFactory = Callable[..., GanPair]
+
+GAN_ARCHS: Registry[GanFactory] = Registry("GAN architecture")
+
+
+def _dcgan_d(
+    image_size: int,
+    channels: int,
+    width: int,
+    batchnorm_in_critic: bool,
+    critic_norm: str | None,
+    activation: str = "leaky_relu",
+) -> DCGANDiscriminator:
+    norm = critic_norm_name(batchnorm_in_critic, critic_norm)
+    return DCGANDiscriminator(
+        image_size=image_size, channels=channels, width=width, norm=norm, activation=activation
+    )
+
+
+@GAN_ARCHS.register("mlp")
+def mlp(
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 100,
+    width: int = 64,
+    dropout: bool = True,
+    batchnorm_in_critic: bool = True,
+    critic_norm: str | None = None,
+) -> GanPair:
+    """Goodfellow et al. 2014: ReLU MLP generator (1200, 1200) and maxout discriminator
+    (240x5, 240x5, dropout), hidden sizes scaled by width/64. D has no normalisation, so
+    batchnorm_in_critic / critic_norm are ignored."""
+    return goodfellow_mlp(
+        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width,
+        dropout=dropout,
+    )
+
+
+@GAN_ARCHS.register("dcgan")
+def dcgan(
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 100,
+    width: int = 64,
+    batchnorm_in_critic: bool = True,
+    critic_norm: str | None = None,
+) -> GanPair:
+    """Radford et al. 2016 DCGAN (WGAN-GP Figure 2 baseline): BN + ReLU generator, LeakyReLU
+    discriminator with BN except on its first layer; batchnorm_in_critic=False gives the critic
+    layer norm instead (critic_norm="none" for none), as WGAN-GP recommends."""
+    g = DCGANGenerator(image_size=image_size, channels=channels, latent_dim=latent_dim, width=width)
+    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm)
+
+
+@GAN_ARCHS.register("dcgan-nobn-const")
+def dcgan_nobn_const(
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 100,
+    width: int = 64,
+    batchnorm_in_critic: bool = True,
+    critic_norm: str | None = None,
+) -> GanPair:
+    """WGAN-GP Figure 2, row 2: 'G: No BN and a constant number of filters, D: DCGAN'. Every
+    generator layer has `width` filters and no normalisation."""
+    g = DCGANGenerator(
+        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width,
+        norm="none", constant_width=True,
+    )
+    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm)
+
+
+@GAN_ARCHS.register("mlp512")
+def mlp512(
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 100,
+    width: int = 64,
+    batchnorm_in_critic: bool = True,
+    critic_norm: str | None = None,
+) -> GanPair:
+    """WGAN-GP Figure 2, row 3: 'G: 4-layer 512-dim ReLU MLP, D: DCGAN'. The hidden size is
+    8 * width (512 at the default width 64); PyTorch's default init in G, N(0, 0.02) in D."""
+    g = MLPGenerator(
+        image_size=image_size, channels=channels, latent_dim=latent_dim, hidden=[8 * width] * 4
+    )
+    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm)
+
+
+@GAN_ARCHS.register("nonorm")
+def nonorm(
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 100,
+    width: int = 64,
+    batchnorm_in_critic: bool = True,
+    critic_norm: str | None = None,
+) -> GanPair:
+    """WGAN-GP Figure 2, row 4: 'No normalization in either G or D' (DCGAN otherwise);
+    batchnorm_in_critic / critic_norm are ignored."""
+    g = DCGANGenerator(
+        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width, norm="none"
+    )
+    return g, _dcgan_d(image_size, channels, width, True, "none")
+
+
+@GAN_ARCHS.register("gated")
+def gated(
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 100,
+    width: int = 64,
+    batchnorm_in_critic: bool = True,
+    critic_norm: str | None = None,
+) -> GanPair:
+    """WGAN-GP Figure 2, row 5: 'Gated multiplicative nonlinearities everywhere in G and D':
+    every hidden layer makes 2x the filters and applies tanh(a) * sigmoid(b); DCGAN otherwise
+    (BN kept; the output layer stays tanh, D's last layer linear)."""
+    g = DCGANGenerator(
+        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width,
+        activation="gated",
+    )
+    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm, "gated")
+
+
+@GAN_ARCHS.register("tanh")
+def tanh(
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 100,
+    width: int = 64,
+    batchnorm_in_critic: bool = True,
+    critic_norm: str | None = None,
+) -> GanPair:
+    """WGAN-GP Figure 2, row 6: 'tanh nonlinearities everywhere in G and D' (DCGAN otherwise)."""
+    g = DCGANGenerator(
+        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width,
+        activation="tanh",
+    )
+    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm, "tanh")
+
+
+@GAN_ARCHS.register("resnet")
+def resnet(
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 100,
+    width: int = 64,
+    depth: int = 101,
+    residual_scale: float = 0.3,
+    batchnorm_in_critic: bool = True,
+    critic_norm: str | None = None,
+) -> GanPair:
+    """WGAN-GP Figure 2, row 7: '101-layer ResNet G and D' (bottleneck residual blocks; see
+    `advlab.models.gan.resnet`). depth = weight layers on the main path of each network."""
+    g = ResNetGenerator(
+        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width,
+        depth=depth, residual_scale=residual_scale,
+    )
+    d = ResNetDiscriminator(
+        image_size=image_size, channels=channels, width=width, depth=depth,
+        residual_scale=residual_scale, norm=critic_norm_name(batchnorm_in_critic, critic_norm),
+    )
+    return g, d
+
+
+def build_gan(
+    arch: str,
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 100,
+    width: int = 64,
+    **kwargs: Any,
+) -> GanPair:
+    """Build the (generator, discriminator) pair registered as `arch` (see `GAN_ARCHS.names()`).
+
+    generator: (N, latent_dim) -> (N, channels, image_size, image_size) in [-1, 1] (tanh).
+    discriminator: (N, channels, image_size, image_size) in [-1, 1] -> (N,) raw scores
+    (logits for the GAN objectives, critic values for WGAN; no sigmoid).
+    image_size: 28, 32 or 64 (28 is made at 32 and centre-cropped by convolutional generators,
+    zero-padded back to 32 by convolutional discriminators); channels: 1 or 3 (any positive
+    number works); width: base number of filters (ngf = ndf); kwargs: architecture options,
+    e.g. batchnorm_in_critic=False (layer norm in the critic, for WGAN-GP), depth=... (resnet).
+    Unknown names raise `UnknownNameError`, unknown options ValueError listing the valid ones.
+    """
+    factory = GAN_ARCHS.get(arch)
+    for name, value in (("channels", channels), ("latent_dim", latent_dim), ("width", width)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    options = [
+        p for p in inspect.signature(factory).parameters
+        if p not in ("image_size", "channels", "latent_dim", "width")
+    ]
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise ValueError(
+            f"GAN architecture {arch!r} has no option(s) {', '.join(unknown)}; "
+            f"valid options: {', '.join(options)}"
+        )
+    return factory(
+        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width, **kwargs
+    )
+
+
+
+__all__ = ["GAN_ARCHS", "GanFactory", "GanPair", "build_gan", "init_dcgan_weights_"]
