@@ -21,8 +21,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/advlab demo --out $(OUT)
 
+# One intra-op thread per worker: two workers with two threads each oversubscribe 2 cores.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]' || $(BIN)/pip install --quiet --no-deps foolbox torchattacks

@@ -24,7 +24,9 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pret
 data_app = typer.Typer(help="List and look at datasets.", no_args_is_help=True)
 train_app = typer.Typer(help="Train models.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+gan_app = typer.Typer(help="Train GANs, sample from them, walk their latent space.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+app.add_typer(gan_app, name="gan")
 
 DataRoot = Annotated[Path | None, typer.Option(help="Folder of torchvision datasets (default $ADVLAB_DATA or ~/.cache/advlab/data).")]
 Device = Annotated[str, typer.Option(help="torch device, e.g. cpu, cuda, cuda:1.")]
@@ -257,6 +259,82 @@ def certify_command(
     console.print(f"results: [bold]{out}/result.json[/]")
 
 
+# ----------------------------------------------------------------------------- GANs
+@gan_app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def gan_train(
+    ctx: typer.Context,
+    loss: Annotated[str, typer.Option(help="minimax, nonsaturating, lsgan, wgan or wgan-gp.")] = "wgan-gp",
+    arch: Annotated[str, typer.Option(help="dcgan, dcgan-nobn-const, mlp, mlp512, nonorm, gated, tanh, resnet.")] = "dcgan",
+    data: str = "mnist-5k",
+    iters: Annotated[int, typer.Option(help="Total generator iterations of the run.")] = 2000,
+    eval_every: Annotated[int, typer.Option(help="FID/KID/IS every N generator steps (0: off).")] = 0,
+    width: Annotated[int, typer.Option(help="Base number of filters (16 is a good CPU size).")] = 64,
+    batch_size: int = 64,
+    seed: int = 0,
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, samples/, metrics.csv, tb/.")] = Path("runs/gan"),
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out up to --iters.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+) -> None:
+    """Train a GAN with the objective's paper defaults (Goodfellow, DCGAN, LSGAN, WGAN,
+    WGAN-GP). Any other GANTrainConfig field is an extra option, e.g. --n-critic 5, --lr 1e-4,
+    --betas 0,0.9, --ema-decay 0.999, --latent-prior uniform, --eval-features classifier:runs/lenet.
+    Under `torchrun --nproc_per_node=N -m advlab gan train ...` it trains with DDP."""
+    import dataclasses
+    import typing
+
+    from advlab.experiments.runner import coerce
+    from advlab.gan.commands import train_command
+    from advlab.gan.config import GANTrainConfig
+    from advlab.progress import RichProgress
+
+    extras = _overrides(list(ctx.args))
+    hints = typing.get_type_hints(GANTrainConfig)
+    fields = {f.name for f in dataclasses.fields(GANTrainConfig)}
+    values: dict[str, Any] = {}
+    for key, text in extras.items():
+        name = key.replace("-", "_")
+        if name not in fields:
+            raise UserError(f"unknown option --{key}; GAN config fields: {', '.join(sorted(fields))}")
+        values[name] = coerce(text, hints[name], name)
+    cfg = GANTrainConfig(loss=loss, arch=arch, data=data, iters=iters, eval_every=eval_every, width=width,
+                         batch_size=batch_size, seed=seed, device=device, **values)  # fmt: skip
+    show(train_command(cfg, out, resume=resume, reporter=RichProgress()))
+    console.print(f"run folder: [bold]{out}[/] (samples/, metrics.csv, tb/, checkpoint)")
+
+
+@gan_app.command("sample")
+def gan_sample(
+    checkpoint: Annotated[Path, typer.Option(help="GAN run folder or checkpoint file.")],
+    n: int = 64,
+    out: Path = Path("grid.png"),
+    seed: int = 0,
+    ema: Annotated[bool, typer.Option(help="Use the EMA generator when the run has one.")] = True,
+    device: str = "cpu",
+) -> None:
+    """A grid of n samples from a trained generator."""
+    from advlab.gan.commands import sample_command
+
+    console.print(f"samples -> [bold]{sample_command(checkpoint, n, out, seed, ema, device)}[/]")
+
+
+@gan_app.command("interpolate")
+def gan_interpolate(
+    checkpoint: Annotated[Path, typer.Option(help="GAN run folder or checkpoint file.")],
+    out: Path = Path("interpolation.png"),
+    steps: int = 10,
+    rows: int = 8,
+    seed: int = 0,
+    method: Annotated[str, typer.Option(help="slerp or linear.")] = "slerp",
+    ema: bool = True,
+    device: str = "cpu",
+) -> None:
+    """Latent-space walks between random latent pairs, one row each."""
+    from advlab.gan.commands import interpolate_command
+
+    path = interpolate_command(checkpoint, out, steps, rows, seed, method, ema, device)
+    console.print(f"interpolation -> [bold]{path}[/]")
+
+
 # ----------------------------------------------------------------------------- experiments
 @app.command("list")
 def list_command(
@@ -413,7 +491,7 @@ def main() -> None:
             sys.exit(error.exit_code)
         if isinstance(error, click.exceptions.Abort):
             sys.exit(130)
-        if type(error).__name__ == "TrainingDiverged":
+        if type(error).__name__ in ("TrainingDiverged", "DiscriminatorCollapsed"):
             Console(stderr=True).print(f"[red]training stopped:[/] {error}", highlight=False)
             sys.exit(3)
         raise

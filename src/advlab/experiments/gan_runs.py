@@ -1,0 +1,128 @@
+"""Shared by the GAN experiments (gan-algorithm1, gan-architectures, inception-curves): train
+one GAN configuration into the experiment's folder and summarise it as JSON-able numbers, the
+feature network for FID/KID/IS, class coverage of samples, and sample mosaics for `render`.
+
+A run that diverges or whose discriminator collapses is a result, not a crash: its status
+records the message and its samples come from the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from advlab.experiments.base import RunContext
+from advlab.gan.config import GANTrainConfig
+from advlab.gan.records import EVAL_COLUMNS, read_metrics
+from advlab.gan.sampling import generate, sample_latent, save_grid
+from advlab.gan.state import DiscriminatorCollapsed, TrainingDiverged, load_generator
+from advlab.gan.trainer import train
+from advlab.models.checkpoint import CheckpointError
+
+log = logging.getLogger(__name__)
+
+
+def feature_network(ctx: RunContext, data: str, features: str, epochs: int = 3) -> nn.Module | str:
+    """FID/KID/IS features: "classifier" -> a LeNet trained on `data` (cached across runs,
+    the offline default of the issue), anything else ("inception", "classifier:<ckpt>") is
+    passed to `advlab.gan.metrics` as a spec."""
+    if features != "classifier":
+        return features
+    from advlab.experiments.cache import trained_classifier
+
+    return trained_classifier(ctx, model="lenet", data=data, epochs=epochs)
+
+
+def run_gan(ctx: RunContext, cfg: GANTrainConfig, name: str,
+            features: nn.Module | str | None, n_grid: int = 64) -> dict[str, Any]:
+    """Train `cfg` into <out>/runs/<name>; returns {"name", "status" ("ok" | the error
+    message), "seconds", "curves" (metrics.csv columns as lists), "final" (last evaluation),
+    "samples" (grid PNG path relative to ctx.out_dir, or None)}."""
+    out = ctx.out_dir / "runs" / name
+    status = "ok"
+    extractor = features if isinstance(features, nn.Module) else None
+    if isinstance(features, str):
+        cfg = cfg.replace(eval_features=features)
+    try:
+        train(cfg, out, extractor=extractor, tensorboard=False)
+    except (TrainingDiverged, DiscriminatorCollapsed) as error:
+        status = str(error).split(";")[0]
+        log.warning("%s: %s", name, status)
+    rows = read_metrics(out) if (out / "metrics.csv").is_file() else []
+    curves = {key: [r[key] for r in rows] for key in (rows[0] if rows else {})}
+    evaluations = [r for r in rows if r.get("fid") is not None]
+    final = {k: evaluations[-1][k] for k in ("step", *EVAL_COLUMNS)} if evaluations else {}
+    samples = None
+    try:
+        G, _ = load_generator(out, ctx.device)
+        z = sample_latent(n_grid, cfg.latent_dim, cfg.latent_prior,
+                          torch.Generator().manual_seed(ctx.seed + 7), ctx.device)
+        samples = str(save_grid(generate(G, z), ctx.out_dir / f"samples_{name}.png",
+                                nrow=int(math.sqrt(n_grid))).relative_to(ctx.out_dir))
+    except (CheckpointError, FileNotFoundError) as error:  # diverged before any checkpoint
+        log.warning("%s: no samples (%s)", name, error)
+    seconds = curves.get("wall_seconds", [0.0])[-1] if curves else 0.0
+    return {"name": name, "status": status, "seconds": seconds, "curves": _finite(curves),
+            "final": _finite(final), "samples": samples}
+
+
+@torch.no_grad()
+def class_coverage(run_dir: Path, classifier: nn.Module, n: int, seed: int,
+                   device: torch.device) -> list[int]:
+    """How many of n generated samples the classifier assigns to each class (mode coverage;
+    a collapsed generator puts nearly all of them in a few classes)."""
+    G, cfg = load_generator(run_dir, device)
+    z = sample_latent(n, cfg.latent_dim, cfg.latent_prior, torch.Generator().manual_seed(seed),
+                      device)
+    predictions = classifier.eval()(generate(G, z)).argmax(dim=1)  # (n,)
+    return torch.bincount(predictions, minlength=10).tolist()
+
+
+def _finite(data: Any) -> Any:
+    """NaN/inf -> None, so results stay valid JSON."""
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    return data
+
+
+def mosaic(out_dir: Path, cells: list[tuple[str | None, str]], ncols: int, filename: str,
+           row_labels: list[str] | None = None, col_labels: list[str] | None = None) -> str:
+    """Arrange sample-grid PNGs (paths relative to out_dir; None = an empty, failed cell) in one
+    figure with titles; returns the figure's file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    nrows = max(1, math.ceil(len(cells) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.5 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (path, title) in enumerate(cells):
+        ax = axes[i // ncols][i % ncols]
+        if path is not None and (out_dir / path).is_file():
+            ax.imshow(mpimg.imread(out_dir / path), cmap="gray")
+        else:
+            ax.text(0.5, 0.5, "no samples", ha="center", va="center")
+        ax.set_title(title, fontsize=7)
+    if col_labels:
+        for j, label in enumerate(col_labels):
+            axes[0][j].set_title(f"{label}\n{axes[0][j].get_title()}", fontsize=8)
+    if row_labels:
+        for i, label in enumerate(row_labels):
+            axes[i][0].text(-0.08, 0.5, label, transform=axes[i][0].transAxes, rotation=90,
+                            ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / filename, dpi=110)
+    plt.close(fig)
+    return filename

@@ -1,0 +1,128 @@
+"""What `advlab gan train | sample | interpolate` do; the CLI parses options and prints tables.
+
+    advlab gan train --loss wgan-gp --arch dcgan --data mnist-5k --iters 2000 --eval-every 200 \\
+        --out runs/wgan-gp [--resume]
+    advlab gan sample --checkpoint runs/wgan-gp --n 64 --out grid.png
+    advlab gan interpolate --checkpoint runs/wgan-gp --out walk.png --steps 10 --rows 8
+
+Under ``torchrun --nproc_per_node=N -m advlab gan train ...`` the same `train_command` runs in
+every process; `advlab.gan.trainer.train` joins the process group from torchrun's environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from advlab.gan.config import GANTrainConfig
+from advlab.gan.sampling import (
+    INTERPOLATIONS,
+    generate,
+    interpolation_latents,
+    sample_latent,
+    save_grid,
+)
+from advlab.gan.state import load_generator
+from advlab.gan.trainer import TrainResult, load_real_images, train
+from advlab.progress import Progress
+from advlab.tables import Table
+
+log = logging.getLogger(__name__)
+
+FEATURE_CLASSIFIER_DIR = "feature_classifier"
+
+
+def resolve_eval_features(cfg: GANTrainConfig, out_dir: Path) -> GANTrainConfig:
+    """Replace eval_features="auto" (with evaluation on) by a concrete extractor spec.
+
+    "auto" means the offline default of the issue: a LeNet trained on the same dataset
+    (at the run's image size), saved once in `<out>/feature_classifier/` and reused on resume,
+    i.e. "classifier:<out>/feature_classifier". Pass "inception" for the standard FID/IS
+    features (needs the Inception weights on disk)."""
+    if cfg.eval_every == 0 or cfg.eval_features != "auto":
+        return cfg
+    folder = out_dir / FEATURE_CLASSIFIER_DIR
+    if not (folder / "checkpoint.safetensors").is_file():
+        _train_feature_classifier(cfg, folder)
+    return cfg.replace(eval_features=f"classifier:{folder}")
+
+
+def _train_feature_classifier(cfg: GANTrainConfig, folder: Path) -> None:
+    from advlab import models
+    from advlab.data import as_tensors, info, load
+    from advlab.train import TrainConfig, fit
+
+    spec = info(cfg.data)
+    train_x = load_real_images(cfg.replace(data_limit=None))  # (N, C, S, S) in [0, 1]
+    _, train_y = as_tensors(load(cfg.data, "train", root=cfg.data_root))
+    args = {"in_channels": int(train_x.shape[1]), "num_classes": spec.num_classes,
+            "image_size": int(train_x.shape[-1])}
+    log.info("training a LeNet on %s for FID/KID/IS features (%s)", cfg.data, folder)
+    torch.manual_seed(cfg.seed)
+    net = models.create("lenet", **args)
+    fit(net, (train_x, train_y), None, TrainConfig(epochs=3, seed=cfg.seed), folder,
+        meta={"model": "lenet", "model_args": args, "dataset": cfg.data,
+              "purpose": "GAN evaluation features"})
+
+
+def train_command(
+    cfg: GANTrainConfig, out_dir: str | Path, resume: bool = False,
+    reporter: Progress | None = None,
+) -> Table:
+    """`advlab gan train`: train (or resume) a GAN into out_dir; returns a summary table.
+
+    Files: checkpoint.safetensors, metrics.csv (step, wall_seconds, losses, Wasserstein
+    estimate, FID/KID/IS on evaluation steps), tb/ (TensorBoard), samples/step_XXXXXX.png,
+    config.json. Raises TrainingDiverged / DiscriminatorCollapsed with a message."""
+    out = Path(out_dir)
+    cfg = resolve_eval_features(cfg, out)
+    result = train(cfg, out, resume=resume, reporter=reporter)
+    return summary_table(cfg, result)
+
+
+def summary_table(cfg: GANTrainConfig, result: TrainResult) -> Table:
+    """One row per reported quantity: the run's last losses and its evaluations."""
+    rows: list[list[str | int | float | None]] = [
+        ["objective / architecture", f"{cfg.loss} / {cfg.arch}"],
+        ["generator iterations", result.step],
+        ["resumed from step", result.resumed_from],
+        ["training seconds", round(result.wall_seconds, 2)],
+    ]
+    rows += [[name, value] for name, value in result.last.items()]
+    for ev in result.evaluations:
+        step = int(ev["step"])
+        rows += [[f"{key} @ {step}", value] for key, value in ev.items() if key != "step"]
+    rows.append(["run directory", str(result.out_dir)])
+    return Table(f"GAN training: {cfg.loss} / {cfg.arch} on {cfg.data}", ["quantity", "value"],
+                 rows, caption="metrics.csv holds every step; samples/ the grids")
+
+
+def sample_command(
+    checkpoint: str | Path, n: int = 64, out_png: str | Path = "grid.png", seed: int = 0,
+    use_ema: bool = True, device: str = "cpu",
+) -> Path:
+    """`advlab gan sample`: n samples of a trained generator (the EMA copy when present) with
+    latents from the run's prior seeded by `seed`, as one PNG grid. Returns the PNG path."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    G, cfg = load_generator(checkpoint, device, use_ema)
+    z = sample_latent(n, cfg.latent_dim, cfg.latent_prior, torch.Generator().manual_seed(seed),
+                      device)  # (n, latent_dim)
+    return save_grid(generate(G, z), out_png)
+
+
+def interpolate_command(
+    checkpoint: str | Path, out_png: str | Path = "interpolation.png", steps: int = 10,
+    rows: int = 8, seed: int = 0, method: str = "slerp", use_ema: bool = True,
+    device: str = "cpu",
+) -> Path:
+    """`advlab gan interpolate`: `rows` latent walks of `steps` images each between random
+    endpoints (DCGAN Section 6.1, "walking in the latent space"), "slerp" (White 2016) or
+    "linear", one row per walk. Returns the PNG path."""
+    if method not in INTERPOLATIONS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(INTERPOLATIONS)}")
+    G, cfg = load_generator(checkpoint, device, use_ema)
+    z = interpolation_latents(rows, steps, cfg.latent_dim, cfg.latent_prior, method, seed)
+    return save_grid(generate(G, z.to(device)), out_png, nrow=steps)

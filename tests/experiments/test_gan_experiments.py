@@ -1,0 +1,88 @@
+"""The GAN experiments run their smallest configs end to end and render tables and figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from advlab import models
+from advlab.experiments import gan_algorithm1, gan_architectures, inception_curves
+from advlab.experiments.base import RunContext
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks: one intra-op thread is fastest (and avoids OpenMP spin on shared cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def ctx(tmp_path, monkeypatch):
+    """A run context whose 'trained' classifier is an untrained LeNet (training one takes
+    longer than these tests; the features only need the right shapes)."""
+    from advlab.experiments import cache
+
+    def untrained(ctx, model="lenet", data="mnist-5k", **kwargs):
+        torch.manual_seed(0)
+        return models.create(model).eval()
+
+    monkeypatch.setattr(cache, "trained_classifier", untrained)
+    out = tmp_path / "out"
+    out.mkdir()
+    return RunContext(out_dir=out, cache_dir=tmp_path / "cache")
+
+
+def _check(module, config, ctx):
+    result = module.run(config, ctx)
+    json.dumps(dataclasses.asdict(result))  # results must be JSON-serialisable
+    rendered = module.render(result, ctx.out_dir)
+    assert rendered.tables and rendered.figures
+    for figure in rendered.figures:
+        assert (ctx.out_dir / figure.path).is_file(), figure.path
+    for table in rendered.tables:
+        assert table.rows
+    return result, rendered
+
+
+@pytest.mark.parametrize("module", [gan_algorithm1, gan_architectures, inception_curves])
+def test_configs_build_at_both_scales(module):
+    assert module.Config.quick() != module.Config.paper()
+    assert module.NAME and module.PAPER
+
+
+def test_gan_algorithm1_smallest(ctx):
+    config = dataclasses.replace(gan_algorithm1.Config.quick(), width=4, iters=4, batch_size=32,
+                                 eval_every=2, eval_samples=40)
+    result, rendered = _check(gan_algorithm1, config, ctx)
+    assert [(r["loss"], r["k"]) for r in result.runs] == [
+        ("minimax", 1), ("minimax", 5), ("nonsaturating", 1), ("nonsaturating", 5)]
+    assert all(r["final"]["fid"] > 0 and sum(r["classes"]) == 1000 for r in result.runs)
+    assert len(rendered.tables[0].rows) == 4
+
+
+def test_gan_architectures_smallest(ctx):
+    config = dataclasses.replace(gan_architectures.Config.quick(), archs=("dcgan", "mlp512"),
+                                 width=4, iters=2, batch_size=16, eval_samples=40)
+    result, rendered = _check(gan_architectures, config, ctx)
+    assert len(result.cells) == 2 * 4
+    fid_table = rendered.tables[0]
+    assert len(fid_table.rows) == 2 and len(fid_table.columns) == 1 + 4
+
+
+def test_inception_curves_smallest(ctx):
+    config = dataclasses.replace(inception_curves.Config.quick(), width=4, iters=4,
+                                 batch_size=16, eval_every=2, eval_samples=40)
+    result, rendered = _check(inception_curves, config, ctx)
+    assert [r["method"] for r in result.runs] == list(inception_curves.METHODS)
+    for r in result.runs:
+        assert r["step"] == [2.0, 4.0] and len(r["wall_seconds"]) == 2
+        assert all(1.0 <= s <= 10.0 for s in r["inception_score"])  # 10 classes bound IS
+        assert r["wall_seconds"][0] < r["wall_seconds"][1]
+    with pytest.raises(ValueError, match="unknown methods"):
+        inception_curves.run(dataclasses.replace(config, methods=("BEGAN",)), ctx)

@@ -1,0 +1,78 @@
+"""`--resume` continues an interrupted GAN run bit-for-bit (exact tensor equality)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from advlab.gan.config import GANTrainConfig
+from advlab.gan.records import read_metrics
+from advlab.gan.state import read_gan_checkpoint
+from advlab.gan.trainer import train
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These networks are tiny: one intra-op thread is fastest, and on a shared 2-core machine
+    a second OpenMP thread that spin-waits can make a small convolution 100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def interrupt_at(stop: int):
+    def hook(step, parts):
+        if step == stop:
+            raise Interrupted(step)
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # WGAN-GP (Adam moments, penalty eps stream, 2 critic steps) with an EMA generator
+        dict(loss="wgan-gp", arch="dcgan", n_critic=2, ema_decay=0.9),
+        # minimax + SGD momentum on the MLP, whose maxout D uses dropout (global RNG state)
+        dict(loss="minimax", arch="mlp", latent_prior="uniform"),
+    ],
+    ids=["wgan-gp-ema", "minimax-mlp-dropout"],
+)
+def test_interrupted_then_resumed_run_equals_uninterrupted_run(tmp_path, changes):
+    cfg = GANTrainConfig(width=8, batch_size=32, data_limit=96, iters=6, checkpoint_every=2,
+                         sample_every=0, seed=1, device="cpu", **changes)
+    # 96 images / 32 = 3 batches per epoch, so the runs cross epoch boundaries
+    train(cfg, tmp_path / "full", tensorboard=False)
+
+    with pytest.raises(Interrupted):  # killed during step 5, after the checkpoint of step 4
+        train(cfg, tmp_path / "cut", on_step=interrupt_at(5), tensorboard=False)
+    assert read_gan_checkpoint(tmp_path / "cut")[1]["step"] == 4
+    result = train(cfg, tmp_path / "cut", resume=True, tensorboard=False)
+    assert result.resumed_from == 4 and result.step == 6
+
+    full, meta_full = read_gan_checkpoint(tmp_path / "full")
+    cut, meta_cut = read_gan_checkpoint(tmp_path / "cut")
+    assert set(full) == set(cut)
+    for key in full:  # G, D, EMA, both optimisers, RNG: all identical
+        assert torch.equal(full[key], cut[key]), key
+    assert meta_full["batches_seen"] == meta_cut["batches_seen"]
+    rows_full, rows_cut = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "cut")
+    assert [r["step"] for r in rows_cut] == [1, 2, 3, 4, 5, 6]  # no duplicate of step 5
+    assert [r["d_loss"] for r in rows_cut] == [r["d_loss"] for r in rows_full]
+
+
+def test_resume_extends_a_finished_run_and_refuses_a_different_config(tmp_path):
+    cfg = GANTrainConfig(loss="nonsaturating", width=8, batch_size=32, data_limit=64, iters=2,
+                         sample_every=0, device="cpu")
+    train(cfg, tmp_path, tensorboard=False)
+    result = train(cfg.replace(iters=3), tmp_path, resume=True, tensorboard=False)
+    assert (result.resumed_from, result.step) == (2, 3)
+    with pytest.raises(ValueError, match="cannot resume.*loss"):
+        train(cfg.replace(loss="lsgan", iters=4), tmp_path, resume=True, tensorboard=False)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(cfg, tmp_path / "empty", resume=True, tensorboard=False)
