@@ -14,6 +14,9 @@ from advlab.registry import UnknownNameError
 # registry name -> module (in the lecture's order)
 EXPERIMENTS: dict[str, str] = {
     "classifier-baselines": "advlab.experiments.classifier_baselines",
+    "deepfool-table": "advlab.experiments.deepfool_table",
+    "fgsm-figure": "advlab.experiments.fgsm_figure",
+    "wong-table": "advlab.experiments.wong_table",
     "gan-algorithm1": "advlab.experiments.gan_algorithm1",
     "gan-architectures": "advlab.experiments.gan_architectures",
     "inception-curves": "advlab.experiments.inception_curves",

@@ -1,0 +1,69 @@
+"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, with rho_adv and an attack registry.
+
+    >>> from advlab.attacks import DeepFool, create_attack
+    >>> result = DeepFool(steps=50, overshoot=0.02)(model, x, y)     # x (N, C, H, W) in [0, 1]
+    >>> result.success, result.norm, result.steps                   # (N,) each
+    >>> create_attack("pgd", eps=0.3, steps=40)                      # by name, checked params
+
+Every attack is a frozen dataclass of hyperparameters called as ``attack(model, x, y)``; the
+threat model (projection, clipping to ``bounds``, success, norms) is enforced by
+`advlab.attacks.base.finalize` for all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advlab.attacks.base import (
+    ATTACKS,
+    Attack,
+    finalize,
+    is_success,
+    perturbation_norm,
+    project,
+    validate_inputs,
+)
+from advlab.attacks.deepfool import DeepFool
+from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
+from advlab.attacks.lbfgs import LBFGS
+from advlab.attacks.metrics import relative_perturbation, rho_adv
+from advlab.attacks.pgd import PGD
+
+
+def create_attack(name: str, **params: Any) -> Attack:
+    """Build a registered attack by name: ``create_attack("fgsm", eps=0.1)``.
+
+    Unknown names raise `advlab.registry.UnknownNameError` listing the attacks; unknown
+    parameters raise ValueError listing the ones the attack accepts.
+    """
+    cls = ATTACKS.get(name)
+    valid = cls.param_names()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)} for attack {name!r}; "
+            f"valid: {', '.join(valid)}"
+        )
+    try:
+        return cls(**params)
+    except TypeError as error:  # a missing required field such as eps
+        raise ValueError(f"attack {name!r}: {error}; valid parameters: {', '.join(valid)}") from None
+
+
+__all__ = [
+    "ATTACKS",
+    "Attack",
+    "DeepFool",
+    "FGSM",
+    "LBFGS",
+    "PGD",
+    "create_attack",
+    "finalize",
+    "is_success",
+    "minimal_fgsm_eps",
+    "perturbation_norm",
+    "project",
+    "relative_perturbation",
+    "rho_adv",
+    "validate_inputs",
+]

@@ -1,0 +1,303 @@
+"""The threat model shared by every attack: validation, projection, clipping, success, norms.
+
+Every attack in `advlab.attacks` ends with `finalize`, the ONE function that turns a candidate
+adversarial batch into an `AttackResult`: it projects onto the eps-ball of the attack's norm
+(when the attack has an eps), clips to the input bounds, judges success (untargeted: the
+prediction differs from the reference label; targeted: it equals the target) and measures the
+perturbation norm. Iterative attacks call `project` at every step, so their iterates obey the
+threat model by construction too (the foolbox-3 design: one final step for all attacks).
+
+Shapes: inputs x are (N, *S) with S the per-sample shape, usually (C, H, W); labels (N,) long;
+logits (N, K).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advlab.registry import Registry
+from advlab.types import NORMS, AttackResult, Bounds, Norm
+
+ATTACKS: Registry[type[Attack]] = Registry("attack")
+"""Attack classes by name (``ATTACKS.get("deepfool")`` -> `DeepFool`)."""
+
+# Inputs may exceed the declared bounds by float rounding (e.g. uint8 / 255 conversions).
+BOUNDS_TOLERANCE = 1e-6
+
+
+class Attack:
+    """Mixin for the frozen-dataclass attacks: ``attack(model, x, y) -> AttackResult``.
+
+    Subclasses are ``@dataclass(frozen=True)`` with hyperparameters as fields (always including
+    ``bounds``) and implement ``__call__(model, x, y, *, generator=None)``. They never toggle
+    ``model.train()/.eval()`` and never write gradients into model parameters (gradients are
+    taken with ``torch.autograd.grad`` with respect to the inputs only).
+    """
+
+    bounds: Bounds  # every attack also has a ``norm`` (a field or a fixed property)
+
+    def __call__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> AttackResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The hyperparameters this attack accepts (its dataclass fields)."""
+        return [f.name for f in fields(cls)]  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_bounds(bounds: Any) -> Bounds:
+    """Check that ``bounds`` is a pair (low, high) of finite floats with low < high."""
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be a pair (low, high) of numbers, got {bounds!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"bounds must satisfy finite low < high, got {bounds!r}")
+    return (low, high)
+
+
+def validate_eps(eps: Any, name: str = "eps") -> float:
+    """Check that a radius or step size is a finite number > 0 and return it as float."""
+    if isinstance(eps, bool) or not isinstance(eps, int | float):
+        raise ValueError(f"{name} must be a positive number, got {eps!r}")
+    if not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {eps!r}")
+    return float(eps)
+
+
+def validate_norm(norm: Any) -> Norm:
+    """Check that ``norm`` is one of advlab.types.NORMS."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    return norm  # type: ignore[no-any-return]
+
+
+def validate_positive_int(value: Any, name: str) -> int:
+    """Check that a count (steps, restarts, ...) is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def validate_inputs(x: torch.Tensor, y: torch.Tensor, bounds: Bounds) -> None:
+    """Check a batch before attacking it.
+
+    x: (N, *S) floating tensor, finite, inside ``bounds`` (up to BOUNDS_TOLERANCE);
+    y: (N,) integer labels (or targets) on the same device.
+    """
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise ValueError(
+            f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}"
+        )
+    if x.ndim < 2:
+        raise ValueError(f"x must be a batch (N, C, H, W) or (N, D), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"y must have shape (N,) = ({x.shape[0]},) to match x {tuple(x.shape)}, "
+            f"got {tuple(y.shape)}"
+        )
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+    if y.device != x.device:
+        raise ValueError(f"x is on {x.device} but y is on {y.device}")
+    if x.shape[0] == 0:
+        raise ValueError("x is an empty batch (N = 0)")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or inf values")
+    low, high = bounds
+    x_min, x_max = float(x.min()), float(x.max())
+    if x_min < low - BOUNDS_TOLERANCE or x_max > high + BOUNDS_TOLERANCE:
+        raise ValueError(
+            f"x has values in [{x_min:.4g}, {x_max:.4g}], outside bounds {bounds}; "
+            "pass bounds=(low, high) matching the model's input range"
+        )
+
+
+def check_logits(logits: torch.Tensor, labels: torch.Tensor) -> None:
+    """Check the model output (N, K) against labels (N,); warn if it looks like probabilities.
+
+    Attacks need logits: softmax outputs saturate and make gradients (and DeepFool's linear
+    boundaries) vanish, so rows that sum to one with all entries in [0, 1] trigger a warning.
+    """
+    if logits.ndim != 2 or logits.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"the model must return logits of shape (N, K) = ({labels.shape[0]}, K), "
+            f"got {tuple(logits.shape)}"
+        )
+    num_classes = logits.shape[1]
+    if num_classes < 2:
+        raise ValueError(f"the model must output at least 2 classes, got K = {num_classes}")
+    if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+        raise ValueError(
+            f"labels must be in [0, {num_classes - 1}] for a model with {num_classes} outputs, "
+            f"got range [{int(labels.min())}, {int(labels.max())}]"
+        )
+    with torch.no_grad():
+        in_unit = bool(((logits >= 0) & (logits <= 1)).all())
+        sums_to_one = bool(torch.allclose(logits.sum(1), torch.ones_like(logits[:, 0]), atol=1e-4))
+    if in_unit and sums_to_one:
+        warnings.warn(
+            "the model output looks like probabilities (rows in [0, 1] summing to 1); attacks "
+            "expect logits, so remove the final softmax",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def flat_norm(v: torch.Tensor, norm: Norm) -> torch.Tensor:
+    """Per-sample norm of v (N, *S) -> (N,): max |v| for "linf", Euclidean for "l2"."""
+    flat = v.flatten(1)  # (N, D)
+    if norm == "linf":
+        return flat.abs().amax(dim=1)
+    return flat.norm(p=2, dim=1)
+
+
+def perturbation_norm(x: torch.Tensor, x_adv: torch.Tensor, norm: Norm) -> torch.Tensor:
+    """||x_adv - x|| per sample, (N,)."""
+    return flat_norm(x_adv - x, norm)
+
+
+def clip_to_bounds(x: torch.Tensor, bounds: Bounds) -> torch.Tensor:
+    """Clamp every entry of x into [low, high]."""
+    return x.clamp(bounds[0], bounds[1])
+
+
+def project(
+    x: torch.Tensor, x_adv: torch.Tensor, norm: Norm, eps: float | None, bounds: Bounds
+) -> torch.Tensor:
+    """Project x_adv (N, *S) onto {x' : ||x' - x|| <= eps} and then onto the bounds box.
+
+    linf: delta clamped to [-eps, eps]; l2: delta rescaled by min(1, eps / ||delta||_2).
+    Clipping to the box after the ball never leaves the ball: x itself is inside the box, so
+    clipping only moves each coordinate of delta towards 0. eps None means no ball (minimal
+    perturbation attacks such as DeepFool and L-BFGS): only the box is enforced.
+    """
+    delta = x_adv - x  # (N, *S)
+    if eps is not None:
+        if norm == "linf":
+            delta = delta.clamp(-eps, eps)
+        else:
+            length = flat_norm(delta, "l2")  # (N,)
+            factor = (eps / length.clamp_min(1e-12)).clamp(max=1.0)  # (N,) shrink only
+            delta = delta * factor.view(-1, *([1] * (delta.ndim - 1)))
+    return clip_to_bounds(x + delta, bounds)
+
+
+def random_in_ball(
+    x: torch.Tensor, norm: Norm, eps: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """A perturbation (N, *S) drawn uniformly from the eps-ball (the PGD random start).
+
+    linf: uniform in the cube; l2: Gaussian direction times radius eps * U^(1/D).
+    """
+    if norm == "linf":
+        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return (2 * u - 1) * eps
+    direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    direction = direction / flat_norm(direction, "l2").clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
+    dim = x[0].numel()
+    u = torch.rand((x.shape[0],), generator=generator, device=x.device, dtype=x.dtype)
+    radius = eps * u.pow(1.0 / dim)  # (N,)
+    return direction * radius.view(-1, *[1] * (x.ndim - 1))
+
+
+# --------------------------------------------------------------------------- judgement
+
+
+def is_success(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """(N,) bool: targeted -> argmax equals the target; untargeted -> argmax differs from label."""
+    pred = logits.argmax(dim=1)
+    return pred == labels if targeted else pred != labels
+
+
+def loss_gradient(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor, targeted: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ascent direction of the attack objective at x, by one forward and one input backward.
+
+    Untargeted: gradient of the cross-entropy to ``labels`` (to increase it); targeted: minus
+    the gradient of the cross-entropy to the targets (to decrease it). Gradients flow to x
+    only (``torch.autograd.grad``), never into the model's parameters.
+    Returns (direction (N, *S), logits (N, K) detached, per-sample loss (N,) detached).
+    """
+    with torch.enable_grad():
+        x_req = x.detach().requires_grad_(True)
+        logits = model(x_req)  # (N, K)
+        loss = F.cross_entropy(logits, labels, reduction="none")  # (N,)
+        (grad,) = torch.autograd.grad(loss.sum(), x_req)
+    if targeted:
+        grad = -grad
+    return grad, logits.detach(), loss.detach()
+
+
+def finalize(
+    model: nn.Module,
+    x: torch.Tensor,
+    x_adv: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    norm: Norm,
+    eps: float | None,
+    bounds: Bounds,
+    targeted: bool,
+    steps: torch.Tensor | int,
+    logits: torch.Tensor | None = None,
+) -> AttackResult:
+    """Enforce the threat model on x_adv and build the `AttackResult` (every attack ends here).
+
+    x, x_adv: (N, *S); labels: (N,) reference labels (true or predicted labels when
+    untargeted, targets when targeted); steps: (N,) or an int for all samples;
+    logits: (N, K) model output at x_adv if the attack already has it. It is reused only when
+    projection and clipping left x_adv bit-for-bit unchanged, otherwise recomputed.
+    """
+    x_adv = x_adv.detach()
+    enforced = project(x, x_adv, norm, eps, bounds)  # (N, *S)
+    if logits is None or not torch.equal(enforced, x_adv):
+        with torch.no_grad():
+            logits = model(enforced)
+    logits = logits.detach()
+    if isinstance(steps, int):
+        steps = torch.full((x.shape[0],), steps, dtype=torch.long, device=x.device)
+    return AttackResult(
+        x_adv=enforced,
+        success=is_success(logits, labels, targeted),
+        norm=perturbation_norm(x, enforced, norm),
+        steps=steps.to(torch.long),
+        logits=logits,
+    )
+
+
+def model_logits(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Logits (N, K) at x without gradients, checked by `check_logits`."""
+    with torch.no_grad():
+        logits = model(x)
+    check_logits(logits, labels)
+    return logits
+
+
+def registered(name: str) -> Callable[[type[Attack]], type[Attack]]:
+    """Class decorator: register an attack class under ``name`` in `ATTACKS`."""
+    return ATTACKS.register(name)

@@ -1,0 +1,1 @@
+"""Defences against adversarial examples: `certify` (Wong & Kolter's provable defence)."""

@@ -1,0 +1,34 @@
+"""Fixtures for the attack tests: a small classifier trained on sklearn's 8x8 digits in ~1 s."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from advlab import data as datasets
+
+
+@pytest.fixture(scope="session")
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits test split: x (N, 1, 8, 8) in [0, 1], y (N,)."""
+    return datasets.as_tensors(datasets.load("digits", "test"))
+
+
+@pytest.fixture(scope="session")
+def trained_mlp() -> nn.Module:
+    """A 64-32-10 ReLU MLP trained on the digits train split (full batch Adam, seeded)."""
+    x, y = datasets.as_tensors(datasets.load("digits", "train"))
+    generator = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    for p in model.parameters():  # deterministic init independent of the global RNG
+        with torch.no_grad():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(150):
+        optimiser.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimiser.step()
+    model.zero_grad(set_to_none=True)
+    return model.eval()
+

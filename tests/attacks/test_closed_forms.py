@@ -1,0 +1,114 @@
+"""Attacks against hand-computed cases: FGSM on a linear model, DeepFool on an affine classifier."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from advlab.attacks import FGSM, DeepFool, minimal_fgsm_eps, relative_perturbation, rho_adv
+
+
+def _identity_classifier() -> nn.Module:
+    """f(x) = x for x (N, 1, 1, 2): logit k is pixel k."""
+    layer = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(2))
+    return nn.Sequential(nn.Flatten(), layer).eval()
+
+
+def test_fgsm_hand_computed() -> None:
+    # CE gradient w.r.t. the logits is p - e_y; with p0 > p1 and y = 0 its sign is (-1, +1)
+    x = torch.tensor([[[[0.7, 0.2]]]])
+    y = torch.tensor([0])
+    result = FGSM(eps=0.3)(_identity_classifier(), x, y)
+    torch.testing.assert_close(result.x_adv, torch.tensor([[[[0.4, 0.5]]]]))
+    assert bool(result.success[0]) and int(result.logits.argmax(1)) == 1
+    torch.testing.assert_close(result.norm, torch.tensor([0.3]))
+    # a smaller eps does not cross: no success
+    assert not bool(FGSM(eps=0.1)(_identity_classifier(), x, y).success[0])
+    # large eps: clipped to the bounds, norm measured after clipping
+    clipped = FGSM(eps=0.9)(_identity_classifier(), x, y)
+    torch.testing.assert_close(clipped.x_adv, torch.tensor([[[[0.0, 1.0]]]]))
+    torch.testing.assert_close(clipped.norm, torch.tensor([0.8]))
+    # targeted towards class 1 from the same point descends CE(., 1): the same move
+    targeted = FGSM(eps=0.3, targeted=True)(_identity_classifier(), x, torch.tensor([1]))
+    torch.testing.assert_close(targeted.x_adv, torch.tensor([[[[0.4, 0.5]]]]))
+    assert bool(targeted.success[0])
+
+
+def test_fgsm_predicted_labels() -> None:
+    # the model predicts 0; with y = 1 (a wrong label) plain FGSM moves towards class 0
+    x = torch.tensor([[[[0.7, 0.2]]]])
+    plain = FGSM(eps=0.3)(_identity_classifier(), x, torch.tensor([1]))
+    torch.testing.assert_close(plain.x_adv, torch.tensor([[[[1.0, 0.0]]]]))
+    predicted = FGSM(eps=0.3, use_predicted_labels=True)(_identity_classifier(), x, torch.tensor([1]))
+    torch.testing.assert_close(predicted.x_adv, torch.tensor([[[[0.4, 0.5]]]]))
+    assert bool(predicted.success[0])  # judged against the predicted label 0
+
+
+def _affine(seed: int, d: int = 20, k: int = 4) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(k, d, generator=g, dtype=torch.float64)
+    b = torch.randn(k, generator=g, dtype=torch.float64)
+    layer = nn.Linear(d, k).double()
+    with torch.no_grad():
+        layer.weight.copy_(w)
+        layer.bias.copy_(b)
+    return nn.Sequential(nn.Flatten(), layer).eval(), w, b
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_deepfool_affine_reaches_analytic_minimum_in_one_step(norm: str, seed: int) -> None:
+    model, w, b = _affine(seed)
+    g = torch.Generator().manual_seed(100 + seed)
+    x = torch.rand(8, 1, 4, 5, generator=g, dtype=torch.float64)  # (N, 1, 4, 5), D = 20
+    f = x.flatten(1) @ w.T + b  # (N, K)
+    k0 = f.argmax(1)
+    # analytic: min_k |f_k - f_k0| / ||w_k - w_k0||_q, q = 2 (l2) or 1 (linf)
+    w_diff = w[None, :, :] - w[k0][:, None, :]  # (N, K, D)
+    f_diff = (f - f.gather(1, k0[:, None])).abs()  # (N, K)
+    q_norm = w_diff.norm(dim=2) if norm == "l2" else w_diff.abs().sum(2)
+    dist = torch.where(f_diff > 0, f_diff / q_norm.clamp_min(1e-30), torch.full_like(f_diff, math.inf))
+    expected, expected_class = dist.min(1)
+    attack = DeepFool(overshoot=0.0, norm=norm, bounds=(-100.0, 100.0))  # no clipping
+    result = attack(model, x, torch.zeros(8, dtype=torch.long))
+    assert bool((result.steps == 1).all())
+    assert bool(result.success.all())
+    # the step is the analytic distance plus the authors' 1e-4 slack
+    torch.testing.assert_close(result.norm, expected + 1e-4, rtol=1e-7, atol=1e-9)  # 1e-8 norm floors
+    assert torch.equal(result.logits.argmax(1), expected_class)
+
+
+def test_deepfool_overshoot_scales_total_perturbation() -> None:
+    model, _, _ = _affine(0)
+    x = torch.rand(4, 20, dtype=torch.float64)
+    base = DeepFool(overshoot=0.0, bounds=(-100.0, 100.0))(model, x, torch.zeros(4, dtype=torch.long))
+    over = DeepFool(overshoot=0.5, bounds=(-100.0, 100.0))(model, x, torch.zeros(4, dtype=torch.long))
+    torch.testing.assert_close(over.norm, 1.5 * base.norm)
+
+
+def test_minimal_fgsm_eps(trained_mlp: nn.Module, digits) -> None:
+    x, y = digits[0][:200], digits[1][:200]
+    eps = minimal_fgsm_eps(trained_mlp, x, y, fraction=0.9)
+    assert 0 < eps < 1
+    assert minimal_fgsm_eps(trained_mlp, x, y, fraction=0.9, batch_size=37) == eps
+
+    def fooled(e: float) -> int:
+        return int((FGSM(eps=e)(trained_mlp, x, y).logits.argmax(1) != y).sum())
+
+    assert fooled(eps) >= 180  # 90% of 200
+    assert fooled(eps - 1e-3) < 180  # the bisection found (up to its precision) the smallest
+
+
+def test_rho_adv_hand_computed() -> None:
+    x = torch.tensor([[3.0, 4.0], [1.0, 0.0]])  # ||x||_2 = 5, 1; ||x||_inf = 4, 1
+    x_adv = torch.tensor([[3.0, 5.0], [1.0, 0.5]])  # ||r||_2 = 1, 0.5
+    assert rho_adv(x, x_adv) == pytest.approx((1 / 5 + 0.5 / 1) / 2)
+    assert rho_adv(x, x_adv, "linf") == pytest.approx((1 / 4 + 0.5 / 1) / 2)
+    torch.testing.assert_close(relative_perturbation(x, x_adv), torch.tensor([0.2, 0.5]))
+    with pytest.raises(ValueError, match="norm"):
+        rho_adv(x, x_adv, "l1")  # type: ignore[arg-type]

@@ -1,0 +1,72 @@
+"""Bad input gets a clear error (or, for probabilities, a warning)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from advlab.attacks import ATTACKS, FGSM, PGD, DeepFool, create_attack
+from advlab.registry import UnknownNameError
+
+
+def _model() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).eval()
+
+
+@pytest.mark.parametrize("eps", [0, -0.1, float("nan"), float("inf"), "0.1", True])
+def test_bad_eps(eps: object) -> None:
+    with pytest.raises(ValueError, match="eps"):
+        FGSM(eps=eps)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="eps"):
+        PGD(eps=eps)  # type: ignore[arg-type]
+
+
+def test_bad_hyperparameters() -> None:
+    with pytest.raises(ValueError, match="norm"):
+        PGD(eps=0.1, norm="l1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="steps"):
+        DeepFool(steps=0)
+    with pytest.raises(ValueError, match="candidates"):
+        DeepFool(candidates=1)
+    with pytest.raises(ValueError, match="bounds"):
+        FGSM(eps=0.1, bounds=(1.0, 0.0))
+    with pytest.raises(ValueError, match="step_size"):
+        PGD(eps=0.1, step_size=-1.0)
+
+
+def test_registry_errors() -> None:
+    with pytest.raises(UnknownNameError, match="deepfool"):
+        create_attack("deepfol")
+    with pytest.raises(ValueError, match="unknown parameter.*epsilon.*valid: eps"):
+        create_attack("fgsm", epsilon=0.1)
+    with pytest.raises(ValueError, match="eps"):
+        create_attack("pgd")  # eps is required
+    assert set(ATTACKS.names()) == {"fgsm", "pgd", "deepfool", "lbfgs"}
+
+
+@pytest.mark.parametrize("name", ["fgsm", "deepfool"])
+def test_bad_inputs(name: str) -> None:
+    attack = create_attack(name, **({"eps": 0.1} if name == "fgsm" else {}))
+    x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="shape"):
+        attack(_model(), x.flatten(), y)
+    with pytest.raises(ValueError, match=r"y must have shape \(N,\)"):
+        attack(_model(), x, torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="integer"):
+        attack(_model(), x, y.float())
+    with pytest.raises(ValueError, match="outside bounds"):
+        attack(_model(), x * 255, y)
+    with pytest.raises(ValueError, match="NaN"):
+        attack(_model(), torch.full_like(x, float("nan")), y)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\]"):
+        attack(_model(), x, torch.tensor([0, 7]))
+
+
+def test_probabilities_warn() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Softmax(dim=1)).eval()
+    x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 1])
+    with pytest.warns(UserWarning, match="probabilities"):
+        FGSM(eps=0.1)(model, x, y)
+    with pytest.warns(UserWarning, match="probabilities"):
+        DeepFool(steps=2)(model, x, y)

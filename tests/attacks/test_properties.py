@@ -1,0 +1,149 @@
+"""Registry-driven properties every attack must have (DESIGN.md 8)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from advlab.attacks import ATTACKS, create_attack, rho_adv
+
+# Test-sized hyperparameters for every registered attack (the registry test checks coverage).
+ATTACK_PARAMS: dict[str, dict] = {
+    "fgsm": {"eps": 0.2},
+    "pgd": {"eps": 0.2, "steps": 5, "restarts": 2},
+    "deepfool": {"steps": 20},
+    "lbfgs": {"search_steps": 3, "max_iter": 5},
+}
+
+NAMES = ATTACKS.names()
+
+
+def test_every_registered_attack_has_test_params() -> None:
+    assert sorted(ATTACK_PARAMS) == sorted(NAMES)
+
+
+def _random_model(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 5)).eval()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    low=st.floats(-2.0, 0.5),
+    width=st.floats(0.1, 3.0),
+    eps_fraction=st.floats(0.01, 1.0),
+)
+def test_inside_eps_ball_and_bounds(name: str, seed: int, low: float, width: float, eps_fraction: float) -> None:
+    bounds = (low, low + width)
+    params = dict(ATTACK_PARAMS[name], bounds=bounds)
+    if "eps" in params:
+        params["eps"] = eps_fraction * width
+    attack = create_attack(name, **params)
+    g = torch.Generator().manual_seed(seed)
+    x = low + width * torch.rand(6, 1, 3, 4, generator=g)  # (N, C, H, W) inside the bounds
+    y = torch.randint(0, 5, (6,), generator=g)
+    result = attack(_random_model(seed), x, y, generator=torch.Generator().manual_seed(seed))
+    assert result.x_adv.shape == x.shape
+    assert bool((result.x_adv >= bounds[0]).all()) and bool((result.x_adv <= bounds[1]).all())
+    delta = (result.x_adv - x).flatten(1)
+    measured = delta.abs().amax(1) if attack.norm == "linf" else delta.norm(dim=1)
+    torch.testing.assert_close(result.norm, measured)
+    if "eps" in params:
+        assert bool((result.norm <= params["eps"] * (1 + 1e-5) + 1e-6).all())
+    assert result.success.shape == (6,) and result.success.dtype == torch.bool
+    assert result.steps.shape == (6,)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lowers_accuracy_of_trained_model(name: str, trained_mlp: nn.Module, digits) -> None:
+    x, y = digits[0][:100], digits[1][:100]
+    with torch.no_grad():
+        clean = (trained_mlp(x).argmax(1) == y).float().mean()
+    result = create_attack(name, **ATTACK_PARAMS[name])(trained_mlp, x, y)
+    attacked = (result.logits.argmax(1) == y).float().mean()
+    assert clean > 0.85
+    assert attacked < clean - 0.3, (name, float(clean), float(attacked))
+    # the logits in the result are the model's output at x_adv
+    with torch.no_grad():
+        torch.testing.assert_close(result.logits, trained_mlp(result.x_adv))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("training", [False, True])
+def test_model_untouched(name: str, training: bool, trained_mlp: nn.Module, digits) -> None:
+    model = copy.deepcopy(trained_mlp).train(training)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    create_attack(name, **ATTACK_PARAMS[name])(model, digits[0][:20], digits[1][:20])
+    assert model.training is training
+    assert all(m.training is training for m in model.modules())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_result_alone_and_in_batch(name: str, trained_mlp: nn.Module, digits) -> None:
+    params = dict(ATTACK_PARAMS[name])
+    if name == "pgd":
+        params["random_start"] = False  # random draws depend on the batch shape by design
+    attack = create_attack(name, **params)
+    x, y = digits[0][:12], digits[1][:12]
+    batch = attack(trained_mlp, x, y)
+    for i in (0, 5, 11):
+        alone = attack(trained_mlp, x[i : i + 1], y[i : i + 1])
+        torch.testing.assert_close(alone.x_adv[0], batch.x_adv[i], atol=1e-4, rtol=1e-4)
+        assert bool(alone.success[0]) == bool(batch.success[i])
+        assert int(alone.steps[0]) == int(batch.steps[i])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deterministic_given_generator(name: str, trained_mlp: nn.Module, digits) -> None:
+    attack = create_attack(name, **ATTACK_PARAMS[name])
+    x, y = digits[0][:10], digits[1][:10]
+    a = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(3))
+    b = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a.x_adv, b.x_adv)
+
+
+def test_pgd_random_start_uses_generator(trained_mlp: nn.Module, digits) -> None:
+    attack = create_attack("pgd", eps=0.2, steps=1, step_size=1e-6)
+    x, y = digits[0][:10], digits[1][:10]
+    a = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(1))
+    b = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(2))
+    assert not torch.equal(a.x_adv, b.x_adv)
+
+
+def test_pgd_restarts_never_worse(trained_mlp: nn.Module, digits) -> None:
+    x, y = digits[0][:100], digits[1][:100]
+    one = create_attack("pgd", eps=0.1, steps=5, restarts=1)(trained_mlp, x, y, generator=torch.Generator().manual_seed(0))
+    many = create_attack("pgd", eps=0.1, steps=5, restarts=4)(trained_mlp, x, y, generator=torch.Generator().manual_seed(0))
+    # restart 0 of both runs is identical, and the best-of keeps any success
+    assert bool((many.success | ~one.success).all())
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "lbfgs"])
+def test_targeted_reaches_targets(name: str, trained_mlp: nn.Module, digits) -> None:
+    x, y = digits[0][:50], digits[1][:50]
+    target = (y + 1) % 10
+    params = dict(ATTACK_PARAMS[name], targeted=True)
+    if "eps" in params:
+        params["eps"] = 0.5
+    result = create_attack(name, **params)(trained_mlp, x, target)
+    assert torch.equal(result.success, result.logits.argmax(1) == target)
+    assert result.success_rate > 0.5
+
+
+def test_deepfool_beats_fgsm_in_rho(trained_mlp: nn.Module, digits) -> None:
+    """DeepFool's minimal perturbations are smaller than FGSM's at any eps that fools as many."""
+    x, y = digits[0][:100], digits[1][:100]
+    df = create_attack("deepfool")(trained_mlp, x, y)
+    assert df.success_rate == 1.0
+    fgsm = create_attack("fgsm", eps=0.3)(trained_mlp, x, y)
+    assert rho_adv(x, df.x_adv) < rho_adv(x, fgsm.x_adv)
