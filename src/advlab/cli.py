@@ -447,7 +447,7 @@ def report_command(
     console.print(f"report: [bold]{write_report(folder, out)}[/]")
 
 
-DEMO_EXPERIMENTS: tuple[str, ...] = ("classifier-baselines", "deepfool-table", "fgsm-figure")
+DEMO_EXPERIMENTS: tuple[str, ...] = ("classifier-baselines", "deepfool-table", "fgsm-figure", "wong-table")
 
 
 @app.command("demo")
