@@ -11,7 +11,7 @@ from advlab.models.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from advlab.models.layers import Normalize
+from advlab.models.layers import Normalize, use_channels_last
 from advlab.models.registry import create, describe, names
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "describe",
     "load_checkpoint",
     "names",
+    "use_channels_last",
     "read_checkpoint",
     "save_checkpoint",
 ]

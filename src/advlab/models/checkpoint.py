@@ -211,7 +211,9 @@ def load_weights(model: nn.Module, checkpoint: Checkpoint, expected_model: str |
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a registry classifier from a checkpoint's metadata and load its weights.
 
-    Returns the model in eval mode on `device`."""
+    Returns the model in eval mode on `device`, convolutions in channels-last memory order
+    (`advlab.models.layers.use_channels_last`: the same function, computed faster)."""
+    from advlab.models.layers import use_channels_last
     from advlab.models.registry import create
 
     checkpoint = read_checkpoint(path)
@@ -220,4 +222,4 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.
         raise CheckpointError(f"{checkpoint.path} does not name its model in the metadata")
     model = create(name, **checkpoint.meta.get("model_args", {}))
     load_weights(model, checkpoint)
-    return model.to(device).eval()
+    return use_channels_last(model.to(device)).eval()

@@ -192,7 +192,11 @@ class ReshapeLayer(AffineLayer):
     def affine(self, z: Tensor) -> Tensor:
         return z.reshape(z.shape[0], *self.out_shape)
 
-    linear = linear_abs = affine
+    def linear(self, z: Tensor) -> Tensor:  # a reshape has no offset: linear part = affine map
+        return self.affine(z)
+
+    def linear_abs(self, r: Tensor) -> Tensor:  # |reshape| = reshape
+        return self.affine(r)
 
     def transpose(self, nu: Tensor) -> Tensor:
         return nu.reshape(nu.shape[0], *self.in_shape)
@@ -299,9 +303,10 @@ def _convert(name: str, m: nn.Module, in_shape: Shape, out_shape: Shape, like: T
             scale = scale * m.weight
         shift = -m.running_mean * scale + (m.bias if m.bias is not None else 0.0)
         return ChannelAffineLayer(scale, shift, in_shape)
-    if isinstance(getattr(m, "mean", None), Tensor) and isinstance(getattr(m, "std", None), Tensor):
+    mean_buffer, std_buffer = getattr(m, "mean", None), getattr(m, "std", None)
+    if isinstance(mean_buffer, Tensor) and isinstance(std_buffer, Tensor):
         # advlab.models.layers.Normalize or any module with per-channel mean/std buffers.
-        mean, std = m.mean.reshape(-1), m.std.reshape(-1)
+        mean, std = mean_buffer.reshape(-1), std_buffer.reshape(-1)
         if mean.numel() not in (1, in_shape[0]):
             raise _unsupported(name, m, f"mean of {mean.numel()} values for {in_shape[0]} channels")
         mean, std = mean.expand(in_shape[0]), std.expand(in_shape[0])
