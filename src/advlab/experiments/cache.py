@@ -47,6 +47,7 @@ def trained_classifier(
     lr: float = 0.01,
     batch_size: int = 64,
     seed: int = 0,
+    schedule: str = "constant",
     batch_loss: BatchLoss | None = None,
     loss_name: str = "standard",
     **model_kwargs: Any,
@@ -54,10 +55,12 @@ def trained_classifier(
     """A classifier trained on `data`'s train split, from the cache when it is there.
 
     batch_loss / loss_name: a non-standard training loss (adversarial, certified) and a name
-    describing it and its settings, which becomes part of the cache key. Returns the model in
-    eval mode on ctx.device."""
+    describing it and its settings, which becomes part of the cache key. schedule: the
+    learning-rate schedule of `advlab.train.TrainConfig`. Returns the model in eval mode on
+    ctx.device."""
     args = model_args_for(model, data, **model_kwargs)
-    cfg = TrainConfig(epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed)  # type: ignore[arg-type]
+    cfg = TrainConfig(epochs=epochs, optimizer=optimizer, lr=lr,  # type: ignore[arg-type]
+                      batch_size=batch_size, schedule=schedule, seed=seed)  # type: ignore[arg-type]
     spec = {"v": CACHE_VERSION, "model": model, "model_args": args, "data": data,
             "train": cfg.to_dict(), "loss": loss_name}  # fmt: skip
     folder = ctx.cache_dir / f"{model}-{data.replace(':', '_').replace('/', '_')}-{config_key(spec)}"
