@@ -37,7 +37,8 @@ def test_overrides_are_coerced_to_field_types() -> None:
 
 
 def test_classifier_baselines_runs_caches_and_renders(tmp_path: Path) -> None:
-    overrides = {"rows": "fc500-150-10@digits,wong-small@digits", "epochs": "3", "lr": "0.05"}
+    overrides = {"rows": "fc500-150-10@digits,wong-small@digits", "epochs": "3", "lr": "0.05",
+                 "schedule": "constant"}
     ctx = {"cache_dir": tmp_path / "cache"}
     first = run_experiment("classifier-baselines", "quick", tmp_path / "out", overrides, ctx)
     result = json.loads((tmp_path / "out" / "classifier-baselines" / "result.json").read_text())
