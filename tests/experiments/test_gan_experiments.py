@@ -64,6 +64,27 @@ def test_gan_algorithm1_smallest(ctx):
         ("minimax", 1), ("minimax", 5), ("nonsaturating", 1), ("nonsaturating", 5)]
     assert all(r["final"]["fid"] > 0 and sum(r["classes"]) == 1000 for r in result.runs)
     assert len(rendered.tables[0].rows) == 4
+    # every run trains with the authors' learning rule (goodfeli/adversarial mnist.yaml)
+    for name in ("minimax-k1", "nonsaturating-k5"):
+        saved = json.loads((ctx.out_dir / "runs" / name / "config.json").read_text())
+        assert (saved["optimizer"], saved["lr"], saved["momentum"], saved["final_momentum"],
+                saved["lr_decay"], saved["d_lr_scale"], saved["max_norm"]) == (
+            "sgd", 0.1, 0.5, 0.7, 1.000004, 0.5, 1.9365)
+
+
+def test_gan_algorithm1_learning_rules_build_valid_configs():
+    from advlab.gan.config import GANTrainConfig
+
+    sgd = GANTrainConfig(loss="nonsaturating", **gan_algorithm1._learning_rule(
+        gan_algorithm1.Config.paper())).objective()
+    assert (sgd.optimizer, sgd.player_lr("D"), sgd.final_momentum, sgd.momentum_saturate) == (
+        "sgd", 0.05, 0.7, 250)
+    adam_config = dataclasses.replace(gan_algorithm1.Config.quick(), optimizer="adam", lr=2e-4)
+    adam = GANTrainConfig(loss="minimax", **gan_algorithm1._learning_rule(adam_config)).objective()
+    assert (adam.optimizer, adam.betas, adam.has_schedule, adam.d_lr_scale) == (
+        "adam", (0.5, 0.999), False, 1.0)
+    with pytest.raises(ValueError, match="'sgd' or 'adam'"):
+        gan_algorithm1._learning_rule(dataclasses.replace(adam_config, optimizer="rmsprop"))
 
 
 def test_gan_architectures_smallest(ctx):

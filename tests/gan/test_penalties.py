@@ -1,4 +1,5 @@
-"""WGAN-GP gradient penalty against critics with known input gradients; WGAN weight clipping."""
+"""WGAN-GP gradient penalty against critics with known input gradients; WGAN weight clipping;
+the max-norm constraint (pylearn2 max_col_norm) on closed-form weights and after training steps."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from advlab.gan.penalties import (
     clip_weights_,
     critic_gradient_norms,
     gradient_penalty,
+    max_norm_,
     random_interpolates,
 )
 
@@ -102,3 +104,58 @@ def test_clip_weights_in_place() -> None:
         assert torch.equal(new, old.clamp(-0.01, 0.01))
     with pytest.raises(ValueError, match="positive"):
         clip_weights_(module, 0.0)
+
+
+def test_max_norm_rescales_only_units_outside_the_ball() -> None:
+    linear = nn.Linear(2, 3)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]]))  # norms 5, 0.5, 0
+        linear.bias.fill_(10.0)
+    assert max_norm_(linear, 1.0) is linear
+    # row j of an nn.Linear weight (out, in) is unit j's incoming vector: pylearn2's column j
+    assert torch.allclose(linear.weight[0], torch.tensor([0.6, 0.8]))
+    assert torch.equal(linear.weight[1], torch.tensor([0.3, 0.4]))  # inside: untouched exactly
+    assert torch.equal(linear.weight[2], torch.zeros(2))  # a zero row stays finite
+    assert torch.equal(linear.bias, torch.full((3,), 10.0))  # biases are not constrained
+    with pytest.raises(ValueError, match="positive"):
+        max_norm_(linear, 0.0)
+
+
+def test_max_norm_on_convolutions_and_maxout_pieces() -> None:
+    from advlab.models.gan.mlp import MaxoutDiscriminator
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3)  # weight (out=4, in=3, 3, 3): one kernel per output channel
+    deconv = nn.ConvTranspose2d(3, 4, 3)  # weight (in=3, out=4, 3, 3): units along dim 1
+    maxout = MaxoutDiscriminator(image_size=4, channels=1, units=3, pieces=2)
+    for module in (conv, deconv, maxout):
+        with torch.no_grad():
+            for p in module.parameters():
+                p.mul_(100.0)
+        max_norm_(module, 0.5)
+    assert torch.allclose(conv.weight.flatten(1).norm(dim=1), torch.full((4,), 0.5))
+    per_output = deconv.weight.transpose(0, 1).flatten(1).norm(dim=1)  # (4,)
+    assert torch.allclose(per_output, torch.full((4,), 0.5))
+    for layer in maxout.modules():
+        if isinstance(layer, nn.Linear):  # (units * pieces, in): every piece is a unit
+            assert layer.weight.norm(dim=1).max() <= 0.5 + 1e-6
+
+
+def test_steps_keep_both_networks_inside_the_max_norm_ball() -> None:
+    from advlab.gan.losses import OBJECTIVES
+    from advlab.gan.steps import d_step, g_step
+    from advlab.models.gan.mlp import goodfellow_mlp
+
+    torch.manual_seed(0)
+    G, D = goodfellow_mlp(image_size=8, channels=1, latent_dim=4, width=4)
+    # lr 10: one unconstrained SGD step would leave most units far outside a 0.2 ball
+    objective = OBJECTIVES["minimax"].with_overrides(lr=10.0, max_norm=0.2)
+    opt_g, opt_d = objective.make_optimizer(G.parameters(), "G"), objective.make_optimizer(
+        D.parameters(), "D")
+    real = torch.rand(6, 1, 8, 8) * 2 - 1
+    d_step(G, D, opt_d, real, torch.rand(6, 4) * 2 - 1, objective)
+    g_step(G, D, opt_g, torch.rand(6, 4) * 2 - 1, objective)
+    for net in (G, D):
+        for layer in net.modules():
+            if isinstance(layer, nn.Linear):
+                assert layer.weight.norm(dim=1).max() <= 0.2 + 1e-6

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from advlab.gan import trainer
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.records import read_metrics
-from advlab.gan.state import read_gan_checkpoint
-from advlab.gan.trainer import train
+from advlab.gan.state import RunProgress, load_training_state, read_gan_checkpoint
+from advlab.gan.trainer import CollapseDetector, DiscriminatorCollapsed, train
+from advlab.models.checkpoint import save_state
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +42,13 @@ def interrupt_at(stop: int):
         dict(loss="wgan-gp", arch="dcgan", n_critic=2, ema_decay=0.9),
         # minimax + SGD momentum on the MLP, whose maxout D uses dropout (global RNG state)
         dict(loss="minimax", arch="mlp", latent_prior="uniform"),
+        # Goodfellow's learning rule made steep enough to matter within 6 steps: the lr halves
+        # every update, the momentum ramps over D's epochs (k = 2: 12 batches, 4 epochs), and
+        # the max-norm constraint is active on G and D from the first step
+        dict(loss="minimax", arch="mlp", latent_prior="uniform", n_critic=2, lr_decay=2.0,
+             min_lr=0.0, final_momentum=0.9, momentum_saturate=3, max_norm=0.05),
     ],
-    ids=["wgan-gp-ema", "minimax-mlp-dropout"],
+    ids=["wgan-gp-ema", "minimax-mlp-dropout", "goodfellow-schedule-max-norm"],
 )
 def test_interrupted_then_resumed_run_equals_uninterrupted_run(tmp_path, changes):
     cfg = GANTrainConfig(width=8, batch_size=32, data_limit=96, iters=6, checkpoint_every=2,
@@ -61,6 +68,8 @@ def test_interrupted_then_resumed_run_equals_uninterrupted_run(tmp_path, changes
     for key in full:  # G, D, EMA, both optimisers, RNG: all identical
         assert torch.equal(full[key], cut[key]), key
     assert meta_full["batches_seen"] == meta_cut["batches_seen"]
+    for opt in ("opt_g", "opt_d"):  # lr and momentum set by the schedules: identical too
+        assert meta_full[opt]["param_groups"] == meta_cut[opt]["param_groups"]
     rows_full, rows_cut = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "cut")
     assert [r["step"] for r in rows_cut] == [1, 2, 3, 4, 5, 6]  # no duplicate of step 5
     assert [r["d_loss"] for r in rows_cut] == [r["d_loss"] for r in rows_full]
@@ -76,3 +85,46 @@ def test_resume_extends_a_finished_run_and_refuses_a_different_config(tmp_path):
         train(cfg.replace(loss="lsgan", iters=4), tmp_path, resume=True, tensorboard=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train(cfg, tmp_path / "empty", resume=True, tensorboard=False)
+
+
+class AlwaysCollapsed(CollapseDetector):
+    """Judges every step collapsed (threshold = inf), so runs stop after `patience` steps."""
+
+    def __init__(self, loss: str, patience: int, threshold: float = 1e-3, run: int = 0) -> None:
+        super().__init__(loss, patience, threshold=float("inf"), run=run)
+
+
+def test_resumed_run_keeps_the_collapse_streak_and_stops_at_the_same_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer, "CollapseDetector", AlwaysCollapsed)
+    cfg = GANTrainConfig(loss="nonsaturating", arch="mlp", width=8, batch_size=32, data_limit=64,
+                         iters=20, collapse_patience=5, checkpoint_every=2, sample_every=0,
+                         latent_prior="uniform", seed=0, device="cpu")
+    with pytest.raises(DiscriminatorCollapsed, match="at step 5: .* for 5 consecutive"):
+        train(cfg, tmp_path / "full", tensorboard=False)
+
+    with pytest.raises(Interrupted):  # mid-streak: 3 collapsed steps, 2 of them checkpointed
+        train(cfg, tmp_path / "cut", on_step=interrupt_at(3), tensorboard=False)
+    assert read_gan_checkpoint(tmp_path / "cut")[1]["collapse_run"] == 2
+    # a detector that forgot the streak would count 1, 2, ... again and stop at step 7
+    with pytest.raises(DiscriminatorCollapsed, match="at step 5: .* for 5 consecutive"):
+        train(cfg, tmp_path / "cut", resume=True, tensorboard=False)
+
+
+def test_checkpoint_without_collapse_count_loads_with_zero(tmp_path):
+    cfg = GANTrainConfig(loss="nonsaturating", arch="mlp", width=8, batch_size=32, data_limit=64,
+                         iters=2, sample_every=0, latent_prior="uniform", device="cpu")
+    train(cfg, tmp_path, tensorboard=False)
+    tensors, meta = read_gan_checkpoint(tmp_path)
+    old = {k: v for k, v in meta.items() if k not in ("collapse_run", "format_version", "sha256")}
+    save_state(tmp_path / "checkpoint.safetensors", tensors, old)  # as written before the field
+
+    from advlab.gan.state import build_networks
+
+    G, D = build_networks(cfg, (1, 28, 28))
+    objective = cfg.objective()
+    progress = load_training_state(tmp_path / "checkpoint.safetensors", G, D, None,
+                                   objective.make_optimizer(G.parameters(), "G"),
+                                   objective.make_optimizer(D.parameters(), "D"))
+    assert progress == RunProgress(step=2, batches_seen=2, wall_seconds=meta["wall_seconds"])
+    result = train(cfg.replace(iters=3), tmp_path, resume=True, tensorboard=False)
+    assert (result.resumed_from, result.step) == (2, 3)

@@ -125,6 +125,9 @@ def test_collapse_detector_needs_consecutive_saturated_steps():
         detector.update(6, 1e-4, -12.0)
     wgan = CollapseDetector("wgan-gp", patience=1)
     wgan.update(1, -100.0, -50.0)  # critic losses are unbounded: never judged collapsed
+    resumed = CollapseDetector("nonsaturating", patience=3, run=2)  # a checkpointed streak
+    with pytest.raises(DiscriminatorCollapsed, match="step 9: .* for 3 consecutive"):
+        resumed.update(9, 1e-4, -12.0)
 
 
 def test_batch_stream_covers_each_epoch_and_resumes_from_a_position():

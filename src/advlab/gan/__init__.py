@@ -1,5 +1,6 @@
-"""GAN training parts: objectives (losses.py), Lipschitz penalties (penalties.py) and
-generative metrics (metrics.py, imported on demand because it pulls in torchmetrics).
+"""GAN training parts: objectives (losses.py), weight constraints and penalties
+(penalties.py), learning-rule schedules (schedules.py) and generative metrics (metrics.py,
+imported on demand because it pulls in torchmetrics).
 
 Architectures live in `advlab.models.gan` (`build_gan`, `GAN_ARCHS`).
 """
@@ -21,19 +22,24 @@ from advlab.gan.penalties import (
     clip_weights_,
     critic_gradient_norms,
     gradient_penalty,
+    max_norm_,
     random_interpolates,
 )
+from advlab.gan.schedules import exponential_decay_lr, linear_momentum
 
 __all__ = [
     "OBJECTIVES",
     "Objective",
     "clip_weights_",
     "critic_gradient_norms",
+    "exponential_decay_lr",
     "get_objective",
     "gradient_penalty",
+    "linear_momentum",
     "lsgan_d_loss",
     "lsgan_g_loss",
     "lsgan_objective",
+    "max_norm_",
     "minimax_d_loss",
     "minimax_g_loss",
     "nonsaturating_g_loss",

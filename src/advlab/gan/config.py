@@ -4,7 +4,9 @@
 it, checkpoints store it in their metadata). Optimiser fields left at ``None`` take the
 paper defaults carried by the objective (`advlab.gan.losses.OBJECTIVES`):
 
-    Goodfellow et al. 2014, Algorithm 1   minimax / nonsaturating  SGD + momentum, k = 1
+    Goodfellow et al. 2014, Algorithm 1   minimax                  SGD + momentum, k = 1, with
+                                                                   the authors' lr decay and
+                                                                   momentum ramp (mnist.yaml)
     Radford et al. 2016 (DCGAN)           nonsaturating            Adam 2e-4, beta1 0.5
     Mao et al. 2017 (LSGAN)               lsgan                    Adam 2e-4, beta1 0.5
     Arjovsky et al. 2017 (WGAN)           wgan                     RMSProp 5e-5, c 0.01, n_critic 5
@@ -43,6 +45,18 @@ class GANTrainConfig:
     batch_size: minibatch size m (global: split over ranks when distributed).
     n_critic: D steps per G step (k); optimizer/lr/betas/momentum/clip_value/gp_weight:
         None = the objective's paper default.
+    d_lr_scale: the discriminator's lr is lr * d_lr_scale (None = the objective's: 0.5 for
+        minimax, whose authors halved D's cost, 1 otherwise).
+    max_norm: max L2 norm of each unit's incoming weights in G and D, enforced after every
+        step (pylearn2 max_col_norm; `advlab.gan.penalties.max_norm_`); None = the objective's
+        default, 0 = off.
+    lr_decay / min_lr: lr after n updates = max(lr / lr_decay**n, min_lr) (pylearn2
+        ExponentialDecay; 1 = constant); final_momentum / momentum_start / momentum_saturate:
+        SGD momentum rising linearly from `momentum` to `final_momentum` over those epochs
+        (pylearn2 MomentumAdjustor). None = the objective's default (Goodfellow's mnist.yaml
+        rule for minimax, off otherwise), see `advlab.gan.schedules`. An `optimizer` other
+        than the objective's drops its lr decay and momentum ramp, and an explicit `momentum`
+        its ramp, unless these fields are given too.
     latent_prior: "uniform" (U[-1, 1], Goodfellow/DCGAN) or "normal" (N(0, I), WGAN-GP).
     ema_decay: exponential moving average of G's weights (e.g. 0.999), None = off.
     eval_every: FID/KID/IS every N generator steps (0 = off) on `eval_samples` samples with
@@ -70,6 +84,13 @@ class GANTrainConfig:
     momentum: float | None = None
     clip_value: float | None = None
     gp_weight: float | None = None
+    max_norm: float | None = None
+    d_lr_scale: float | None = None
+    lr_decay: float | None = None
+    min_lr: float | None = None
+    final_momentum: float | None = None
+    momentum_start: int | None = None
+    momentum_saturate: int | None = None
     latent_prior: str = "normal"
     latent_dim: int = 100
     width: int = 64
@@ -104,20 +125,36 @@ class GANTrainConfig:
             raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
+        if self.max_norm is not None and self.max_norm < 0:
+            raise ValueError(f"max_norm must be >= 0 (0 = off) or None, got {self.max_norm}")
         if self.betas is not None:
             object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        self.objective()  # the objective validates the combination (e.g. a ramp needs SGD)
 
     def objective(self) -> Objective:
-        """The objective with this config's overrides applied to its paper defaults."""
+        """The objective with this config's overrides applied to its paper defaults.
+
+        The paper's schedule belongs to the paper's learning rule: an optimizer other than the
+        objective's default drops its lr decay, momentum ramp and D learning-rate scale (Adam
+        and RMSProp are invariant to the loss scale that d_lr_scale stands for), an explicit
+        momentum drops the ramp, unless those fields are set too."""
         base = OBJECTIVES[self.loss]
+        if self.optimizer is not None and self.optimizer != base.optimizer:
+            base = base.plain_rule()
+        elif self.momentum is not None:
+            base = base.with_overrides(final_momentum=None)
         changes: dict[str, Any] = {}
-        for name in ("n_critic", "optimizer", "lr", "betas", "momentum", "clip_value"):
+        for name in ("n_critic", "optimizer", "lr", "betas", "momentum", "d_lr_scale",
+                     "clip_value", "lr_decay", "min_lr", "final_momentum", "momentum_start",
+                     "momentum_saturate"):
             value = getattr(self, name)
             if value is not None:
                 changes[name] = value
         if self.gp_weight is not None:
             changes["gp_weight"] = self.gp_weight
             changes["uses_gradient_penalty"] = self.gp_weight > 0
+        if self.max_norm is not None:
+            changes["max_norm"] = self.max_norm if self.max_norm > 0 else None
         return base.with_overrides(**changes) if changes else base
 
     def to_json(self) -> dict[str, Any]:

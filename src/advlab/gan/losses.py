@@ -20,22 +20,32 @@ Paper defaults carried by each `Objective` (all overridable with `dataclasses.re
 =============  =========  =======  ====================  ========  =====  ======  =========
 objective      optimizer  lr       betas / momentum      n_critic  clip   lambda  batch
 =============  =========  =======  ====================  ========  =====  ======  =========
-minimax        sgd        0.1      momentum 0.5          1 (k)     -      -       100
+minimax        sgd        0.1 (*)  momentum 0.5 -> 0.7   1 (k)     -      -       100
 nonsaturating  adam       2e-4     (0.5, 0.999)          1         -      -       128
 lsgan          adam       2e-4     (0.5, 0.999)          1         -      -       64
 wgan           rmsprop    5e-5     -                     5         0.01   -       64
 wgan-gp        adam       1e-4     (0.0, 0.9)            5         -      10      64
 =============  =========  =======  ====================  ========  =====  ======  =========
 
+(*) decayed by 1.000004 per update; the discriminator's is half (`d_lr_scale`, see below).
+
 Sources: Goodfellow et al. 2014 (arXiv:1406.2661), Algorithm 1, "we used k = 1" and "we used
-momentum"; the learning rate 0.1, initial momentum 0.5 and batch 100 are those of the authors'
-released MNIST configuration (goodfeli/adversarial, mnist.yaml; it also ramps momentum to 0.7
-and decays the learning rate, which the trainer may add). Radford et al. 2016
-(arXiv:1511.06434), Section 4: Adam, lr 0.0002, beta1 0.5, batch 128. Mao et al. 2017 (LSGAN,
-arXiv:1611.04076): Adam, beta1 0.5, lr 0.0002 (0.001 for scenes), batch 64. Arjovsky et al.
-2017 (WGAN, arXiv:1701.07875), Algorithm 1: alpha = 5e-5, c = 0.01, m = 64, n_critic = 5,
-RMSProp. Gulrajani et al. 2017 (WGAN-GP, arXiv:1704.00028), Algorithm 1: lambda = 10,
-n_critic = 5, alpha = 1e-4, beta1 = 0, beta2 = 0.9, m = 64.
+momentum". The learning rule of `minimax` is that of the authors' released MNIST configuration
+(goodfeli/adversarial, mnist.yaml, read in its stored versions): SGD, lr 0.1, batch 100,
+momentum 0.5 rising linearly to 0.7 between epochs 1 and 250 (pylearn2 MomentumAdjustor), and
+the learning rate divided by 1.000004 after every update down to 1e-6 (pylearn2
+ExponentialDecay); see `advlab.gan.schedules`. That configuration has no max-norm constraint
+(`max_norm`; the authors' TFD configuration uses max_col_norm 1.9365 on G and D). It trains
+both players at once from one minibatch with D's cost halved, 0.5 * (BCE(real) + BCE(fake)),
+and G with -log D(G(z)) (adversarial.AdversaryCost2): our `minimax_d_loss` is the un-halved
+sum, so `minimax` gives D half of G's learning rate (`d_lr_scale` = 0.5), which moves D's
+weights as the authors' lr 0.1 on their cost did. `nonsaturating` keeps DCGAN's Adam (Radford
+et al. 2016); pass optimizer="sgd" and the schedule fields for the authors' rule with it.
+Radford et al. 2016 (arXiv:1511.06434), Section 4: Adam, lr 0.0002, beta1 0.5, batch 128. Mao
+et al. 2017 (LSGAN, arXiv:1611.04076): Adam, beta1 0.5, lr 0.0002 (0.001 for scenes), batch 64.
+Arjovsky et al. 2017 (WGAN, arXiv:1701.07875), Algorithm 1: alpha = 5e-5, c = 0.01, m = 64,
+n_critic = 5, RMSProp. Gulrajani et al. 2017 (WGAN-GP, arXiv:1704.00028), Algorithm 1:
+lambda = 10, n_critic = 5, alpha = 1e-4, beta1 = 0, beta2 = 0.9, m = 64.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ from advlab.registry import Registry
 
 OptimizerName = Literal["sgd", "adam", "rmsprop"]
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rmsprop")
+Player = Literal["G", "D"]
 
 
 def _check_scores(name: str, scores: Tensor) -> None:
@@ -182,7 +193,18 @@ class Objective:
         critic loss (WGAN-GP, Algorithm 1 line 7).
     gp_weight: lambda of WGAN-GP (10.0); 0.0 when unused.
     clip_value: clip every critic parameter to [-c, c] after each critic step (WGAN), or None.
-    optimizer: "sgd" | "adam" | "rmsprop"; lr; betas (Adam); momentum (SGD).
+    max_norm: rescale every unit's incoming weight vector of G and D onto the L2 ball of this
+        radius after each of their steps (pylearn2 max_col_norm, `penalties.max_norm_`), or None.
+    optimizer: "sgd" | "adam" | "rmsprop"; lr; betas (Adam); momentum (SGD; the initial
+        momentum when final_momentum is set).
+    d_lr_scale: the discriminator's learning rate is lr * d_lr_scale (G's is lr). 0.5 for
+        `minimax`: the authors' pylearn2 cost for D is 0.5 * (BCE(real) + BCE(fake)), half our
+        `minimax_d_loss`, and with SGD halving a loss is halving its learning rate.
+    lr_decay, min_lr: after n updates of an optimiser its lr is max(lr / lr_decay**n, min_lr)
+        (pylearn2 ExponentialDecay); lr_decay = 1.0 keeps lr constant.
+    final_momentum, momentum_start, momentum_saturate: SGD momentum rising linearly from
+        `momentum` to `final_momentum` over epochs [start, saturate] (pylearn2
+        MomentumAdjustor); final_momentum None keeps it constant. See `advlab.gan.schedules`.
     n_critic: discriminator/critic steps per generator step (k in Goodfellow's Algorithm 1).
     batch_size: the paper's minibatch size m.
     paper: citation of the defaults.
@@ -194,10 +216,17 @@ class Objective:
     uses_gradient_penalty: bool = False
     gp_weight: float = 0.0
     clip_value: float | None = None
+    max_norm: float | None = None
     optimizer: OptimizerName = "adam"
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     momentum: float = 0.0
+    d_lr_scale: float = 1.0
+    lr_decay: float = 1.0
+    min_lr: float = 0.0
+    final_momentum: float | None = None
+    momentum_start: int = 1
+    momentum_saturate: int = 250
     n_critic: int = 1
     batch_size: int = 64
     paper: str = ""
@@ -215,6 +244,53 @@ class Objective:
                 f"objective {self.name!r}: clip_value must be positive or None, "
                 f"got {self.clip_value}"
             )
+        if self.max_norm is not None and self.max_norm <= 0:
+            raise ValueError(
+                f"objective {self.name!r}: max_norm must be positive or None, got {self.max_norm}"
+            )
+        if self.d_lr_scale <= 0:
+            raise ValueError(
+                f"objective {self.name!r}: d_lr_scale must be positive, got {self.d_lr_scale}"
+            )
+        if self.lr_decay < 1.0 or self.min_lr < 0.0:
+            raise ValueError(
+                f"objective {self.name!r}: lr_decay must be >= 1 (1 = constant lr) and min_lr "
+                f">= 0, got lr_decay={self.lr_decay}, min_lr={self.min_lr}"
+            )
+        if self.final_momentum is not None:
+            if self.optimizer != "sgd":
+                raise ValueError(
+                    f"objective {self.name!r}: final_momentum (a momentum ramp) needs "
+                    f"optimizer 'sgd', got {self.optimizer!r}"
+                )
+            if not 0.0 <= self.final_momentum < 1.0:
+                raise ValueError(
+                    f"objective {self.name!r}: final_momentum must be in [0, 1), "
+                    f"got {self.final_momentum}"
+                )
+            if not 0 <= self.momentum_start <= self.momentum_saturate:
+                raise ValueError(
+                    f"objective {self.name!r}: need 0 <= momentum_start <= momentum_saturate, "
+                    f"got {self.momentum_start} and {self.momentum_saturate}"
+                )
+
+    @property
+    def has_schedule(self) -> bool:
+        """Whether lr or momentum change during training (`advlab.gan.schedules`)."""
+        return self.lr_decay != 1.0 or self.final_momentum is not None
+
+    def plain_rule(self) -> Objective:
+        """A copy with constant lr and momentum (no decay, no momentum ramp) and the same lr
+        for both players: what is left of a paper's learning rule under another optimiser."""
+        return dataclasses.replace(self, d_lr_scale=1.0, lr_decay=1.0, min_lr=0.0,
+                                   final_momentum=None)
+
+    def player_lr(self, player: Player) -> float:
+        """The initial learning rate of the generator ("G": lr) or discriminator ("D":
+        lr * d_lr_scale)."""
+        if player not in ("G", "D"):
+            raise ValueError(f"player must be 'G' or 'D', got {player!r}")
+        return self.lr * self.d_lr_scale if player == "D" else self.lr
 
     def with_overrides(self, **changes: Any) -> Objective:
         """A copy with some defaults replaced, e.g. ``OBJECTIVES["wgan-gp"].with_overrides(
@@ -229,13 +305,15 @@ class Objective:
         fields["betas"] = list(self.betas)
         return fields
 
-    def make_optimizer(self, params: Any) -> torch.optim.Optimizer:
-        """The paper's optimizer over `params` with this objective's lr/betas/momentum."""
+    def make_optimizer(self, params: Any, player: Player = "G") -> torch.optim.Optimizer:
+        """The paper's optimizer over `params` (of the generator "G" or the discriminator "D")
+        with this objective's betas/momentum and that player's initial lr (`player_lr`)."""
+        lr = self.player_lr(player)
         if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+            return torch.optim.Adam(params, lr=lr, betas=self.betas)
         if self.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=self.lr)
-        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+            return torch.optim.RMSprop(params, lr=lr)
+        return torch.optim.SGD(params, lr=lr, momentum=self.momentum)
 
 
 class ObjectiveRegistry(Registry[Objective]):
@@ -290,9 +368,17 @@ OBJECTIVES.add(
         optimizer="sgd",
         lr=0.1,
         momentum=0.5,
+        d_lr_scale=0.5,
+        lr_decay=1.000004,
+        min_lr=1e-6,
+        final_momentum=0.7,
+        momentum_start=1,
+        momentum_saturate=250,
         n_critic=1,
         batch_size=100,
-        paper="Goodfellow et al. 2014, Algorithm 1 (SGD with momentum, k=1)",
+        paper="Goodfellow et al. 2014, Algorithm 1 (SGD with momentum, k=1); learning rule of "
+        "goodfeli/adversarial mnist.yaml (lr 0.1 / 1.000004 per update on a halved D cost, "
+        "momentum 0.5 -> 0.7 over epochs 1-250)",
     ),
 )
 OBJECTIVES.add(

@@ -1,7 +1,8 @@
-"""Lipschitz constraints on the critic: WGAN-GP's gradient penalty and WGAN's weight clipping.
+"""Constraints on the networks' weights: WGAN-GP's gradient penalty, WGAN's weight clipping,
+and the max-norm constraint of Goodfellow et al.'s pylearn2 configurations.
 
-Both are separate from the objectives (`advlab.gan.losses`): an `Objective` only says whether
-it uses them (`uses_gradient_penalty`, `gp_weight`, `clip_value`).
+All are separate from the objectives (`advlab.gan.losses`): an `Objective` only says whether
+it uses them (`uses_gradient_penalty`, `gp_weight`, `clip_value`, `max_norm`).
 """
 
 from __future__ import annotations
@@ -90,4 +91,51 @@ def clip_weights_(module: nn.Module, clip: float) -> nn.Module:
         raise ValueError(f"clip must be positive, got {clip}")
     for parameter in module.parameters():
         parameter.clamp_(-clip, clip)
+    return module
+
+
+def _unit_dim(module: nn.Module) -> int | None:
+    """Which weight dimension indexes the output units of `module` (None: no such weight).
+
+    nn.Linear: weight (out, in) -> 0; ConvNd: (out, in / groups, *kernel) -> 0;
+    ConvTransposeNd: (in, out / groups, *kernel) -> 1."""
+    if isinstance(module, nn.Linear):
+        return 0
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return 1 if module.transposed else 0
+    return None
+
+
+@torch.no_grad()
+def max_norm_(module: nn.Module, max_norm: float) -> nn.Module:
+    """The max-norm constraint, in place: every output unit's incoming weight vector is rescaled
+    onto the L2 ball of radius `max_norm` when it lies outside it,
+
+        w_j <- w_j * min(1, max_norm / ||w_j||_2),
+
+    applied after each optimiser step of the network (Srebro & Shraibman 2005; used with dropout
+    by Hinton et al. 2012 and Srivastava et al. 2014, Section 5.1). It is pylearn2's
+    `max_col_norm` (`max_kernel_norm` for convolutions): pylearn2 stores weights as (in, out), so
+    its columns are the rows of an nn.Linear weight (out, in). Goodfellow et al.'s released GAN
+    configurations (goodfeli/adversarial) set max_col_norm = 1.9365 on every layer of G and D
+    for TFD (tfd_pretrain/train.yaml); their MNIST configuration (mnist.yaml) sets none.
+
+    Applies to every nn.Linear and convolution (transposed too) in `module`, a maxout layer's
+    pieces each count as a unit (they are rows of its linear map); biases and normalisation
+    parameters are left alone. Units inside the ball are untouched exactly (pylearn2 divides by
+    ||w_j|| + 1e-7 instead, shrinking them by a relative 1e-7 / ||w_j||).
+    Returns the module (for chaining).
+    """
+    if max_norm <= 0:
+        raise ValueError(f"max_norm must be positive, got {max_norm}")
+    for layer in module.modules():
+        unit_dim = _unit_dim(layer)
+        weight = getattr(layer, "weight", None)
+        if unit_dim is None or not isinstance(weight, Tensor):
+            continue
+        others = [d for d in range(weight.dim()) if d != unit_dim]
+        # (out, 1) for Linear, (out, 1, 1, 1) for Conv2d, (1, out, 1, 1) for ConvTranspose2d
+        norms = torch.linalg.vector_norm(weight, dim=others, keepdim=True)
+        scale = torch.where(norms > max_norm, max_norm / norms, torch.ones_like(norms))
+        weight.mul_(scale)
     return module

@@ -7,8 +7,12 @@ atomically) holds tensors
     opt_g.*, opt_d.*  both optimisers' state (Adam moments, RMSProp averages, momenta),
     rng.torch_cpu     the global torch CPU generator state (uint8),
 and JSON metadata {"kind": "gan", "config": GANTrainConfig, "image_shape": [C, H, W],
-"step", "batches_seen", "wall_seconds", "opt_g"/"opt_d": param groups}. Nothing else is needed
-to continue bit-for-bit: the data order and the noise are pure functions of (seed, position).
+"step", "batches_seen", "wall_seconds", "collapse_run", "opt_g"/"opt_d": param groups}.
+Nothing else is needed to continue bit-for-bit: the data order and the noise are pure
+functions of (seed, position), and so are the learning-rate and momentum schedules
+(`advlab.gan.schedules`: of the step and the batches seen). `collapse_run` (the collapse
+detector's count of consecutive collapsed steps) is absent from older checkpoints and reads
+as 0 there.
 """
 
 from __future__ import annotations
@@ -45,11 +49,15 @@ class DiscriminatorCollapsed(RuntimeError):
 
 @dataclass
 class RunProgress:
-    """Where a run is: generator steps done, real batches consumed, seconds trained so far."""
+    """Where a run is: generator steps done, real batches consumed, seconds trained so far, and
+    how many consecutive steps up to now the discriminator has won outright (`collapse_run`,
+    the count of `advlab.gan.trainer.CollapseDetector`, so a resumed run stops where the
+    uninterrupted one would)."""
 
     step: int = 0
     batches_seen: int = 0
     wall_seconds: float = 0.0
+    collapse_run: int = 0
 
 
 def build_networks(cfg: GANTrainConfig, image_shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
@@ -137,6 +145,7 @@ def save_training_state(
         "step": progress.step,
         "batches_seen": progress.batches_seen,
         "wall_seconds": progress.wall_seconds,
+        "collapse_run": progress.collapse_run,
         "opt_g": g_meta,
         "opt_d": d_meta,
         "ema": G_ema is not None,
@@ -163,7 +172,8 @@ def load_training_state(
     opt_g: torch.optim.Optimizer,
     opt_d: torch.optim.Optimizer,
 ) -> RunProgress:
-    """Restore everything `save_training_state` wrote, in place; returns the run's progress."""
+    """Restore everything `save_training_state` wrote, in place; returns the run's progress
+    (`collapse_run` = 0 for checkpoints written before it was saved)."""
     tensors, meta = read_gan_checkpoint(path)
     G.load_state_dict(unprefixed("G", tensors))
     D.load_state_dict(unprefixed("D", tensors))
@@ -175,7 +185,8 @@ def load_training_state(
     optimizer_state_from_tensors(opt_g, tensors, meta["opt_g"], "opt_g")
     optimizer_state_from_tensors(opt_d, tensors, meta["opt_d"], "opt_d")
     torch.set_rng_state(tensors["rng.torch_cpu"])
-    return RunProgress(int(meta["step"]), int(meta["batches_seen"]), float(meta["wall_seconds"]))
+    return RunProgress(int(meta["step"]), int(meta["batches_seen"]), float(meta["wall_seconds"]),
+                       int(meta.get("collapse_run", 0)))
 
 
 def load_generator(

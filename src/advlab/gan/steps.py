@@ -10,8 +10,10 @@ then one generator step) are both the loop
 
 which `advlab.gan.trainer.train` runs (and `benchmarks/bench_gan.py` times). The objective
 (`advlab.gan.losses.Objective`) supplies the losses and says whether to add the gradient
-penalty or clip the critic's weights. Both functions return detached scalar tensors (no
-host synchronisation), so callers decide when to read them.
+penalty, clip the critic's weights or constrain both networks' weight norms (max-norm, as in
+Goodfellow et al.'s pylearn2 configurations). Learning-rate and momentum schedules are set on
+the optimisers by the caller (`advlab.gan.schedules.apply_learning_rule_`). Both functions
+return detached scalar tensors (no host synchronisation), so callers decide when to read them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from torch import Tensor, nn
 
 from advlab.gan.distributed import unwrap
 from advlab.gan.losses import Objective
-from advlab.gan.penalties import clip_weights_, gradient_penalty
+from advlab.gan.penalties import clip_weights_, gradient_penalty, max_norm_
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
@@ -53,6 +55,8 @@ def d_step(
     (here: descend `objective.d_loss`); WGAN (Arjovsky et al. 2017, Algorithm 1 lines 2-7):
     critic loss then weight clipping to [-c, c]; WGAN-GP (Gulrajani et al. 2017, Algorithm 1
     lines 2-9): critic loss plus lambda * (||grad D(x_hat)||_2 - 1)^2 on random interpolates.
+    With `objective.max_norm` set, D's weight vectors are projected onto the max-norm ball after
+    the step (pylearn2 max_col_norm, applied to the updated weights as pylearn2 does).
 
     G, D: the networks (D may be DDP-wrapped; G's forward runs without a graph).
     real: (N, C, H, W) real images in [-1, 1]; z: (N, latent_dim) latents.
@@ -80,6 +84,8 @@ def d_step(
     opt_d.step()
     if objective.clip_value is not None:
         clip_weights_(unwrap(D), objective.clip_value)
+    if objective.max_norm is not None:
+        max_norm_(unwrap(D), objective.max_norm)
     return {
         "d_loss": loss.detach(),
         "gradient_penalty": penalty.detach(),
@@ -100,7 +106,8 @@ def g_step(
     """One generator update: descend `objective.g_loss(D(G(z)))`.
 
     Goodfellow et al. 2014, Algorithm 1 (log(1 - D(G(z))) for minimax, -log D(G(z)) for the
-    non-saturating variant); WGAN-GP Algorithm 1 line 12 (-D(G(z))).
+    non-saturating variant); WGAN-GP Algorithm 1 line 12 (-D(G(z))). With `objective.max_norm`
+    set, G's weight vectors are projected onto the max-norm ball after the step.
     G may be DDP-wrapped (its gradients are averaged over ranks); D is used unwrapped with its
     parameters frozen for the step, so no weight-gradients of D are computed or all-reduced.
     z: (N, latent_dim). Returns {"g_loss"}: a detached scalar.
@@ -117,6 +124,8 @@ def g_step(
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
+        if objective.max_norm is not None:
+            max_norm_(unwrap(G), objective.max_norm)
     finally:
         for p in frozen:
             p.requires_grad_(True)

@@ -10,8 +10,10 @@ Algorithm 1: `n_critic` calls of `d_step` on fresh real batches and latents, the
 `metrics.csv`, `tb/` (TensorBoard) and `samples/step_XXXXXX.png` (a fixed latent batch).
 
 Determinism: the order of real images is a seeded permutation per epoch and the latents of
-generator iteration t are drawn from a generator seeded by (seed, rank, t), so a resumed run
-only needs the step and the number of batches consumed, and continues bit-for-bit.
+generator iteration t are drawn from a generator seeded by (seed, rank, t), and learning-rate
+and momentum schedules are pure functions of the step and the batches consumed
+(`advlab.gan.schedules`), so a resumed run only needs those counters (and the collapse
+detector's count), and continues bit-for-bit.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from advlab.gan import distributed as ddp
 from advlab.gan.config import GANTrainConfig, check_resumable
 from advlab.gan.records import MetricsLog
 from advlab.gan.sampling import generate, sample_latent, save_grid, to_signed_range
+from advlab.gan.schedules import apply_learning_rule_
 from advlab.gan.state import (
     DiscriminatorCollapsed,
     RunProgress,
@@ -82,6 +85,10 @@ class BatchStream:
         self.position = position
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
 
+    def epoch_of(self, batch: int) -> int:
+        """The epoch (0-based) that global batch number `batch` belongs to."""
+        return batch // self.per_epoch
+
     def next(self) -> Tensor:
         """The next (B / world_size, C, H, W) batch of this rank."""
         epoch, i = divmod(self.position, self.per_epoch)
@@ -104,13 +111,20 @@ class CollapseDetector:
     D(x) > 0.999 on real and D(G(z)) < 0.001 on generated data, the saturated regime in which
     log(1 - D(G(z))) gives G no gradient (Goodfellow et al. 2014, Section 3; Arjovsky & Bottou
     2017, Theorem 2.4). WGAN critics have unbounded losses and are never judged collapsed.
+
+    `run` is the number of consecutive collapsed steps seen so far; the trainer checkpoints it
+    (`RunProgress.collapse_run`) and passes it back on resume.
     """
 
-    def __init__(self, loss: str, patience: int, threshold: float = 1e-3) -> None:
+    def __init__(self, loss: str, patience: int, threshold: float = 1e-3, run: int = 0) -> None:
+        if run < 0:
+            raise ValueError(f"run must be >= 0, got {run}")
         self.active = patience > 0 and loss not in WASSERSTEIN_LOSSES
-        self.patience, self.threshold, self.run = patience, threshold, 0
+        self.patience, self.threshold, self.run = patience, threshold, run
 
     def update(self, step: int, d_loss: float, d_fake: float) -> None:
+        """Count generator step `step` (D loss `d_loss`, mean D score on fakes `d_fake`) and
+        raise `DiscriminatorCollapsed` once `patience` consecutive steps were collapsed."""
         if not self.active:
             return
         self.run = self.run + 1 if d_loss < self.threshold else 0
@@ -201,8 +215,8 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
     G, D = build_networks(cfg, shape)
     G, D = G.to(device).train(), D.to(device).train()
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_decay else None
-    opt_g = objective.make_optimizer(G.parameters())
-    opt_d = objective.make_optimizer(D.parameters())
+    opt_g = objective.make_optimizer(G.parameters(), "G")
+    opt_d = objective.make_optimizer(D.parameters(), "D")
     state = RunProgress()
     if resume:
         state = load_training_state(ckpt_path, G, D, G_ema, opt_g, opt_d)
@@ -217,7 +231,7 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
     amp_dtype = torch.bfloat16 if cfg.amp and device.type == "cuda" else None
     fixed_z = sample_latent(64, cfg.latent_dim, cfg.latent_prior,
                             torch.Generator().manual_seed(seed_for(cfg.seed, "grid")), device)
-    collapse = CollapseDetector(cfg.loss, cfg.collapse_patience)
+    collapse = CollapseDetector(cfg.loss, cfg.collapse_patience, run=state.collapse_run)
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(_json(cfg.to_json()))
@@ -242,9 +256,15 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
                 eps_gen.manual_seed(seed_for(cfg.seed, "eps", env.rank, step))
                 for _ in range(objective.n_critic):
                     z = sample_latent(local_batch, cfg.latent_dim, cfg.latent_prior, noise, device)
+                    # D's update number = the index of the real batch it trains on
+                    apply_learning_rule_(opt_d, objective, "D", stream.position,
+                                         stream.epoch_of(stream.position))
                     d_stats = d_step(G_run, D_run, opt_d, stream.next(), z, objective,
                                      penalty_generator=eps_gen, amp_dtype=amp_dtype)
                 z = sample_latent(local_batch, cfg.latent_dim, cfg.latent_prior, noise, device)
+                # G's update number = step - 1; its epoch = that of the last real batch
+                apply_learning_rule_(opt_g, objective, "G", step - 1,
+                                     stream.epoch_of(stream.position - 1))
                 g_stats = g_step(G_run, D_run, opt_g, z, objective, amp_dtype=amp_dtype)
                 if G_ema is not None and cfg.ema_decay is not None:
                     ema_update_(G_ema, G, cfg.ema_decay)
@@ -262,6 +282,7 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
                         f"{kept}. Lower the learning rate or check the data range."
                     )
                 collapse.update(step, stats["d_loss"], stats["d_fake"])
+                state.collapse_run = collapse.run  # checkpointed: a resume keeps the streak
                 last = stats
                 row: dict[str, float | None] = dict(stats)
                 sampler = G_ema if G_ema is not None else G

@@ -8,6 +8,14 @@ hidden keep 0.5), weights U(-0.005, 0.005). Here the generator ends in tanh inst
 (our images are in [-1, 1]; tanh(x) = 2 sigmoid(2x) - 1 is the same function family), D
 returns the logit (the sigmoid lives in the loss), and the hidden sizes scale with `width`:
 1200 * width / 64 and 240 * width / 64, so width=64 gives the paper's networks.
+
+Checked against goodfeli/adversarial mnist.yaml: the sizes, the U(-irange, irange)
+initialisation (.05 for G, .005 for D) and D's dropout (include probability .8 for the input,
+.5 for the hidden layers, i.e. drop 0.2 / 0.5) match. Not reproduced here: the authors' G
+output layer starts with the biases set to the logit of the data's per-pixel means
+(init_sigmoid_bias_from_marginals), and their newest configuration draws z from
+U(-sqrt(3), sqrt(3)) (`advlab.gan.sampling` draws U(-1, 1)). Their training rule is
+`advlab.gan.schedules`.
 """
 
 from __future__ import annotations
