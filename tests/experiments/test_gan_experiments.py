@@ -102,8 +102,9 @@ def test_inception_curves_smallest(ctx):
     result, rendered = _check(inception_curves, config, ctx)
     assert [r["method"] for r in result.runs] == list(inception_curves.METHODS)
     for r in result.runs:
-        assert r["step"] == [2.0, 4.0] and len(r["wall_seconds"]) == 2
+        # step 0 is the untrained generator, evaluated before training
+        assert r["step"] == [0.0, 2.0, 4.0] and len(r["wall_seconds"]) == 3
         assert all(1.0 <= s <= 10.0 for s in r["inception_score"])  # 10 classes bound IS
-        assert r["wall_seconds"][0] < r["wall_seconds"][1]
+        assert r["wall_seconds"][0] == 0.0 < r["wall_seconds"][1] < r["wall_seconds"][2]
     with pytest.raises(ValueError, match="unknown methods"):
         inception_curves.run(dataclasses.replace(config, methods=("BEGAN",)), ctx)

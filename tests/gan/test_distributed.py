@@ -43,8 +43,10 @@ def _worker(rank: int, world: int, port: int, out: str, cfg_json: dict) -> None:
 
         def keep(step, parts):
             if step == cfg.iters:
-                finals.update({f"G.{k}": v.clone() for k, v in parts["G"].state_dict().items()})
-                finals.update({f"D.{k}": v.clone() for k, v in parts["D"].state_dict().items()})
+                # contiguous copies: the trainer keeps conv weights channels-last
+                for name in ("G", "D"):
+                    finals.update({f"{name}.{k}": v.clone(memory_format=torch.contiguous_format)
+                                   for k, v in parts[name].state_dict().items()})
 
         train(cfg, out, on_step=keep, tensorboard=False)
         save_file(finals, os.path.join(out, f"rank{rank}.safetensors"))

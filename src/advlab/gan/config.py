@@ -59,8 +59,9 @@ class GANTrainConfig:
         its ramp, unless these fields are given too.
     latent_prior: "uniform" (U[-1, 1], Goodfellow/DCGAN) or "normal" (N(0, I), WGAN-GP).
     ema_decay: exponential moving average of G's weights (e.g. 0.999), None = off.
-    eval_every: FID/KID/IS every N generator steps (0 = off) on `eval_samples` samples with
-        features from `eval_features` ("classifier:<checkpoint>", "inception", or "auto").
+    eval_every: FID/KID/IS every N generator steps (0 = off), and of the untrained generator at
+        step 0 of a new run, on `eval_samples` samples with features from `eval_features`
+        ("classifier:<checkpoint>", "inception", or "auto").
     sample_every / checkpoint_every: grids `samples/step_XXXXXX.png` and checkpoints (0 = only
         at the end). collapse_patience: stop when the discriminator has won outright for this
         many consecutive steps (0 = never), see `advlab.gan.trainer.CollapseDetector`.

@@ -48,6 +48,7 @@ from advlab.gan.state import (
 )
 from advlab.gan.steps import d_step, ema_update_, g_step
 from advlab.models.checkpoint import CHECKPOINT_FILE
+from advlab.models.layers import use_channels_last
 from advlab.progress import Progress, SilentProgress
 
 __all__ = ["BatchStream", "CollapseDetector", "DiscriminatorCollapsed", "GANTrainConfig",
@@ -213,7 +214,8 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
     c, h, w = (int(d) for d in images.shape[1:])
     shape = (c, h, w)
     G, D = build_networks(cfg, shape)
-    G, D = G.to(device).train(), D.to(device).train()
+    # channels-last convolution weights: same values, faster convolutions (oneDNN, cuDNN)
+    G, D = use_channels_last(G.to(device)).train(), use_channels_last(D.to(device)).train()
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_decay else None
     opt_g = objective.make_optimizer(G.parameters(), "G")
     opt_d = objective.make_optimizer(D.parameters(), "D")
@@ -239,6 +241,12 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
     records = MetricsLog(out, resumed_from, tensorboard) if env.is_main else None
     evaluations: list[dict[str, float]] = []
     last: dict[str, float] = {}
+    if evaluator is not None and state.step == 0:
+        # the untrained generator: where every curve starts (a row with step 0, no losses)
+        scores = evaluator(G_ema if G_ema is not None else G)
+        evaluations.append({"step": 0, **scores})
+        if records is not None:
+            records.write(0, 0.0, dict(scores))
 
     def checkpoint() -> None:
         if env.is_main:
