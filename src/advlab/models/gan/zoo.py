@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -61,40 +62,69 @@ def mlp(
     )
 
 
-@GAN_ARCHS.register("dcgan")
-def dcgan(
-    *,
-    image_size: int,
-    channels: int,
-    latent_dim: int = 100,
-    width: int = 64,
-    batchnorm_in_critic: bool = True,
-    critic_norm: str | None = None,
-) -> GanPair:
-    """Radford et al. 2016 DCGAN (WGAN-GP Figure 2 baseline): BN + ReLU generator, LeakyReLU
-    discriminator with BN except on its first layer; batchnorm_in_critic=False gives the critic
-    layer norm instead (critic_norm="none" for none), as WGAN-GP recommends."""
-    g = DCGANGenerator(image_size=image_size, channels=channels, latent_dim=latent_dim, width=width)
-    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm)
+@dataclass(frozen=True)
+class ConvVariant:
+    """One DCGAN-family row of WGAN-GP Figure 2: the generator's switches (`DCGANGenerator`
+    keyword arguments), the discriminator's nonlinearity, and `critic_norm_off` for rows that
+    remove normalisation from D whatever the trainer asks for."""
+
+    doc: str
+    generator: dict[str, Any] = field(default_factory=dict)
+    critic_activation: str = "leaky_relu"
+    critic_norm_off: bool = False
 
 
-@GAN_ARCHS.register("dcgan-nobn-const")
-def dcgan_nobn_const(
-    *,
-    image_size: int,
-    channels: int,
-    latent_dim: int = 100,
-    width: int = 64,
-    batchnorm_in_critic: bool = True,
-    critic_norm: str | None = None,
-) -> GanPair:
-    """WGAN-GP Figure 2, row 2: 'G: No BN and a constant number of filters, D: DCGAN'. Every
-    generator layer has `width` filters and no normalisation."""
-    g = DCGANGenerator(
-        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width,
-        norm="none", constant_width=True,
-    )
-    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm)
+CONV_VARIANTS: dict[str, ConvVariant] = {
+    "dcgan": ConvVariant(
+        "Radford et al. 2016 DCGAN (WGAN-GP Figure 2 baseline): BN + ReLU generator, LeakyReLU "
+        "discriminator with BN except on its first layer; batchnorm_in_critic=False gives the "
+        "critic layer norm instead (critic_norm='none' for none), as WGAN-GP recommends."),
+    "dcgan-nobn-const": ConvVariant(
+        "WGAN-GP Figure 2, row 2: 'G: No BN and a constant number of filters, D: DCGAN'. Every "
+        "generator layer has `width` filters and no normalisation.",
+        {"norm": "none", "constant_width": True}),
+    "nonorm": ConvVariant(
+        "WGAN-GP Figure 2, row 4: 'No normalization in either G or D' (DCGAN otherwise); "
+        "batchnorm_in_critic / critic_norm are ignored.",
+        {"norm": "none"}, critic_norm_off=True),
+    "gated": ConvVariant(
+        "WGAN-GP Figure 2, row 5: 'Gated multiplicative nonlinearities everywhere in G and D': "
+        "every hidden layer makes 2x the filters and applies tanh(a) * sigmoid(b); DCGAN "
+        "otherwise (BN kept; the output layer stays tanh, D's last layer linear).",
+        {"activation": "gated"}, critic_activation="gated"),
+    "tanh": ConvVariant(
+        "WGAN-GP Figure 2, row 6: 'tanh nonlinearities everywhere in G and D' (DCGAN otherwise).",
+        {"activation": "tanh"}, critic_activation="tanh"),
+}
+
+
+def _conv_variant_factory(variant: ConvVariant) -> GanFactory:
+    """The (generator, discriminator) factory of a `ConvVariant` (same keyword signature as
+    every factory of the registry)."""
+
+    def factory(
+        *,
+        image_size: int,
+        channels: int,
+        latent_dim: int = 100,
+        width: int = 64,
+        batchnorm_in_critic: bool = True,
+        critic_norm: str | None = None,
+    ) -> GanPair:
+        g = DCGANGenerator(image_size=image_size, channels=channels, latent_dim=latent_dim,
+                           width=width, **variant.generator)
+        if variant.critic_norm_off:
+            batchnorm_in_critic, critic_norm = True, "none"
+        d = _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm,
+                     variant.critic_activation)
+        return g, d
+
+    factory.__doc__ = variant.doc
+    return factory
+
+
+for _name, _variant in CONV_VARIANTS.items():
+    GAN_ARCHS.add(_name, _conv_variant_factory(_variant))
 
 
 @GAN_ARCHS.register("mlp512")
@@ -113,62 +143,6 @@ def mlp512(
         image_size=image_size, channels=channels, latent_dim=latent_dim, hidden=[8 * width] * 4
     )
     return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm)
-
-
-@GAN_ARCHS.register("nonorm")
-def nonorm(
-    *,
-    image_size: int,
-    channels: int,
-    latent_dim: int = 100,
-    width: int = 64,
-    batchnorm_in_critic: bool = True,
-    critic_norm: str | None = None,
-) -> GanPair:
-    """WGAN-GP Figure 2, row 4: 'No normalization in either G or D' (DCGAN otherwise);
-    batchnorm_in_critic / critic_norm are ignored."""
-    g = DCGANGenerator(
-        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width, norm="none"
-    )
-    return g, _dcgan_d(image_size, channels, width, True, "none")
-
-
-@GAN_ARCHS.register("gated")
-def gated(
-    *,
-    image_size: int,
-    channels: int,
-    latent_dim: int = 100,
-    width: int = 64,
-    batchnorm_in_critic: bool = True,
-    critic_norm: str | None = None,
-) -> GanPair:
-    """WGAN-GP Figure 2, row 5: 'Gated multiplicative nonlinearities everywhere in G and D':
-    every hidden layer makes 2x the filters and applies tanh(a) * sigmoid(b); DCGAN otherwise
-    (BN kept; the output layer stays tanh, D's last layer linear)."""
-    g = DCGANGenerator(
-        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width,
-        activation="gated",
-    )
-    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm, "gated")
-
-
-@GAN_ARCHS.register("tanh")
-def tanh(
-    *,
-    image_size: int,
-    channels: int,
-    latent_dim: int = 100,
-    width: int = 64,
-    batchnorm_in_critic: bool = True,
-    critic_norm: str | None = None,
-) -> GanPair:
-    """WGAN-GP Figure 2, row 6: 'tanh nonlinearities everywhere in G and D' (DCGAN otherwise)."""
-    g = DCGANGenerator(
-        image_size=image_size, channels=channels, latent_dim=latent_dim, width=width,
-        activation="tanh",
-    )
-    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm, "tanh")
 
 
 @GAN_ARCHS.register("resnet")
@@ -233,7 +207,6 @@ def build_gan(
     return factory(
         image_size=image_size, channels=channels, latent_dim=latent_dim, width=width, **kwargs
     )
-
 
 
 __all__ = ["GAN_ARCHS", "GanFactory", "GanPair", "build_gan", "init_dcgan_weights_"]
