@@ -9,8 +9,14 @@ counts of our own run: at step i, one forward of every sample still being checke
 the m_i samples still not fooled, the K-1 candidate-class vector-Jacobian products through
 that forward graph (no bookkeeping, no norms, no argmin). Peers are optional (`pip install
 --no-deps foolbox eagerpy torchattacks`); rows for missing ones are skipped.
+PGD: one step against one forward+backward pass of the clean batch (the target), and against
+its floor at its own inputs: the model's cost depends on the data (max-pooling and ReLU on
+noisy iterates cost more than on clean digits), so the steps' forward+backward passes and the
+final forward are replayed on the very inputs PGD gave the model (captured by a forward
+pre-hook). ours / floor is the overhead of the attack's own code.
 Run: python -m benchmarks.bench_attacks [--n 1000] [--repeats 3] [--ta-n 10] [--fb-repeats 1]
-(torchattacks' DeepFool loops over samples, ~0.3 s each, so it runs on the first ta-n only)
+[--only deepfool|pgd] (torchattacks' DeepFool loops over samples, ~0.3 s each, so it runs on
+the first ta-n only)
 """
 
 from __future__ import annotations
@@ -84,15 +90,10 @@ def deepfool_floor(model: nn.Module, x: torch.Tensor, steps: torch.Tensor) -> No
                 torch.autograd.grad(out, xa, cot, retain_graph=j < CANDIDATES - 2)
 
 
-def main(n: int = 1000, repeats: int = 3, ta_n: int = 10, pgd_batch: int = 500, fb_repeats: int = 1) -> dict:
-    torch.manual_seed(0)
-    model = trained_lenet()
-    x, y = data.as_tensors(data.load("mnist-5k", "test"), limit=n)
-    with torch.no_grad():
-        pred = model(x).argmax(1)
-    out: dict[str, Any] = {"n": n, "threads": torch.get_num_threads(), "accuracy": float((pred == y).float().mean())}
-
-    # ---------------------------------------------------------------- DeepFool
+def bench_deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, repeats: int,
+                   ta_n: int, fb_repeats: int) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """DeepFool against its floor, foolbox and torchattacks: (results, table rows)."""
+    n = x.shape[0]
     attack = DeepFool(steps=STEPS, overshoot=OVERSHOOT, candidates=CANDIDATES)
     result = attack(model, x, y)  # warm-up, and the step counts the floor replays
     ours_t, floor_t, fb_t = [], [], []
@@ -134,38 +135,6 @@ def main(n: int = 1000, repeats: int = 3, ta_n: int = 10, pgd_batch: int = 500, 
                               "rho_adv": rho_adv(xs, ta_adv), "ours_rho_adv_same_samples": rho_adv(xs, ours_sub.x_adv)}  # fmt: skip
     except ImportError:
         pass
-    out["deepfool"] = df
-
-    # ---------------------------------------------------------------- PGD
-    xb, yb = x[:pgd_batch], y[:pgd_batch]
-    pgd_steps = 20
-    pgd = PGD(eps=0.3, step_size=0.01, steps=pgd_steps)
-
-    def forward_backward() -> None:
-        with torch.enable_grad():
-            xr = xb.clone().requires_grad_(True)
-            torch.autograd.grad(F.cross_entropy(model(xr), yb), xr)
-
-    pgd_t, fb_pass_t, ta_pgd_t = [], [], []  # per step; fwd+bwd timed as 20 passes too
-    try:
-        import torchattacks
-
-        ta_pgd = torchattacks.PGD(model, eps=0.3, alpha=0.01, steps=pgd_steps, random_start=True)
-    except ImportError:
-        ta_pgd = None
-    forward_backward()
-    for _ in range(repeats):
-        pgd_t.append(timed(lambda: pgd(model, xb, yb, generator=torch.Generator().manual_seed(0)))[0] / pgd_steps)
-        fb_pass_t.append(timed(lambda: [forward_backward() for _ in range(pgd_steps)])[0] / pgd_steps)
-        if ta_pgd is not None:
-            ta_pgd_t.append(timed(lambda: ta_pgd(xb, yb))[0] / pgd_steps)
-    step, fwd_bwd = statistics.median(pgd_t), statistics.median(fb_pass_t)
-    out["pgd"] = {"batch": pgd_batch, "steps": pgd_steps, "ms_per_step": 1000 * step,
-                  "fwd_bwd_ms": 1000 * fwd_bwd, "ratio_to_fwd_bwd": step / fwd_bwd}  # fmt: skip
-    if ta_pgd_t:
-        out["pgd"]["torchattacks_ms_per_step"] = 1000 * statistics.median(ta_pgd_t)
-        out["pgd"]["torchattacks_ratio"] = statistics.median(ta_pgd_t) / step
-
     rows = [
         ("DeepFool ms/sample (ours)", f"{df['ms_per_sample']:.2f}"),
         ("DeepFool floor ms/sample", f"{df['floor_ms_per_sample']:.2f}  (ours/floor = {df['ratio_to_floor']:.2f}, target <= 1.25)"),
@@ -179,13 +148,88 @@ def main(n: int = 1000, repeats: int = 3, ta_n: int = 10, pgd_batch: int = 500, 
     if "torchattacks" in df:
         t = df["torchattacks"]
         rows += [("torchattacks DeepFool ms/sample", f"{t['ms_per_sample']:.1f} on {t['n']} samples  (ours {t['speedup']:.0f}x faster, target >= 25)")]
-    p = out["pgd"]
-    rows += [("PGD ms/step (ours)", f"{p['ms_per_step']:.2f}  (batch {p['batch']})"),
-             ("one forward+backward ms", f"{p['fwd_bwd_ms']:.2f}  (ratio {p['ratio_to_fwd_bwd']:.2f}, target <= 1.15)")]  # fmt: skip
-    if "torchattacks_ms_per_step" in p:
-        rows += [("torchattacks PGD ms/step", f"{p['torchattacks_ms_per_step']:.2f}  (torchattacks / ours = {p['torchattacks_ratio']:.2f})")]
+    return df, rows
+
+
+def model_inputs(model: nn.Module, run: Any) -> list[torch.Tensor]:
+    """Copies of every input `run()` passes to `model`, in order (a forward pre-hook)."""
+    inputs: list[torch.Tensor] = []
+    handle = model.register_forward_pre_hook(lambda _module, args: inputs.append(args[0].detach().clone()))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return inputs
+
+
+def bench_pgd(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, repeats: int) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A PGD step against one forward+backward of the clean batch and against its floor."""
+    pgd_steps = 20
+    pgd = PGD(eps=0.3, step_size=0.01, steps=pgd_steps)
+
+    def attack() -> Any:
+        return pgd(model, xb, yb, generator=torch.Generator().manual_seed(0))
+
+    def forward_backward(x: torch.Tensor) -> None:
+        with torch.enable_grad():
+            xr = x.clone().requires_grad_(True)
+            torch.autograd.grad(F.cross_entropy(model(xr), yb), xr)
+
+    inputs = model_inputs(model, attack)  # steps gradient passes, then the final forward
+    assert len(inputs) == pgd_steps + 1, len(inputs)
+
+    def floor() -> None:
+        for x in inputs[:-1]:
+            forward_backward(x)
+        with torch.no_grad():
+            model(inputs[-1])
+
+    pgd_t, fb_pass_t, floor_t, ta_pgd_t = [], [], [], []  # per step; fwd+bwd timed as 20 passes too
+    try:
+        import torchattacks
+
+        ta_pgd = torchattacks.PGD(model, eps=0.3, alpha=0.01, steps=pgd_steps, random_start=True)
+    except ImportError:
+        ta_pgd = None
+    forward_backward(xb)
+    for _ in range(repeats):  # interleaved so load drift hits all alike
+        pgd_t.append(timed(attack)[0] / pgd_steps)
+        fb_pass_t.append(timed(lambda: [forward_backward(xb) for _ in range(pgd_steps)])[0] / pgd_steps)
+        floor_t.append(timed(floor)[0] / pgd_steps)
+        if ta_pgd is not None:
+            ta_pgd_t.append(timed(lambda: ta_pgd(xb, yb))[0] / pgd_steps)
+    step, fwd_bwd, at_floor = statistics.median(pgd_t), statistics.median(fb_pass_t), statistics.median(floor_t)
+    out: dict[str, Any] = {"batch": xb.shape[0], "steps": pgd_steps, "ms_per_step": 1000 * step,
+                           "fwd_bwd_ms": 1000 * fwd_bwd, "ratio_to_fwd_bwd": step / fwd_bwd,
+                           "floor_ms_per_step": 1000 * at_floor, "ratio_to_floor": step / at_floor}  # fmt: skip
+    if ta_pgd_t:
+        out["torchattacks_ms_per_step"] = 1000 * statistics.median(ta_pgd_t)
+        out["torchattacks_ratio"] = statistics.median(ta_pgd_t) / step
+    rows = [("PGD ms/step (ours)", f"{out['ms_per_step']:.2f}  (batch {out['batch']})"),
+            ("one forward+backward ms", f"{out['fwd_bwd_ms']:.2f}  (ratio {out['ratio_to_fwd_bwd']:.2f}, target <= 1.15)"),
+            ("PGD floor ms/step at its inputs", f"{out['floor_ms_per_step']:.2f}  (ours/floor = {out['ratio_to_floor']:.3f})")]  # fmt: skip
+    if "torchattacks_ms_per_step" in out:
+        rows += [("torchattacks PGD ms/step", f"{out['torchattacks_ms_per_step']:.2f}  (torchattacks / ours = {out['torchattacks_ratio']:.2f})")]
+    return out, rows
+
+
+def main(n: int = 1000, repeats: int = 3, ta_n: int = 10, pgd_batch: int = 500, fb_repeats: int = 1,
+         only: str | None = None) -> dict:
+    torch.manual_seed(0)
+    model = trained_lenet()
+    x, y = data.as_tensors(data.load("mnist-5k", "test"), limit=n)
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    out: dict[str, Any] = {"n": n, "threads": torch.get_num_threads(), "accuracy": float((pred == y).float().mean())}
+    rows: list[tuple[str, str]] = []
+    if only in (None, "deepfool"):
+        out["deepfool"], part = bench_deepfool(model, x, y, pred, repeats, ta_n, fb_repeats)
+        rows += part
+    if only in (None, "pgd"):
+        out["pgd"], part = bench_pgd(model, x[:pgd_batch], y[:pgd_batch], repeats)
+        rows += part
     print_table(f"Attacks: LeNet on mnist-5k, {n} test images, medians of {repeats}", rows)
-    save("attacks", out)
+    save("attacks" if only is None else f"attacks-{only}", out)
     return out
 
 
@@ -195,5 +239,6 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ta-n", type=int, default=10)
     parser.add_argument("--fb-repeats", type=int, default=1)
+    parser.add_argument("--only", choices=["deepfool", "pgd"], default=None)
     args = parser.parse_args()
-    main(args.n, args.repeats, args.ta_n, fb_repeats=args.fb_repeats)
+    main(args.n, args.repeats, args.ta_n, fb_repeats=args.fb_repeats, only=args.only)

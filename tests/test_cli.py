@@ -70,3 +70,44 @@ def test_bad_input_gets_one_clear_line(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert code == 2 and "valid fields" in err
     code, err = run_main(monkeypatch, capsys, "train", "classifier", "--optimizer", "lbfgs", "--out", str(tmp_path / "x"))
     assert code == 2 and "sgd, adam" in err
+
+
+def _untrained_checkpoint(folder: Path) -> Path:
+    """A seeded, untrained fc500-150-10 for digits saved as a checkpoint (attacks need no accuracy)."""
+    import torch
+
+    from advlab import models
+    from advlab.experiments.cache import model_args_for
+
+    args = model_args_for("fc500-150-10", "digits")
+    torch.manual_seed(0)
+    net = models.create("fc500-150-10", **args)
+    return models.save_checkpoint(folder / "checkpoint.safetensors", net, {"model": "fc500-150-10", "model_args": args})
+
+
+@pytest.mark.parametrize("name,options,expected", [
+    ("deepfool", ["--candidates", "3", "--steps", "10", "--overshoot", "0.05"], {"candidates": 3, "steps": 10, "overshoot": 0.05}),
+    ("lbfgs", ["--c-init", "0.5", "--search-steps", "2", "--max-iter", "3"], {"c_init": 0.5, "search_steps": 2, "max_iter": 3}),
+    ("pgd", ["--eps", "0.1", "--steps", "3", "--no-random-start", "--restarts", "2"], {"random_start": False, "restarts": 2}),
+    ("fgsm", ["--eps", "0.1", "--predicted-labels"], {"use_predicted_labels": True, "targeted": False}),
+])  # fmt: skip
+def test_attack_hyperparameters_reach_the_attack(tmp_path: Path, name: str, options: list[str], expected: dict) -> None:
+    checkpoint = _untrained_checkpoint(tmp_path)
+    out = tmp_path / "out"
+    invoke("attack", name, "--checkpoint", str(checkpoint), "--data", "digits", "--n", "12", "--out", str(out), *options)
+    params = json.loads((out / "result.json").read_text())["params"]
+    assert {k: params[k] for k in expected} == expected
+
+
+def test_attack_bad_hyperparameters_get_one_clear_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    missing = str(tmp_path / "none")  # checked before the checkpoint is read
+    code, err = run_main(monkeypatch, capsys, "attack", "deepfool", "--checkpoint", missing, "--candidates", "1")
+    assert code == 2 and "candidates must be an integer >= 2" in err and len(err.strip().splitlines()) == 1
+    code, err = run_main(monkeypatch, capsys, "attack", "lbfgs", "--checkpoint", missing, "--candidates", "3")
+    assert code == 2 and "unknown parameter(s) candidates" in err and "search_steps" in err
+    code, err = run_main(monkeypatch, capsys, "attack", "pgd", "--checkpoint", missing, "--eps", "0.1", "--norm", "l1")
+    assert code == 2 and "norm must be one of" in err
+    code, err = run_main(monkeypatch, capsys, "attack", "deepfool", "--checkpoint", missing, "--targeted")
+    assert code == 2 and "unknown parameter(s) targeted" in err
+    code, err = run_main(monkeypatch, capsys, "attack", "fgsm", "--checkpoint", missing, "--eps", "0.1", "--targeted", "--predicted-labels")
+    assert code == 2 and "use_predicted_labels applies to untargeted FGSM only" in err

@@ -209,27 +209,41 @@ def attack_command(
     n: Annotated[int, typer.Option(help="Number of test images (the first n, class-balanced for embedded sets).")] = 1000,
     eps: Annotated[float | None, typer.Option(help="Perturbation budget (fgsm, pgd).")] = None,
     norm: Annotated[str | None, typer.Option(help="linf or l2 (pgd, deepfool).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Iterations (pgd, deepfool, lbfgs).")] = None,
-    step_size: Annotated[float | None, typer.Option(help="PGD step size.")] = None,
-    overshoot: Annotated[float | None, typer.Option(help="DeepFool overshoot.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Iterations (pgd, deepfool).")] = None,
+    step_size: Annotated[float | None, typer.Option(help="PGD step size (default 2.5 * eps / steps).")] = None,
+    random_start: Annotated[bool | None, typer.Option(help="PGD: start uniformly in the eps-ball (default on).")] = None,
     restarts: Annotated[int | None, typer.Option(help="PGD random restarts.")] = None,
-    targeted: Annotated[bool, typer.Option(help="Targeted attack towards (label + 1) mod K.")] = False,
+    overshoot: Annotated[float | None, typer.Option(help="DeepFool overshoot.")] = None,
+    candidates: Annotated[int | None, typer.Option(help="DeepFool: candidate classes, the largest logits (>= 2).")] = None,
+    c_init: Annotated[float | None, typer.Option(help="L-BFGS: first penalty weight c of the search.")] = None,
+    search_steps: Annotated[int | None, typer.Option(help="L-BFGS: values of c tried per sample.")] = None,
+    max_iter: Annotated[int | None, typer.Option(help="L-BFGS: iterations per value of c.")] = None,
+    targeted: Annotated[bool, typer.Option(help="Targeted attack towards (label + 1) mod K (fgsm, pgd, lbfgs).")] = False,
+    predicted_labels: Annotated[bool, typer.Option(help="FGSM: attack the model's predictions, not the labels.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for result.json and the image grid.")] = Path("runs/attack"),
     seed: int = 0,
     data_root: DataRoot = None,
     device: Device = "cpu",
 ) -> None:
     """Attack a trained classifier: success rate, accuracy under attack, rho_adv, median norm,
-    time per sample; writes result.json and a grid of originals / perturbations / adversarials."""
+    time per sample; writes result.json and a grid of originals / perturbations / adversarials.
+    Options an attack does not take are refused with the list of those it does."""
     import torch
 
+    from advlab.attacks import create_attack
     from advlab.attacks.command import run_attack
 
-    model, dataset, x, y = _load_model_and_data(checkpoint, data, split, n, data_root, _device(device))
-    params = {k: v for k, v in {"eps": eps, "norm": norm, "steps": steps, "step_size": step_size,
-              "overshoot": overshoot, "restarts": restarts}.items() if v is not None}  # fmt: skip
+    params = {k: v for k, v in {
+        "eps": eps, "norm": norm, "steps": steps, "step_size": step_size, "random_start": random_start,
+        "restarts": restarts, "overshoot": overshoot, "candidates": candidates, "c_init": c_init,
+        "search_steps": search_steps, "max_iter": max_iter}.items() if v is not None}  # fmt: skip
     if targeted:
         params["targeted"] = True
+    if predicted_labels:
+        params["use_predicted_labels"] = True
+    create_attack(name, **params)  # bad names and values fail here, before any loading
+    model, dataset, x, y = _load_model_and_data(checkpoint, data, split, n, data_root, _device(device))
+    if targeted:
         y = (y + 1) % dataset.num_classes
     torch.manual_seed(seed)
     table, _ = run_attack(name, model, x, y, out, dataset.classes, **params)

@@ -185,25 +185,43 @@ def clip_to_bounds(x: torch.Tensor, bounds: Bounds) -> torch.Tensor:
     return x.clamp(bounds[0], bounds[1])
 
 
+# l2 projections land this much (relative) inside the sphere, so that projecting the result
+# again changes nothing: float rounding of ||delta||_2 would otherwise re-scale points that sit
+# on the sphere by an ulp, and `finalize` would pay a forward pass to re-judge them.
+L2_PROJECTION_MARGIN = 1e-5
+
+
+def linf_box(x: torch.Tensor, eps: float, bounds: Bounds) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corners (lower, upper), each (N, *S), of {x' : ||x' - x||_inf <= eps} ∩ [low, high]^D.
+
+    The intersection of an linf ball and a box is a box, so projecting onto it is one clamp.
+    """
+    return (x - eps).clamp_(min=bounds[0]), (x + eps).clamp_(max=bounds[1])
+
+
 def project(
     x: torch.Tensor, x_adv: torch.Tensor, norm: Norm, eps: float | None, bounds: Bounds
 ) -> torch.Tensor:
     """Project x_adv (N, *S) onto {x' : ||x' - x|| <= eps} and then onto the bounds box.
 
-    linf: delta clamped to [-eps, eps]; l2: delta rescaled by min(1, eps / ||delta||_2).
-    Clipping to the box after the ball never leaves the ball: x itself is inside the box, so
+    linf: one clamp between the corners of the ball-box intersection (`linf_box`); l2: rows
+    outside the ball are rescaled onto it (by L2_PROJECTION_MARGIN inside), then clipped to
+    the box. Clipping after the ball never leaves the ball: x itself is inside the box, so
     clipping only moves each coordinate of delta towards 0. eps None means no ball (minimal
     perturbation attacks such as DeepFool and L-BFGS): only the box is enforced.
+    Idempotent: rows already inside are returned bit-for-bit (a clamp of an in-range value is
+    that value), which lets `finalize` reuse an attack's logits.
     """
+    if eps is None:
+        return clip_to_bounds(x_adv, bounds)
+    if norm == "linf":
+        lower, upper = linf_box(x, eps, bounds)
+        return torch.clamp(x_adv, lower, upper)
     delta = x_adv - x  # (N, *S)
-    if eps is not None:
-        if norm == "linf":
-            delta = delta.clamp(-eps, eps)
-        else:
-            length = flat_norm(delta, "l2")  # (N,)
-            factor = (eps / length.clamp_min(1e-12)).clamp(max=1.0)  # (N,) shrink only
-            delta = delta * factor.view(-1, *([1] * (delta.ndim - 1)))
-    return clip_to_bounds(x + delta, bounds)
+    length = flat_norm(delta, "l2")  # (N,)
+    outside = (length > eps).view(-1, *([1] * (delta.ndim - 1)))  # (N, 1, ...) shrink only
+    factor = (eps * (1 - L2_PROJECTION_MARGIN) / length.clamp_min(1e-12)).view_as(outside)
+    return clip_to_bounds(torch.where(outside, x + delta * factor, x_adv), bounds)
 
 
 def random_in_ball(

@@ -25,6 +25,9 @@ from advlab.attacks.base import (
 )
 from advlab.types import AttackResult, Bounds, Norm
 
+# Armijo's sufficient-decrease constant c1 (Nocedal & Wright, eq. 3.4).
+ARMIJO = 1e-4
+
 
 @registered("lbfgs")
 @dataclass(frozen=True)
@@ -34,20 +37,29 @@ class LBFGS(Attack):
         minimise_r  c * ||r||_2^2 + loss_f(x + r, l)   subject to  x + r in [low, high]^D
 
     for a per-sample c > 0 chosen by a search (the "line search over c"): start at
-    ``c_init``; on success raise c (x10 until a failure is seen, then bisect), on failure
-    lower it (/10 until a success is seen, then bisect); keep the smallest successful r.
+    ``c_init``; on success raise c (x10 until a failure is seen, then bisect geometrically),
+    on failure lower it (/10 until a success is seen, then bisect); keep the smallest
+    successful r. The largest successful c puts x + r just past the decision boundary.
     Targeted: loss_f = cross-entropy to the target l (passed as y). Untargeted:
     loss_f = -log(1 - p_y) (see `attack_loss`).
 
-    Choices: the squared l2 norm (smooth at r = 0, as in foolbox/Carlini-Wagner; the same
-    minimiser family as |r|) the box handled by the clipping reparametrisation x + r -> clip(x + r, low, high) inside
-    the objective (a coordinate pushed past the box has zero gradient and stays at the
-    bound). The minimiser is `batched_lbfgs`: per-sample L-BFGS with per-sample line
-    searches, batched over samples. Two alternatives were measured and dropped:
-    torch.optim.LBFGS on the summed objective (its one line search couples the samples:
-    73% success at c = 1e-3 on LeNet/MNIST) and a tanh change of variables (its vanishing
-    derivative at the box edges froze MNIST's many 0/1 pixels): the objective is the sum of the
-    per-sample objectives, which are independent, so its minimiser is the per-sample one.
+    The inner problem is solved as the paper does, by box-constrained L-BFGS (`box_lbfgs`:
+    per-sample L-BFGS on the coordinates not pinned at a bound, projected onto the box, with
+    per-sample line searches, batched over samples). The penalty is the squared l2 norm
+    (smooth at r = 0, the same minimiser family as |r|). How close to minimal: on affine
+    classifiers with 60% of the pixels at the bounds, where the minimal perturbation has a
+    closed form, the defaults land 1-4% above it on average (worst sample 27%: the untargeted
+    loss pulls towards the likeliest classes, not necessarily the nearest boundary); on
+    LeNet and FC500-150-10 (mnist-5k, 50 test digits, 6 values of c x 15 iterations) rho_adv
+    is within 5% of DeepFool's.
+
+    Alternatives measured and dropped: clipping inside the objective (x + r -> clip(x + r),
+    unconstrained r): the clamp has zero gradient at the bounds, so the pixels that sit
+    exactly at 0 or 1 (82% of MNIST's) never moved and rho_adv was 0.20 against DeepFool's
+    0.12 on FC500-150-10 (0.24 against 0.17 on LeNet); torch.optim.LBFGS on the summed
+    objective (its one line search couples the samples: 73% success at c = 1e-3 on LeNet); a
+    tanh change of variables (its vanishing derivative at the box edges freezes the same 0/1
+    pixels).
 
     Args: c_init (> 0), search_steps (values of c tried per sample), max_iter (L-BFGS
     iterations per c), targeted, bounds.
@@ -60,7 +72,6 @@ class LBFGS(Attack):
     max_iter: int = 20
     targeted: bool = False
     bounds: Bounds = (0.0, 1.0)
-
 
     @property
     def norm(self) -> Norm:
@@ -102,7 +113,10 @@ class LBFGS(Attack):
             # success -> a larger c (smaller r) may still succeed; failure -> smaller c
             c_low = torch.where(success, torch.maximum(c_low, c), c_low)
             c_high = torch.where(success, c_high, torch.minimum(c_high, c))
-            bisect = 0.5 * (c_low + c_high)
+            # geometric bisection: the bracket spans a factor of 10 or more and what matters
+            # is the relative distance to the critical c (measured on affine classifiers with
+            # 6 values of c: worst norm / minimal norm 3.0 -> 1.7 against the arithmetic mean)
+            bisect = (c_low * c_high).sqrt()
             c = torch.where(
                 torch.isinf(c_high), c * 10, torch.where(c_low == 0, c / 10, bisect)
             )
@@ -114,21 +128,20 @@ class LBFGS(Attack):
     def _minimise(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor
     ) -> torch.Tensor:
-        """Minimise, per sample, c_i ||clip(x_i + r_i) - x_i||^2 + loss_i over r; returns clip(x + r*)."""
+        """Minimise, per sample, c_i ||r_i||^2 + loss_i(x_i + r_i) over the box; returns x + r*."""
         low, high = self.bounds
 
         def objective(r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             with torch.enable_grad():
                 r = r.detach().requires_grad_(True)
-                x_adv = (x + r).clamp(low, high)  # (N, *S) the box by clipping
-                loss = attack_loss(model(x_adv), y, self.targeted)  # (N,)
-                value = c * (x_adv - x).flatten(1).pow(2).sum(1) + loss  # (N,)
+                loss = attack_loss(model(x + r), y, self.targeted)  # (N,)
+                value = c * r.flatten(1).pow(2).sum(1) + loss  # (N,)
                 # gradient w.r.t. r only: nothing is accumulated into model parameters
                 (grad,) = torch.autograd.grad(value.sum(), r)
             return value.detach(), grad
 
-        r = batched_lbfgs(objective, torch.zeros_like(x), self.max_iter)
-        return (x + r).clamp(low, high)
+        r = box_lbfgs(objective, torch.zeros_like(x), low - x, high - x, self.max_iter)
+        return (x + r).clamp(low, high)  # a no-op up to float rounding: r is feasible
 
 
 def attack_loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:
@@ -145,69 +158,84 @@ def attack_loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> t
     return torch.logsumexp(logits, 1) - torch.logsumexp(others, 1)
 
 
-def batched_lbfgs(
+def box_lbfgs(
     objective: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     r0: torch.Tensor,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
     max_iter: int,
     history: int = 10,
     backtracks: int = 12,
 ) -> torch.Tensor:
-    """N independent L-BFGS minimisations run side by side (Nocedal & Wright, Algorithm 7.4/7.5).
+    """N independent box-constrained L-BFGS minimisations run side by side.
 
-    objective(r) returns per-sample values (N,) and their gradients (N, *S) for r (N, *S).
-    Each sample has its own curvature pairs (s, y), two-loop recursion and backtracking
-    (Armijo) step length, so one sample's scale never slows another's: unlike
-    torch.optim.LBFGS on the summed objective, whose single line search couples the batch.
+    Minimises objective(r)_i subject to lower_i <= r_i <= upper_i for every sample i, where
+    objective(r) returns per-sample values (N,) and their gradients (N, *S) for r (N, *S) and
+    lower, upper are (N, *S). Each iteration:
+
+    1. active set (as in L-BFGS-B, Byrd, Lu, Nocedal & Zhu 1995): a coordinate at a bound
+       whose gradient points out of the box is held fixed; the others are free;
+    2. direction: the L-BFGS two-loop recursion (Nocedal & Wright, Algorithm 7.4) on the free
+       part of the gradient, with that sample's own curvature pairs (s, y);
+    3. step: backtracking along the projected path P(r + t d), accepting the first t with the
+       projected Armijo decrease f(P(r + t d)) <= f(r) + c1 g.(P(r + t d) - r) (Bertsekas 1982).
+
+    Every sample has its own pairs, scaling and step length, so one sample's scale never
+    slows another's (torch.optim.LBFGS on the summed objective couples them in one line
+    search). Iterates stay feasible, so the objective never sees a point outside the box.
+    Returns the final r (N, *S).
     """
     n = r0.shape[0]
-    r = r0.clone()
-    value, grad = objective(r)
-    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, rho) (N, D)x2, (N,)
-    flat_shape = (n, -1)
+    flat = (n, -1)
+    lower, upper = lower.reshape(flat), upper.reshape(flat)  # (N, D)
+    r = torch.clamp(r0.reshape(flat), lower, upper)  # (N, D) feasible start
+    value, grad = objective(r.view_as(r0))  # (N,), (N, *S)
+    grad = grad.reshape(flat)
+    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, rho): (N, D)x2, (N,)
     for _ in range(max_iter):
-        g = grad.reshape(flat_shape)  # (N, D)
-        # two-loop recursion, batched over samples: d = -H_k g
+        # 1. free coordinates (N, D): not pinned at a bound by an outward-pointing gradient
+        free = ~(((r <= lower) & (grad > 0)) | ((r >= upper) & (grad < 0)))
+        g = grad * free  # (N, D)
+        # 2. two-loop recursion, batched over samples: d = -H g on the free coordinates
         q = g.clone()
         alphas = []
         for s, yv, rho in reversed(pairs):
             a = rho * (s * q).sum(1)  # (N,)
             q -= a[:, None] * yv
             alphas.append(a)
+        unit = 1.0 / g.norm(dim=1).clamp_min(1e-12)  # (N,) H_0 scale of a unit-length step
         if pairs:
             s, yv, rho = pairs[-1]
             gamma = (s * yv).sum(1) / (yv * yv).sum(1).clamp_min(1e-20)  # (N,) H_0 scale
-            # no usable curvature yet: a unit-length steepest-descent step
-            gamma = torch.where(rho > 0, gamma, 1.0 / g.norm(dim=1).clamp_min(1e-12))
+            gamma = torch.where(rho > 0, gamma, unit)  # no usable curvature: steepest descent
         else:
-            gamma = 1.0 / g.norm(dim=1).clamp_min(1e-12)
+            gamma = unit
         z = gamma[:, None] * q
         for (s, yv, rho), a in zip(pairs, reversed(alphas), strict=True):
             b = rho * (yv * z).sum(1)
             z += s * (a - b)[:, None]
-        direction = -z  # (N, D)
-        slope = (g * direction).sum(1)  # (N,) directional derivative
-        not_descent = slope >= 0
+        direction = -z * free  # (N, D)
+        not_descent = (g * direction).sum(1) >= 0  # (N,) stale curvature: fall back to -g
         direction = torch.where(not_descent[:, None], -g, direction)
-        slope = torch.where(not_descent, -(g * g).sum(1), slope)
 
-        # per-sample backtracking line search (Armijo, c1 = 1e-4)
+        # 3. per-sample backtracking along the projected path (projected Armijo)
         step = torch.ones(n, dtype=r.dtype, device=r.device)
         accepted = torch.zeros(n, dtype=torch.bool, device=r.device)
-        new_r, new_value, new_grad = r.clone(), value.clone(), grad.clone()
+        new_r, new_value, new_grad = r, value, grad
         for _ in range(backtracks):
-            trial = r + (step[:, None] * direction).view_as(r)
-            trial_value, trial_grad = objective(trial)
-            ok = ~accepted & (trial_value <= value + 1e-4 * step * slope)  # (N,)
-            mask = ok.view(-1, *[1] * (r.ndim - 1))
-            new_r = torch.where(mask, trial, new_r)
-            new_grad = torch.where(mask, trial_grad, new_grad)
+            trial = torch.clamp(r + step[:, None] * direction, lower, upper)  # (N, D)
+            trial_value, trial_grad = objective(trial.view_as(r0))
+            predicted = ((grad * (trial - r)).sum(1)).clamp(max=0.0)  # (N,) first-order change
+            ok = ~accepted & (trial_value <= value + ARMIJO * predicted)  # (N,)
+            new_r = torch.where(ok[:, None], trial, new_r)
+            new_grad = torch.where(ok[:, None], trial_grad.reshape(flat), new_grad)
             new_value = torch.where(ok, trial_value, new_value)
             accepted |= ok
             if bool(accepted.all()):
                 break
             step = torch.where(accepted, step, step * 0.5)
-        s_new = (new_r - r).reshape(flat_shape)
-        y_new = (new_grad - grad).reshape(flat_shape)
+        s_new = new_r - r  # (N, D), 0 on fixed coordinates and for rejected samples
+        y_new = (new_grad - grad) * free  # curvature seen by the free coordinates
         sy = (s_new * y_new).sum(1)
         rho_new = torch.where(sy > 1e-10, 1.0 / sy.clamp_min(1e-10), torch.zeros_like(sy))
         pairs.append((s_new, y_new, rho_new))  # rho 0 makes a pair inert for that sample
@@ -216,4 +244,4 @@ def batched_lbfgs(
         r, value, grad = new_r, new_value, new_grad
         if not bool(accepted.any()):
             break  # no sample can make progress
-    return r
+    return r.view_as(r0)

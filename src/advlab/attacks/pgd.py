@@ -13,6 +13,7 @@ from advlab.attacks.base import (
     check_logits,
     finalize,
     flat_norm,
+    linf_box,
     loss_gradient,
     project,
     random_in_ball,
@@ -106,22 +107,33 @@ class PGD(Attack):
         generator: torch.Generator | None,
         check: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One PGD run: final iterate (N, *S), its logits (N, K) and attack loss (N,)."""
-        x_adv = x
+        """One PGD run: final iterate (N, *S), its logits (N, K) and attack loss (N,).
+
+        Cost: ``steps`` forward + input-backward passes, then one forward at the final iterate
+        (its success and loss decide between restarts; `finalize` reuses these logits because
+        the iterate is already feasible). The update works in place on the iterate and the
+        fresh gradient: for linf, sign, add and one clamp between the precomputed corners of
+        the feasible box, i.e. three elementwise passes and no allocation per step.
+        """
+        alpha = self.alpha
+        if self.norm == "linf":
+            lower, upper = linf_box(x, self.eps, self.bounds)  # (N, *S) the feasible box
         if self.random_start:
             x_adv = project(x, x + random_in_ball(x, self.norm, self.eps, generator),
-                            self.norm, self.eps, self.bounds)
-        alpha = self.alpha
+                            self.norm, self.eps, self.bounds)  # fmt: skip
+        else:
+            x_adv = x.clone()  # updated in place below: x itself is never written
         for step in range(self.steps):
-            direction, logits, _ = loss_gradient(model, x_adv, y, self.targeted)  # (N, *S)
+            # direction: (N, *S), a fresh tensor owned here (the graph is freed)
+            direction, logits, _ = loss_gradient(model, x_adv, y, self.targeted)
             if check and step == 0:
                 check_logits(logits, y)
             if self.norm == "linf":
-                direction = direction.sign()
+                x_adv.add_(direction.sign_(), alpha=alpha).clamp_(lower, upper)
             else:
                 length = flat_norm(direction, "l2").clamp_min(1e-12)  # (N,)
-                direction = direction / length.view(-1, *[1] * (x.ndim - 1))
-            x_adv = project(x, x_adv + alpha * direction, self.norm, self.eps, self.bounds)
+                x_adv.add_(direction.div_(length.view(-1, *[1] * (x.ndim - 1))), alpha=alpha)
+                x_adv = project(x, x_adv, self.norm, self.eps, self.bounds)
         with torch.no_grad():
             logits = model(x_adv)  # (N, K) at the final iterate
             loss = nn.functional.cross_entropy(logits, y, reduction="none")  # (N,)

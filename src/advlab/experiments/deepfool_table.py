@@ -5,10 +5,20 @@ Table 2 (linf: DeepFool against FGSM).
 Quick scale: LeNet and FC500-150-10 trained on mnist-5k (4,000 digits), attacks on the first
 test digits. Paper scale: full MNIST, LeNet and NIN on CIFAR-10, and torchvision ImageNet
 models (``torchvision:<name>@folder:<path>``) when their weights and data are present.
+
+ImageNet rows and labels: the attacks need no labels (DeepFool, FGSM and L-BFGS all attack
+the model's own prediction, as in the paper), only the test-error column does. An ImageFolder
+of the ILSVRC2012 validation set has one folder per synset (n01440764, ...), and ImageFolder's
+sorted folder order is the class index order of torchvision's ImageNet weights, so its labels
+are the model's output indices. A tree with another number of classes, or other folder names,
+has labels that index something else: its test error is reported as unavailable (None).
+``pretrained=False`` builds the torchvision rows with random weights, which exercises the
+whole path offline (the numbers then describe an untrained network, nothing of the paper's).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +47,24 @@ PAPER_TABLE1: dict[str, tuple[float, float, float, float, float, float | None, f
     "torchvision:alexnet@imagenet": (42.6, 0.0027, 510, 0.035, 50, None, None),
     "torchvision:googlenet@imagenet": (31.3, 0.0019, 800, 0.047, 80, None, None),
 }
-# Table 2 (linf rho of DeepFool and FGSM): not stored. The values could not be retrieved
-# from a source available offline here, so the paper column is left empty rather than guessed.
-PAPER_TABLE2: dict[str, tuple[float, float]] = {}
+# Table 2 of the paper: model@paper-dataset -> (rho_inf DeepFool with p = inf, rho_inf FGSM),
+# rho_inf = mean ||r||_inf / ||x||_inf; FGSM at the smallest eps misclassifying 90%. The paper
+# gives no ImageNet rows for this table.
+PAPER_TABLE2: dict[str, tuple[float, float]] = {
+    "lenet@mnist": (0.10, 0.26),
+    "fc500-150-10@mnist": (0.04, 0.11),
+    "nin@cifar10": (0.008, 0.024),
+    "lenet-cifar@cifar10": (0.015, 0.028),
+}
 PAPER_DATASET = {"mnist-5k": "mnist"}  # quick-scale stand-ins
 
 
 @dataclass(frozen=True)
 class Config:
     """rows: "model@dataset"; n_attack test samples get DeepFool and FGSM, the first n_lbfgs
-    of them L-BFGS (the slow one). lbfgs_* set its c search and inner iterations."""
+    of them L-BFGS (the slow one). lbfgs_* set its c search and inner iterations.
+    pretrained: torchvision rows load torchvision's ImageNet weights; False builds them with
+    random weights (offline smoke runs of the ImageNet path, numbers without meaning)."""
 
     rows: tuple[str, ...] = ("lenet@mnist-5k", "fc500-150-10@mnist-5k")
     n_attack: int = 1000
@@ -62,6 +80,7 @@ class Config:
     batch_size: int = 64
     attack_batch: int = 500
     seed: int = 0
+    pretrained: bool = True
 
     @classmethod
     def quick(cls) -> Config:
@@ -83,16 +102,32 @@ class Result:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _load_row(row: str, config: Config, ctx: RunContext) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """The row's classifier and its first n_attack test samples (x (n, C, H, W), y (n,))."""
+def _load_row(
+    row: str, config: Config, ctx: RunContext
+) -> tuple[nn.Module, torch.Tensor, torch.Tensor, bool]:
+    """The row's classifier, its first n_attack test samples (x (n, C, H, W), y (n,)) and
+    whether y indexes the classifier's outputs (see the module docstring)."""
     model_name, sep, dataset = row.partition("@")
     if not sep:
         raise ValueError(f"row {row!r} must look like 'model@dataset', e.g. 'lenet@mnist-5k'")
+    test_set = datasets.load(dataset, "test", root=ctx.data_root)
+    x, y = datasets.as_tensors(test_set, limit=config.n_attack, seed=config.seed)
+    if x.shape[0] == 0:
+        raise ValueError(f"row {row!r}: the test split of {dataset!r} is empty")
     if model_name.startswith("torchvision:"):
-        # pretrained ImageNet classifiers: never trained here
+        # ImageNet classifiers are never trained here: torchvision's weights, or random ones
         from advlab import models
+        from advlab.models.torchvision_models import PretrainedWeightsMissing
 
-        model = models.create(model_name, pretrained=True).to(ctx.device).eval()
+        try:
+            model = models.create(model_name, pretrained=config.pretrained)
+        except PretrainedWeightsMissing as error:
+            raise PretrainedWeightsMissing(
+                f"{error}; or set pretrained=False (--pretrained false) to run the row with "
+                "random weights"
+            ) from error
+        model = model.to(ctx.device).eval()
+        labels_valid = _imagenet_labels(test_set.classes, IMAGENET_CLASSES)
     else:
         from advlab.experiments.cache import trained_classifier
 
@@ -100,10 +135,18 @@ def _load_row(row: str, config: Config, ctx: RunContext) -> tuple[nn.Module, tor
             ctx, model=model_name, data=dataset, epochs=config.epochs, lr=config.lr,
             batch_size=config.batch_size, seed=config.seed,
         )  # fmt: skip
-    x, y = datasets.as_tensors(
-        datasets.load(dataset, "test", root=ctx.data_root), limit=config.n_attack, seed=config.seed
-    )
-    return model, x.to(ctx.device), y.to(ctx.device)
+        labels_valid = True
+    return model, x.to(ctx.device), y.to(ctx.device), labels_valid
+
+
+IMAGENET_CLASSES = 1000  # outputs of torchvision's ImageNet classifiers
+_SYNSET = re.compile(r"n\d{8}")  # WordNet id of an ILSVRC class folder, e.g. n01440764
+
+
+def _imagenet_labels(classes: list[str], num_outputs: int) -> bool:
+    """Whether ImageFolder labels are ImageNet class indices: one folder per ILSVRC synset,
+    all of them (ImageFolder sorts the folders, and sorted synsets are ImageNet's index order)."""
+    return len(classes) == num_outputs and all(_SYNSET.fullmatch(c) for c in classes)
 
 
 def _batched(attack: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, size: int) -> tuple[torch.Tensor, float, float]:
@@ -122,18 +165,24 @@ def run(config: Config, ctx: RunContext) -> Result:
     """For each row: test error, then DeepFool (l2 and linf), minimal-eps FGSM and L-BFGS."""
     result = Result()
     for row in ctx.progress(config.rows, "classifiers"):
-        model, x, y = _load_row(row, config, ctx)
+        model, x, y, labels_valid = _load_row(row, config, ctx)
         with torch.no_grad():
             pred = torch.cat([model(x[i : i + config.attack_batch]).argmax(1)
                               for i in range(0, x.shape[0], config.attack_batch)])  # fmt: skip
-        entry: dict[str, Any] = {"row": row, "n": int(x.shape[0]),
-                                 "test_error": 100 * float((pred != y).float().mean())}  # fmt: skip
+        # every attack below targets pred, the model's own label (Algorithm 2 starts from
+        # k(x_0)); y only gives the test error, when it indexes the model's outputs
+        test_error = 100 * float((pred != y).float().mean()) if labels_valid else None
+        entry: dict[str, Any] = {"row": row, "n": int(x.shape[0]), "test_error": test_error}
+        if row.startswith("torchvision:"):
+            entry["weights"] = "imagenet" if config.pretrained else "random"
         for norm in ("l2", "linf"):
             deepfool = DeepFool(steps=config.deepfool_steps, overshoot=config.overshoot,
                                 candidates=config.candidates, norm=norm)  # fmt: skip
             x_adv, success, seconds = _batched(deepfool, model, x, pred, config.attack_batch)
             entry[f"deepfool_{norm}"] = {"rho": rho_adv(x, x_adv, norm), "success": success,
                                          "ms": 1000 * seconds}  # fmt: skip
+            if norm == "l2":
+                deepfool_l2 = x_adv  # (n, C, H, W), compared with L-BFGS on its samples below
         # FGSM as in the paper: the smallest eps fooling fgsm_fraction of the samples
         start = time.perf_counter()
         eps = minimal_fgsm_eps(model, x, pred, config.fgsm_fraction, batch_size=config.attack_batch)
@@ -152,7 +201,8 @@ def run(config: Config, ctx: RunContext) -> Result:
             xs, ps = x[:n_lbfgs], pred[:n_lbfgs]
             x_adv, success, seconds = _batched(lbfgs, model, xs, ps, config.attack_batch)
             entry["lbfgs"] = {"rho": rho_adv(xs, x_adv, "l2"), "success": success,
-                              "ms": 1000 * seconds, "n": n_lbfgs}  # fmt: skip
+                              "ms": 1000 * seconds, "n": n_lbfgs,
+                              "deepfool_rho_same_samples": rho_adv(xs, deepfool_l2[:n_lbfgs], "l2")}  # fmt: skip
         result.rows.append(entry)
     return result
 
@@ -175,14 +225,15 @@ def render(result: Result, out_dir: Path) -> Rendered:
     for r in result.rows:
         paper = PAPER_TABLE1.get(_paper_key(r["row"]))
         lb = r.get("lbfgs", {})
+        name = r["row"] + (" [random weights]" if r.get("weights") == "random" else "")
         rows1.append([
-            r["row"], r["test_error"], paper[0] if paper else None,
+            name, r["test_error"], paper[0] if paper else None,
             r["deepfool_l2"]["rho"], paper[1] if paper else None, r["deepfool_l2"]["ms"],
             r["fgsm"]["rho_l2"], paper[3] if paper else None, r["fgsm"]["ms"],
             lb.get("rho"), paper[5] if paper else None, lb.get("ms"),
         ])  # fmt: skip
         paper2 = PAPER_TABLE2.get(_paper_key(r["row"]))
-        rows2.append([r["row"], r["deepfool_linf"]["rho"], paper2[0] if paper2 else None,
+        rows2.append([name, r["deepfool_linf"]["rho"], paper2[0] if paper2 else None,
                       r["fgsm"]["rho_linf"], paper2[1] if paper2 else None])  # fmt: skip
     table1 = Table(
         "Table 1: rho_adv (l2) and time per sample",
@@ -192,17 +243,21 @@ def render(result: Result, out_dir: Path) -> Rendered:
          "rho L-BFGS (ours)", "rho L-BFGS (paper)", "ms L-BFGS (ours)"],
         rows1,
         caption="rho_adv = mean ||r||_2 / ||x||_2 (eq. 15). FGSM: smallest eps misclassifying 90% "
-        "of the attacked samples. Paper times: DeepFool 110/50 ms, FGSM 20/10 ms, L-BFGS > 4 s / "
+        "of the attacked samples. Test error empty where the dataset's labels are not the "
+        "model's classes (an ImageFolder without all 1000 ImageNet synsets). Paper times: DeepFool 110/50 ms, FGSM 20/10 ms, L-BFGS > 4 s / "
         "> 2 s for LeNet / FC500-150-10 on a 2015 laptop CPU. Quick scale trains on mnist-5k and "
-        "attacks its test digits; L-BFGS runs on the first samples only (see config).",
+        "attacks its test digits; L-BFGS runs on the first n_lbfgs samples only (result.json "
+        "also gives DeepFool's rho on those samples: deepfool_rho_same_samples).",
     )  # fmt: skip
     table2 = Table(
         "Table 2: rho_adv (linf), DeepFool against FGSM",
         ["classifier", "rho_inf DeepFool (ours)", "rho_inf DeepFool (paper)",
          "rho_inf FGSM (ours)", "rho_inf FGSM (paper)"],
         rows2,
-        caption="Paper column empty: the values of the paper's Table 2 were not available offline "
-        "to check, and are not guessed.",
+        caption="rho_inf = mean over samples of ||r||_inf / ||x||_inf (eq. 15 with p = inf). "
+        "DeepFool with p = inf (eq. 8-9, q = 1); FGSM at the same eps as Table 1 (smallest "
+        "eps misclassifying 90%). Paper values: Moosavi-Dezfooli et al. 2016, Table 2 (no "
+        "ImageNet rows there).",
     )  # fmt: skip
     fig, ax = plt.subplots(figsize=(7, 3.2))
     methods = [("DeepFool", lambda r: r["deepfool_l2"]["rho"]), ("FGSM", lambda r: r["fgsm"]["rho_l2"]),
