@@ -111,3 +111,14 @@ def test_attack_bad_hyperparameters_get_one_clear_line(monkeypatch: pytest.Monke
     assert code == 2 and "unknown parameter(s) targeted" in err
     code, err = run_main(monkeypatch, capsys, "attack", "fgsm", "--checkpoint", missing, "--eps", "0.1", "--targeted", "--predicted-labels")
     assert code == 2 and "use_predicted_labels applies to untargeted FGSM only" in err
+
+
+def test_usage_errors_and_divergence_exit_cleanly(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    """An unknown option is a usage error (exit 2, click's message); a diverging run stops with
+    one line and exit 3, keeping what it had written."""
+    code, err = run_main(monkeypatch, capsys, "data", "list", "--bogus")
+    assert code == 2 and "--bogus" in err
+    code, err = run_main(monkeypatch, capsys, "train", "classifier", "--model", "fc500-150-10",
+                         "--data", "digits", "--epochs", "2", "--lr", "1e12", "--out", str(tmp_path / "nan"))
+    assert code == 3 and "training stopped" in err and "loss is" in err

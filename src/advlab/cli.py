@@ -79,7 +79,7 @@ def data_list(data_root: DataRoot = None) -> None:
     from advlab.data.registry import default_root
 
     root = data_root or default_root()
-    rows = []
+    rows: list[list[Any]] = []
     for name in datasets.DATASETS.names():
         if name.endswith("<name>"):
             rows.append([name, "", "", "", "", "needs an argument"])
@@ -497,14 +497,14 @@ def main() -> None:
     except (UserError, UnknownNameError, DatasetMissingError, CheckpointError, ValueError, FileNotFoundError) as error:
         Console(stderr=True).print(f"[red]error:[/] {error}", highlight=False)
         sys.exit(2)
+    except typer.Abort:  # Ctrl-C at a prompt
+        sys.exit(130)
     except Exception as error:
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(130)
+        # usage errors of click (or of typer's vendored copy of it): show them as click would
+        show, exit_code = getattr(error, "show", None), getattr(error, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            sys.exit(exit_code)
         if type(error).__name__ in ("TrainingDiverged", "DiscriminatorCollapsed"):
             Console(stderr=True).print(f"[red]training stopped:[/] {error}", highlight=False)
             sys.exit(3)
