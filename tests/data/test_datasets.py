@@ -68,6 +68,11 @@ def test_image_folder(tmp_path: Path) -> None:
     ds = data.load(f"folder:{tmp_path}", "train")
     x, y = data.as_tensors(ds)
     assert x.shape == (6, 3, 64, 64) and ds.classes == ["cats", "dogs"] and y.tolist() == [0, 0, 0, 1, 1, 1]
+    # an explicit crop size (ImageNet classifiers want 224): folder:<path>@<size>
+    x, _ = data.as_tensors(data.load(f"folder:{tmp_path}@32", "test"))
+    assert x.shape == (6, 3, 32, 32) and data.info(f"folder:{tmp_path}@32").shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="size must be >= 8"):
+        data.load(f"folder:{tmp_path}@4", "test")
 
 
 def test_as_tensors_limit_and_seed() -> None:

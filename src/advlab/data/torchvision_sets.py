@@ -172,13 +172,32 @@ def lsun(full_name: str) -> DatasetSpec:
     )
 
 
+FOLDER_SIZE = 64  # default side of `folder:` images
+
+
+def parse_folder_name(full_name: str) -> tuple[Path, int]:
+    """ "folder:<path>[@<size>]" -> (path, size): the tree and the side of its square crops
+    (64 unless a size is given, e.g. "folder:imagenet/val@224" for ImageNet classifiers)."""
+    spec = full_name.split(":", 1)[1]
+    path, sep, size = spec.rpartition("@")
+    if not sep or not size.isdigit():
+        return Path(spec).expanduser(), FOLDER_SIZE
+    if int(size) < 8:
+        raise ValueError(f"{full_name!r}: image size must be >= 8, got {size}")
+    return Path(path).expanduser(), int(size)
+
+
 @DATASETS.register("folder:", prefix=True)
 def image_folder(full_name: str) -> DatasetSpec:
-    """Any ImageFolder tree ``folder:<path>`` (one sub-folder per class), 64x64 centre crops.
+    """Any ImageFolder tree ``folder:<path>[@<size>]`` (one sub-folder per class), as square
+    centre crops of side `size` (default 64): the shorter side is resized to size * 256 / 224
+    first, the ImageNet evaluation transform (256 -> 224 at size 224, as torchvision's
+    classifiers were evaluated).
 
     The same tree serves both splits: a `train`/`test` sub-folder is used when present.
     """
-    path = Path(full_name.split(":", 1)[1]).expanduser()
+    path, size = parse_folder_name(full_name)
+    transform = T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size), T.ToTensor()])
 
     def split_dir(split: str) -> Path:
         return path / split if (path / split).is_dir() else path
@@ -189,11 +208,11 @@ def image_folder(full_name: str) -> DatasetSpec:
             raise DatasetMissingError(
                 f"image folder {folder} does not exist; expected <path>/<class>/<image files>"
             )
-        inner = tvd.ImageFolder(str(folder), transform=_to_tensor(64))
-        return TransformedImageDataset(full_name, inner, inner.classes, (3, 64, 64))
+        inner = tvd.ImageFolder(str(folder), transform=transform)
+        return TransformedImageDataset(full_name, inner, inner.classes, (3, size, size))
 
     return DatasetSpec(
-        name=full_name, description=f"ImageFolder at {path}", num_classes=-1, shape=(3, 64, 64),
-        sizes={"train": -1, "test": -1}, embedded=False, loader=load,
+        name=full_name, description=f"ImageFolder at {path}, {size}x{size}", num_classes=-1,
+        shape=(3, size, size), sizes={"train": -1, "test": -1}, embedded=False, loader=load,
         available=lambda r: path.is_dir(),
     )
