@@ -92,8 +92,24 @@ def test_gan_architectures_smallest(ctx):
                                  width=4, iters=2, batch_size=16, eval_samples=40)
     result, rendered = _check(gan_architectures, config, ctx)
     assert len(result.cells) == 2 * 4
-    fid_table = rendered.tables[0]
+    verdicts, fid_table = rendered.tables[0], rendered.tables[1]
     assert len(fid_table.rows) == 2 and len(fid_table.columns) == 1 + 4
+    # 2 iterations train nothing: every cell is judged "no", and the summary row counts 0/2
+    assert len(verdicts.rows) == 2 + 1 and verdicts.rows[-1][1:] == ["0/2"] * 4
+    assert all(str(v).startswith("no (FID") for row in verdicts.rows[:-1] for v in row[1:])
+    assert all(sum(c["classes"]) == 1000 for c in result.cells)
+
+
+def test_gan_architectures_verdict_rule():
+    from advlab.experiments.gan_architectures import TRAINED_CLASSES, TRAINED_FID, trained
+
+    good = {"status": "ok", "final": {"fid": TRAINED_FID - 1}, "classes": [100] * 10}
+    assert trained(good) is True
+    assert trained({**good, "final": {"fid": TRAINED_FID + 1}}) is False
+    collapsed = [1000] + [0] * 9  # every sample in one class
+    assert trained({**good, "classes": collapsed}) is False
+    assert TRAINED_CLASSES > 1 and trained({**good, "status": "diverged"}) is False
+    assert trained({**good, "final": {}}) is None
 
 
 def test_inception_curves_smallest(ctx):
@@ -106,5 +122,9 @@ def test_inception_curves_smallest(ctx):
         assert r["step"] == [0.0, 2.0, 4.0] and len(r["wall_seconds"]) == 3
         assert all(1.0 <= s <= 10.0 for s in r["inception_score"])  # 10 classes bound IS
         assert r["wall_seconds"][0] == 0.0 < r["wall_seconds"][1] < r["wall_seconds"][2]
+        assert sum(r["classes"]) == 1000  # class coverage of 1,000 final samples
+    # the real-data floor: real images against real images score a finite, small FID
+    assert 0.0 <= result.floor["fid"] < min(r["fid"][0] for r in result.runs)
+    assert len(rendered.figures) == 3 and len(rendered.tables[0].rows) == len(result.runs) + 1
     with pytest.raises(ValueError, match="unknown methods"):
         inception_curves.run(dataclasses.replace(config, methods=("BEGAN",)), ctx)

@@ -83,6 +83,24 @@ def class_coverage(run_dir: Path, classifier: nn.Module, n: int, seed: int,
     return torch.bincount(predictions, minlength=10).tolist()
 
 
+@torch.no_grad()
+def real_data_floor(ctx: RunContext, data: str, features: nn.Module | str, n: int,
+                    seed: int) -> dict[str, float]:
+    """FID/KID/IS of n training images scored as if generated, against n test images: what a
+    perfect generator would reach with n samples and these features (FID is biased upwards
+    at small n, so a generator's FID is read against this floor, not against 0)."""
+    from advlab.data import as_tensors, load
+    from advlab.gan.metrics import GenerativeScores
+
+    test, _ = as_tensors(load(data, "test", root=ctx.data_root), limit=n)
+    train_images, _ = as_tensors(load(data, "train", root=ctx.data_root), limit=n)
+    scores = GenerativeScores(features, seed=seed)
+    scores.extractor.to(ctx.device).eval()
+    scores.add_real(test.to(ctx.device))
+    scores.add_fake(train_images.to(ctx.device))
+    return scores.compute()
+
+
 def _finite(data: Any) -> Any:
     """NaN/inf -> None, so results stay valid JSON."""
     if isinstance(data, dict):

@@ -4,7 +4,11 @@ against wall-clock time for WGAN with weight clipping, WGAN-GP with RMSProp, WGA
 
 Quick scale scores with a classifier trained on the same data (a LeNet on mnist-5k: IS is then
 at most 10, the number of classes); paper scale uses Inception-v3 features on CIFAR-10.
-Wall-clock time is the training time recorded in metrics.csv (evaluation excluded).
+Wall-clock time is the training time recorded in metrics.csv (evaluation excluded). Every
+curve starts at the untrained generator (step 0). The result also holds the real-data floor
+(FID of training images against test images with the same features and sample count) and, with
+classifier features, how many of the ten classes each method's samples cover: together with
+the sample grids, that is the quality check of WGAN-GP with the DCGAN architecture.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.gan_runs import feature_network, run_gan
+from advlab.experiments.gan_runs import (
+    class_coverage,
+    feature_network,
+    mosaic,
+    real_data_floor,
+    run_gan,
+)
 from advlab.gan.config import GANTrainConfig
 from advlab.tables import Table
 
@@ -36,13 +46,17 @@ PAPER_IS = {"WGAN-GP (Adam)": 6.6, "WGAN-GP ResNet (Table 3)": 7.86}
 
 @dataclass(frozen=True)
 class Config:
+    """Each method trains `iters` generator iterations (each with its objective's n_critic
+    critic steps) of the `arch` networks at `width` filters, with its paper's optimiser
+    settings (METHODS); FID/KID/IS every `eval_every` iterations on `eval_samples` samples."""
+
     data: str = "mnist-5k"
     methods: tuple[str, ...] = tuple(METHODS)
     arch: str = "dcgan"
     width: int = 16
-    iters: int = 300
+    iters: int = 2500
     batch_size: int = 32
-    eval_every: int = 50
+    eval_every: int = 250
     eval_samples: int = 500
     features: str = "classifier"
     seed: int = 0
@@ -59,7 +73,11 @@ class Config:
 
 @dataclass
 class Result:
+    """runs: one dict per method (curves, final scores, samples, classes); floor: the scores
+    of real training images against the test images (the best reachable at this n)."""
+
     runs: list[dict[str, Any]] = field(default_factory=list)
+    floor: dict[str, float] = field(default_factory=dict)
 
 
 def run(config: Config, ctx: RunContext) -> Result:
@@ -88,7 +106,11 @@ def run(config: Config, ctx: RunContext) -> Result:
             inception_score=[curves["inception_score"][i] for i in evaluated],
             fid=[curves["fid"][i] for i in evaluated],
         )
+        if summary["samples"] is not None and not isinstance(features, str):
+            summary["classes"] = class_coverage(ctx.out_dir / "runs" / slug, features, 1000,
+                                                config.seed, ctx.device)
         result.runs.append(summary)
+    result.floor = real_data_floor(ctx, config.data, features, config.eval_samples, config.seed)
     return result
 
 
@@ -112,18 +134,33 @@ def render(result: Result, out_dir: Path) -> Rendered:
         fig.savefig(out_dir / filename, dpi=120)
         plt.close(fig)
         figures.append(Figure(filename, f"Inception score against {label} (WGAN-GP Figure 3)"))
-    rows = [[r["method"], r["status"], r["inception_score"][-1] if r["inception_score"] else None,
-             PAPER_IS.get(r["method"]), r["fid"][-1] if r["fid"] else None,
-             r["wall_seconds"][-1] if r["wall_seconds"] else None] for r in result.runs]
+    cells = [(r["samples"], r["method"]) for r in result.runs]
+    figures.append(Figure(
+        mosaic(out_dir, cells, ncols=len(cells), filename="inception_curves_samples.png"),
+        "Samples after the last iteration (same latents in every panel)"))
+    floor = result.floor.get("fid")
+    rows = []
+    for r in result.runs:
+        classes = r.get("classes")
+        rows.append([
+            r["method"], r["status"], r["inception_score"][-1] if r["inception_score"] else None,
+            PAPER_IS.get(r["method"]), r["fid"][0] if r["fid"] else None,
+            r["fid"][-1] if r["fid"] else None, floor,
+            sum(c > 0 for c in classes) if classes else None,
+            r["wall_seconds"][-1] if r["wall_seconds"] else None,
+        ])  # fmt: skip
     rows.append(["WGAN-GP ResNet (Table 3)", "paper only", None, PAPER_IS["WGAN-GP ResNet (Table 3)"],
-                 None, None])
+                 None, None, None, None, None])
     table = Table(
-        "Final Inception score per method",
-        ["method", "status", "IS (ours)", "IS CIFAR-10 (paper)", "FID (ours)", "train seconds"],
+        "Final Inception score and FID per method",
+        ["method", "status", "IS (ours)", "IS CIFAR-10 (paper)", "FID untrained G (ours)",
+         "FID final (ours)", "FID real data (floor)", "classes covered", "train seconds"],
         rows,
         caption="Ours: quick scale, classifier features on mnist-5k (IS at most 10), not "
         "comparable in value with the paper's CIFAR-10 Inception scores; compare the ordering "
-        "and the curves' shapes. Paper: WGAN-GP Table 3 (ResNet 7.86) and Figure 3 (DCGAN "
-        "architecture, about 6.6).",
+        "and the curves' shapes. FID untrained G is the step-0 generator; the floor is FID of "
+        "as many real training images against the test images; classes covered: classes the "
+        "feature classifier assigns to at least one of 1,000 samples. Paper: WGAN-GP Table 3 "
+        "(ResNet 7.86) and Figure 3 (DCGAN architecture, about 6.6).",
     )
     return Rendered([table], figures)
