@@ -25,13 +25,16 @@ PAPER = "Goodfellow et al. 2015, Figure 1"
 @dataclass(frozen=True)
 class Config:
     """model@data: the classifier (trained here unless torchvision:); eps: the FGSM radius;
-    examples: how many test images are shown (the first ones the model classifies correctly)."""
+    examples: how many test images are shown (the first ones the model classifies correctly).
+    epochs/lr/schedule/batch_size: SGD training, the settings of classifier-baselines (so the
+    cached model is shared)."""
 
     row: str = "lenet@mnist-5k"
     eps: float = 0.2
     examples: int = 4
-    epochs: int = 5
-    lr: float = 0.01
+    epochs: int = 10
+    lr: float = 0.05
+    schedule: str = "cosine"
     batch_size: int = 64
     seed: int = 0
 
@@ -41,7 +44,7 @@ class Config:
 
     @classmethod
     def paper(cls) -> Config:
-        return cls(row="torchvision:googlenet@folder:imagenet/val", eps=0.007, examples=1)
+        return cls(row="torchvision:googlenet@folder:imagenet/val@224", eps=0.007, examples=1)
 
 
 @dataclass
@@ -62,7 +65,8 @@ def run(config: Config, ctx: RunContext) -> Result:
         from advlab.experiments.cache import trained_classifier
 
         model = trained_classifier(ctx, model=model_name, data=dataset, epochs=config.epochs,
-                                   lr=config.lr, batch_size=config.batch_size, seed=config.seed)  # fmt: skip
+                                   lr=config.lr, schedule=config.schedule,
+                                   batch_size=config.batch_size, seed=config.seed)  # fmt: skip
     test = datasets.load(dataset, "test", root=ctx.data_root)
     x, y = datasets.as_tensors(test, limit=200, seed=config.seed)
     x, y = x.to(ctx.device), y.to(ctx.device)

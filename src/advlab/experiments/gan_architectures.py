@@ -31,6 +31,7 @@ from advlab.experiments.gan_runs import (
     run_gan,
 )
 from advlab.gan.config import GANTrainConfig
+from advlab.gan.losses import OBJECTIVES
 from advlab.tables import Table
 
 NAME = "gan-architectures"
@@ -57,7 +58,9 @@ TRAINED_CLASSES = 8  # ... and samples in at least this many classes (classifier
 @dataclass(frozen=True)
 class Config:
     """archs x objectives, each run `iters` generator iterations at `width` filters; the
-    ResNet uses `resnet_depth` layers (the paper: 101). batch_size is shared by all cells."""
+    ResNet uses `resnet_depth` layers (the paper: 101). batch_size is shared by all cells.
+    lr_scale multiplies every objective's paper learning rate (1 = the paper's settings; the
+    scaled rates are still shared by all architectures of an objective)."""
 
     data: str = "mnist-5k"
     archs: tuple[str, ...] = ("dcgan", "dcgan-nobn-const", "mlp512", "nonorm", "gated", "tanh",
@@ -70,6 +73,7 @@ class Config:
     image_size: int = 0  # 0 = the dataset's size
     eval_samples: int = 500
     features: str = "classifier"
+    lr_scale: float = 1.0
     seed: int = 0
 
     @classmethod
@@ -117,6 +121,7 @@ def run(config: Config, ctx: RunContext) -> Result:
             batch_size=config.batch_size, eval_every=config.iters,
             eval_samples=config.eval_samples, sample_every=0, checkpoint_every=0,
             seed=config.seed, device=str(ctx.device),
+            lr=OBJECTIVES[loss].lr * config.lr_scale if config.lr_scale != 1.0 else None,
         )  # fmt: skip
         summary = run_gan(ctx, cfg, f"{arch}-{loss}", features, n_grid=36)
         summary.update(arch=arch, loss=loss)
