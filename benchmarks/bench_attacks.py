@@ -214,13 +214,18 @@ def bench_pgd(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, repeats: int
 
 
 def main(n: int = 1000, repeats: int = 3, ta_n: int = 10, pgd_batch: int = 500, fb_repeats: int = 1,
-         only: str | None = None) -> dict:
+         only: str | None = None, layout: str = "channels-last") -> dict:
+    """layout: the memory order of the conv weights of the ONE model every library attacks:
+    "channels-last" as `advlab.models.load_checkpoint` returns models, "nchw" torch's default."""
     torch.manual_seed(0)
     model = trained_lenet()
+    if layout == "channels-last":
+        models.use_channels_last(model)
     x, y = data.as_tensors(data.load("mnist-5k", "test"), limit=n)
     with torch.no_grad():
         pred = model(x).argmax(1)
-    out: dict[str, Any] = {"n": n, "threads": torch.get_num_threads(), "accuracy": float((pred == y).float().mean())}
+    out: dict[str, Any] = {"n": n, "threads": torch.get_num_threads(), "layout": layout,
+                           "accuracy": float((pred == y).float().mean())}  # fmt: skip
     rows: list[tuple[str, str]] = []
     if only in (None, "deepfool"):
         out["deepfool"], part = bench_deepfool(model, x, y, pred, repeats, ta_n, fb_repeats)
@@ -228,7 +233,7 @@ def main(n: int = 1000, repeats: int = 3, ta_n: int = 10, pgd_batch: int = 500, 
     if only in (None, "pgd"):
         out["pgd"], part = bench_pgd(model, x[:pgd_batch], y[:pgd_batch], repeats)
         rows += part
-    print_table(f"Attacks: LeNet on mnist-5k, {n} test images, medians of {repeats}", rows)
+    print_table(f"Attacks: LeNet ({layout} weights) on mnist-5k, {n} test images, medians of {repeats}", rows)
     save("attacks" if only is None else f"attacks-{only}", out)
     return out
 
@@ -240,5 +245,8 @@ if __name__ == "__main__":
     parser.add_argument("--ta-n", type=int, default=10)
     parser.add_argument("--fb-repeats", type=int, default=1)
     parser.add_argument("--only", choices=["deepfool", "pgd"], default=None)
+    parser.add_argument("--layout", choices=["channels-last", "nchw"], default="channels-last",
+                        help="memory order of the model's conv weights (the same model for all)")
     args = parser.parse_args()
-    main(args.n, args.repeats, args.ta_n, fb_repeats=args.fb_repeats, only=args.only)
+    main(args.n, args.repeats, args.ta_n, fb_repeats=args.fb_repeats, only=args.only,
+         layout=args.layout)

@@ -125,7 +125,22 @@ def main(width: int = 64, repeats: int = 5, device: str = "auto", amp: bool = Fa
     }  # fmt: skip
     if "advlab bf16 autocast" in medians:
         payload["ratio_amp_over_plain"] = medians["advlab bf16 autocast"] / medians["plain PyTorch loop"]
+    report(payload)
     return payload
+
+
+def report(result: dict) -> None:
+    """Print the table and write results/gan.json (also when run through `make bench`)."""
+    path = save("gan", result)
+    rows = [(name, f"{seconds * 1e3:.1f} ms") for name, seconds in result["median_seconds"].items()]
+    rows.append(("ratio ours / plain", f"{result['ratio_ours_over_plain']:.3f} (target <= 1.0)"))
+    rows.append(("ratio twin / plain (noise)",
+                 f"{result['ratio_twin_over_plain (noise floor)']:.3f}"))
+    if "ratio_amp_over_plain" in result:
+        rows.append(("ratio bf16 autocast / plain", f"{result['ratio_amp_over_plain']:.3f}"))
+    print_table(f"{result['benchmark']}, DCGAN {SIZE}px width {result['width']}, batch {BATCH}, "
+                f"{result['device']}, {result['threads']} threads, {result['clock']}", rows)
+    print(f"  written to {path}")
 
 
 if __name__ == "__main__":
@@ -140,12 +155,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = main(args.width, args.repeats, args.device, args.amp, args.clock)
-    path = save("gan", result)
-    rows = [(name, f"{seconds * 1e3:.1f} ms") for name, seconds in result["median_seconds"].items()]
-    rows.append(("ratio ours / plain", f"{result['ratio_ours_over_plain']:.3f}"))
-    rows.append(("ratio twin / plain (noise)",
-                 f"{result['ratio_twin_over_plain (noise floor)']:.3f}"))
-    print_table(f"{result['benchmark']}, DCGAN {SIZE}px width {args.width}, batch {BATCH}, "
-                f"{result['device']}, {result['threads']} threads, {result['clock']}", rows)
-    print(f"  written to {path}")
+    main(args.width, args.repeats, args.device, args.amp, args.clock)
