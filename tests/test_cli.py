@@ -122,3 +122,22 @@ def test_usage_errors_and_divergence_exit_cleanly(monkeypatch: pytest.MonkeyPatc
     code, err = run_main(monkeypatch, capsys, "train", "classifier", "--model", "fc500-150-10",
                          "--data", "digits", "--epochs", "2", "--lr", "1e12", "--out", str(tmp_path / "nan"))
     assert code == 3 and "training stopped" in err and "loss is" in err
+
+
+def test_gan_train_resume_sample_interpolate(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    """`advlab gan train --out DIR --iters N --resume` continues with the run's saved settings;
+    a setting that would change the trajectory is refused; sample/interpolate write PNGs."""
+    run = tmp_path / "gan"
+    invoke("gan", "train", "--loss", "wgan-gp", "--arch", "dcgan", "--width", "4", "--batch-size", "16",
+           "--iters", "2", "--n-critic", "1", "--data-limit", "64", "--out", str(run))  # fmt: skip
+    out = invoke("gan", "train", "--out", str(run), "--iters", "3", "--resume")
+    assert "resumed from step" in out and "dcgan" in out
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["width"] == 4 and saved["iters"] == 3 and saved["n_critic"] == 1
+    code, err = run_main(monkeypatch, capsys, "gan", "train", "--out", str(run), "--iters", "4",
+                         "--width", "8", "--resume")
+    assert code == 2 and "width: saved 4 vs requested 8" in " ".join(err.split())  # rich wraps lines
+    invoke("gan", "sample", "--checkpoint", str(run), "--n", "16", "--out", str(tmp_path / "grid.png"))
+    invoke("gan", "interpolate", "--checkpoint", str(run), "--out", str(tmp_path / "walk.png"))
+    assert (tmp_path / "grid.png").stat().st_size > 500 and (tmp_path / "walk.png").stat().st_size > 500

@@ -274,6 +274,12 @@ def certify_command(
 
 
 # ----------------------------------------------------------------------------- GANs
+def _given_on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether option `name` was typed (or set from the environment), not left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
 @gan_app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def gan_train(
     ctx: typer.Context,
@@ -286,18 +292,19 @@ def gan_train(
     batch_size: int = 64,
     seed: int = 0,
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, samples/, metrics.csv, tb/.")] = Path("runs/gan"),
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out up to --iters.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out up to --iters, with its saved settings.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
 ) -> None:
     """Train a GAN with the objective's paper defaults (Goodfellow, DCGAN, LSGAN, WGAN,
     WGAN-GP). Any other GANTrainConfig field is an extra option, e.g. --n-critic 5, --lr 1e-4,
     --betas 0,0.9, --ema-decay 0.999, --latent-prior uniform, --eval-features classifier:runs/lenet.
+    With --resume the run's saved settings are used and only the options given change them.
     Under `torchrun --nproc_per_node=N -m advlab gan train ...` it trains with DDP."""
     import dataclasses
     import typing
 
     from advlab.experiments.runner import coerce
-    from advlab.gan.commands import train_command
+    from advlab.gan.commands import resumed_config, train_command
     from advlab.gan.config import GANTrainConfig
     from advlab.progress import RichProgress
 
@@ -310,8 +317,13 @@ def gan_train(
         if name not in fields:
             raise UserError(f"unknown option --{key}; GAN config fields: {', '.join(sorted(fields))}")
         values[name] = coerce(text, hints[name], name)
-    cfg = GANTrainConfig(loss=loss, arch=arch, data=data, iters=iters, eval_every=eval_every, width=width,
-                         batch_size=batch_size, seed=seed, device=device, **values)  # fmt: skip
+    named: dict[str, Any] = {"loss": loss, "arch": arch, "data": data, "iters": iters, "eval_every": eval_every,
+             "width": width, "batch_size": batch_size, "seed": seed, "device": device}
+    if resume:  # the saved settings, changed only by what the command line gives
+        given = {k: v for k, v in named.items() if _given_on_command_line(ctx, k)}
+        cfg = resumed_config(out, {**given, **values})
+    else:
+        cfg = GANTrainConfig(**named, **values)
     show(train_command(cfg, out, resume=resume, reporter=RichProgress()))
     console.print(f"run folder: [bold]{out}[/] (samples/, metrics.csv, tb/, checkpoint)")
 
@@ -461,7 +473,8 @@ def report_command(
     console.print(f"report: [bold]{write_report(folder, out)}[/]")
 
 
-DEMO_EXPERIMENTS: tuple[str, ...] = ("classifier-baselines", "deepfool-table", "fgsm-figure", "wong-table")
+DEMO_EXPERIMENTS: tuple[str, ...] = ("classifier-baselines", "deepfool-table", "fgsm-figure", "wong-table",
+                                     "inception-curves")
 
 
 @app.command("demo")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -24,8 +25,9 @@ from advlab.gan.sampling import (
     sample_latent,
     save_grid,
 )
-from advlab.gan.state import load_generator
+from advlab.gan.state import load_generator, read_gan_checkpoint
 from advlab.gan.trainer import TrainResult, load_real_images, train
+from advlab.models.checkpoint import CHECKPOINT_FILE
 from advlab.progress import Progress
 from advlab.tables import Table
 
@@ -65,6 +67,17 @@ def _train_feature_classifier(cfg: GANTrainConfig, folder: Path) -> None:
     fit(net, (train_x, train_y), None, TrainConfig(epochs=3, seed=cfg.seed), folder,
         meta={"model": "lenet", "model_args": args, "dataset": cfg.data,
               "purpose": "GAN evaluation features"})
+
+
+def resumed_config(out_dir: str | Path, changes: dict[str, Any]) -> GANTrainConfig:
+    """The config saved in `<out_dir>`'s checkpoint with `changes` (the options given on the
+    command line) applied, so that `advlab gan train --out DIR --iters N --resume` needs no
+    other option. `train` then refuses changes that would alter the run's trajectory."""
+    path = Path(out_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+    saved = GANTrainConfig.from_json(read_gan_checkpoint(path)[1]["config"])
+    return saved.replace(**changes)
 
 
 def train_command(
