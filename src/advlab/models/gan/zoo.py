@@ -62,45 +62,62 @@ def mlp(
     )
 
 
+def _dcgan_g(**switches: Any) -> Callable[..., nn.Module]:
+    """A generator builder (image_size, channels, latent_dim, width) -> `DCGANGenerator` with
+    the given switches (norm, activation, constant_width)."""
+    return lambda **shape: DCGANGenerator(**shape, **switches)
+
+
+def _mlp512_g(*, image_size: int, channels: int, latent_dim: int, width: int) -> nn.Module:
+    """'G: 4-layer 512-dim ReLU MLP': hidden size 8 * width (512 at the default width 64),
+    PyTorch's default initialisation."""
+    return MLPGenerator(image_size=image_size, channels=channels, latent_dim=latent_dim,
+                        hidden=[8 * width] * 4)
+
+
 @dataclass(frozen=True)
-class ConvVariant:
-    """One DCGAN-family row of WGAN-GP Figure 2: the generator's switches (`DCGANGenerator`
-    keyword arguments), the discriminator's nonlinearity, and `critic_norm_off` for rows that
-    remove normalisation from D whatever the trainer asks for."""
+class Figure2Row:
+    """One row of WGAN-GP Figure 2 whose discriminator is DCGAN's (or a variant of it): how
+    to build the generator, the discriminator's nonlinearity, and `critic_norm_off` for rows
+    that remove normalisation from D whatever the trainer asks for."""
 
     doc: str
-    generator: dict[str, Any] = field(default_factory=dict)
+    generator: Callable[..., nn.Module] = field(default_factory=_dcgan_g)
     critic_activation: str = "leaky_relu"
     critic_norm_off: bool = False
 
 
-CONV_VARIANTS: dict[str, ConvVariant] = {
-    "dcgan": ConvVariant(
+FIGURE2_ROWS: dict[str, Figure2Row] = {
+    "dcgan": Figure2Row(
         "Radford et al. 2016 DCGAN (WGAN-GP Figure 2 baseline): BN + ReLU generator, LeakyReLU "
         "discriminator with BN except on its first layer; batchnorm_in_critic=False gives the "
         "critic layer norm instead (critic_norm='none' for none), as WGAN-GP recommends."),
-    "dcgan-nobn-const": ConvVariant(
+    "dcgan-nobn-const": Figure2Row(
         "WGAN-GP Figure 2, row 2: 'G: No BN and a constant number of filters, D: DCGAN'. Every "
         "generator layer has `width` filters and no normalisation.",
-        {"norm": "none", "constant_width": True}),
-    "nonorm": ConvVariant(
+        _dcgan_g(norm="none", constant_width=True)),
+    "mlp512": Figure2Row(
+        "WGAN-GP Figure 2, row 3: 'G: 4-layer 512-dim ReLU MLP, D: DCGAN'. The hidden size is "
+        "8 * width (512 at the default width 64); PyTorch's default init in G, N(0, 0.02) in D.",
+        _mlp512_g),
+    "nonorm": Figure2Row(
         "WGAN-GP Figure 2, row 4: 'No normalization in either G or D' (DCGAN otherwise); "
         "batchnorm_in_critic / critic_norm are ignored.",
-        {"norm": "none"}, critic_norm_off=True),
-    "gated": ConvVariant(
+        _dcgan_g(norm="none"), critic_norm_off=True),
+    "gated": Figure2Row(
         "WGAN-GP Figure 2, row 5: 'Gated multiplicative nonlinearities everywhere in G and D': "
         "every hidden layer makes 2x the filters and applies tanh(a) * sigmoid(b); DCGAN "
         "otherwise (BN kept; the output layer stays tanh, D's last layer linear).",
-        {"activation": "gated"}, critic_activation="gated"),
-    "tanh": ConvVariant(
+        _dcgan_g(activation="gated"), critic_activation="gated"),
+    "tanh": Figure2Row(
         "WGAN-GP Figure 2, row 6: 'tanh nonlinearities everywhere in G and D' (DCGAN otherwise).",
-        {"activation": "tanh"}, critic_activation="tanh"),
+        _dcgan_g(activation="tanh"), critic_activation="tanh"),
 }
 
 
-def _conv_variant_factory(variant: ConvVariant) -> GanFactory:
-    """The (generator, discriminator) factory of a `ConvVariant` (same keyword signature as
-    every factory of the registry)."""
+def _figure2_factory(row: Figure2Row) -> GanFactory:
+    """The (generator, discriminator) factory of a `Figure2Row` (the keyword signature every
+    factory of the registry has)."""
 
     def factory(
         *,
@@ -111,38 +128,20 @@ def _conv_variant_factory(variant: ConvVariant) -> GanFactory:
         batchnorm_in_critic: bool = True,
         critic_norm: str | None = None,
     ) -> GanPair:
-        g = DCGANGenerator(image_size=image_size, channels=channels, latent_dim=latent_dim,
-                           width=width, **variant.generator)
-        if variant.critic_norm_off:
+        g = row.generator(image_size=image_size, channels=channels, latent_dim=latent_dim,
+                          width=width)
+        if row.critic_norm_off:
             batchnorm_in_critic, critic_norm = True, "none"
         d = _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm,
-                     variant.critic_activation)
+                     row.critic_activation)
         return g, d
 
-    factory.__doc__ = variant.doc
+    factory.__doc__ = row.doc
     return factory
 
 
-for _name, _variant in CONV_VARIANTS.items():
-    GAN_ARCHS.add(_name, _conv_variant_factory(_variant))
-
-
-@GAN_ARCHS.register("mlp512")
-def mlp512(
-    *,
-    image_size: int,
-    channels: int,
-    latent_dim: int = 100,
-    width: int = 64,
-    batchnorm_in_critic: bool = True,
-    critic_norm: str | None = None,
-) -> GanPair:
-    """WGAN-GP Figure 2, row 3: 'G: 4-layer 512-dim ReLU MLP, D: DCGAN'. The hidden size is
-    8 * width (512 at the default width 64); PyTorch's default init in G, N(0, 0.02) in D."""
-    g = MLPGenerator(
-        image_size=image_size, channels=channels, latent_dim=latent_dim, hidden=[8 * width] * 4
-    )
-    return g, _dcgan_d(image_size, channels, width, batchnorm_in_critic, critic_norm)
+for _name, _row in FIGURE2_ROWS.items():
+    GAN_ARCHS.add(_name, _figure2_factory(_row))
 
 
 @GAN_ARCHS.register("resnet")
