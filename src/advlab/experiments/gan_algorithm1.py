@@ -138,12 +138,15 @@ def render(result: Result, out_dir: Path) -> Rendered:
 
     rows = []
     for r in result.runs:
-        d_fake = r["curves"].get("d_fake", [None])
+        # mean D score on fakes by generator step (the step-0 evaluation row has none)
+        by_step = {int(s): v for s, v in zip(r["curves"].get("step", []),
+                                              r["curves"].get("d_fake", []), strict=True)
+                   if v is not None}
+        early = by_step.get(10, by_step[max(by_step)] if by_step else None)
         classes = r.get("classes")
         rows.append([
             r["loss"], r["k"], r["status"], r["final"].get("fid"), r["final"].get("inception_score"),
-            _sigmoid(d_fake[min(9, len(d_fake) - 1)] if d_fake else None),
-            _sigmoid(d_fake[-1] if d_fake else None),
+            _sigmoid(early), _sigmoid(by_step[max(by_step)] if by_step else None),
             sum(c > 0 for c in classes) if classes else None, r["seconds"],
         ])  # fmt: skip
     table = Table(
