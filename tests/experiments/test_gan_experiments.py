@@ -95,8 +95,11 @@ def test_gan_architectures_smallest(ctx):
     verdicts, fid_table = rendered.tables[0], rendered.tables[1]
     assert len(fid_table.rows) == 2 and len(fid_table.columns) == 1 + 4
     # 2 iterations train nothing: every cell is judged "no", and the summary row counts 0/2
-    assert len(verdicts.rows) == 2 + 1 and verdicts.rows[-1][1:] == ["0/2"] * 4
-    assert all(str(v).startswith("no (FID") for row in verdicts.rows[:-1] for v in row[1:])
+    assert len(verdicts.rows) == 2 + 2 and verdicts.rows[-2][1:] == ["0/2"] * 4
+    assert all(str(v).startswith("no (FID") for row in verdicts.rows[:-2] for v in row[1:])
+    # each architecture has exactly one objective with the lowest FID
+    lowest = verdicts.rows[-1][1:]
+    assert sum(int(v.split("/")[0]) for v in lowest) == 2
     assert all(sum(c["classes"]) == 1000 for c in result.cells)
 
 

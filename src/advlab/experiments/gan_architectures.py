@@ -165,6 +165,8 @@ def render(result: Result, out_dir: Path) -> Rendered:
                  *[_verdict(by_cell.get((arch, loss))) for loss in losses]] for arch in archs]
     counts = [sum(trained(c) is True for c in result.cells if c["loss"] == loss) for loss in losses]
     verdicts.append(["architectures trained", *[f"{k}/{len(archs)}" for k in counts]])
+    best = [_best_objective(by_cell, arch, losses) for arch in archs]
+    verdicts.append(["lowest FID of the row", *[f"{best.count(lo)}/{len(archs)}" for lo in losses]])
     verdict_table = Table(
         "Which architectures each objective trained (ours)",
         ["architecture", *[OBJECTIVE_LABELS.get(lo, lo) for lo in losses]],
@@ -184,13 +186,22 @@ def render(result: Result, out_dir: Path) -> Rendered:
     for arch in archs:
         for loss in losses:
             cell = by_cell.get((arch, loss))
-            fid = cell["final"].get("fid") if cell else None
+            fid = cell["final"].get("fid") if cell and cell["status"] == "ok" else None
             cells.append((cell["samples"] if cell else None,
-                          f"FID {fid:.1f}" if isinstance(fid, float) else "failed"))
+                          f"FID {fid:.1f}" if isinstance(fid, float) else "stopped"))
     name = mosaic(out_dir, cells, ncols=len(losses), filename="architectures_samples.png",
                   row_labels=archs, col_labels=[OBJECTIVE_LABELS.get(lo, lo) for lo in losses])
     return Rendered(tables, [Figure(name, "Samples per architecture (rows) and objective "
                                           "(columns), as in WGAN-GP Figure 2")])
+
+
+def _best_objective(by_cell: dict[tuple[str, str], dict[str, Any]], arch: str,
+                    losses: list[str]) -> str | None:
+    """The objective with the lowest final FID on architecture `arch` (stopped cells excluded)."""
+    scored = [(c["final"]["fid"], loss) for loss in losses
+              if (c := by_cell.get((arch, loss))) is not None and c["status"] == "ok"
+              and c["final"].get("fid") is not None]
+    return min(scored)[1] if scored else None
 
 
 def _verdict(cell: dict[str, Any] | None) -> str:
