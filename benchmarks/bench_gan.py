@@ -7,7 +7,7 @@ weights and optimiser settings and see the same real batch; they run in turn (A 
 and we report medians and the ratio ours / plain. On CUDA, `--amp` adds our bfloat16 autocast
 variant (the penalty stays float32).
 
-Run: python -m benchmarks.bench_gan [--width 64] [--repeats 5] [--threads N] [--device cpu]
+Run: python -m benchmarks.bench_gan [--width 64] [--repeats 9] [--threads N] [--device cpu]
      [--clock wall|cpu] [--amp]
 """
 
@@ -72,7 +72,7 @@ def abba_medians(candidates: dict[str, Callable[[], Any]], repeats: int = 5, war
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def main(width: int = 64, repeats: int = 5, device: str = "auto", amp: bool = False,
+def main(width: int = 64, repeats: int = 9, device: str = "auto", amp: bool = False,
          clock: str = "wall") -> dict:
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))
@@ -146,7 +146,7 @@ def report(result: dict) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = torch's)")
     parser.add_argument("--amp", action="store_true", help="also time bf16 autocast (CUDA)")
