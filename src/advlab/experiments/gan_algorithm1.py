@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.gan_runs import class_coverage, feature_network, mosaic, run_gan
+from advlab.experiments.gan_runs import feature_network, mosaic, run_gan
 from advlab.gan.config import GANTrainConfig
 from advlab.tables import Table
 
@@ -105,9 +105,6 @@ def run(config: Config, ctx: RunContext) -> Result:
         name = f"{loss}-k{k}"
         summary = run_gan(ctx, cfg, name, features)
         summary.update(loss=loss, k=k)
-        if summary["samples"] is not None and not isinstance(features, str):
-            summary["classes"] = class_coverage(ctx.out_dir / "runs" / name, features, 1000,
-                                                config.seed, ctx.device)
         result.runs.append(summary)
     return result
 

@@ -42,7 +42,9 @@ def run_gan(ctx: RunContext, cfg: GANTrainConfig, name: str,
             features: nn.Module | str | None, n_grid: int = 64) -> dict[str, Any]:
     """Train `cfg` into <out>/runs/<name>; returns {"name", "status" ("ok" | the error
     message), "seconds", "curves" (metrics.csv columns as lists), "final" (last evaluation),
-    "samples" (grid PNG path relative to ctx.out_dir, or None)}."""
+    "samples" (grid PNG path relative to ctx.out_dir, or None)} and, when `features` is a
+    classifier module and the run left a generator, "classes" (`class_coverage` of 1,000
+    samples seeded by cfg.seed)."""
     out = ctx.out_dir / "runs" / name
     status = "ok"
     extractor = features if isinstance(features, nn.Module) else None
@@ -67,8 +69,11 @@ def run_gan(ctx: RunContext, cfg: GANTrainConfig, name: str,
     except (CheckpointError, FileNotFoundError) as error:  # diverged before any checkpoint
         log.warning("%s: no samples (%s)", name, error)
     seconds = curves.get("wall_seconds", [0.0])[-1] if curves else 0.0
-    return {"name": name, "status": status, "seconds": seconds, "curves": _finite(curves),
-            "final": _finite(final), "samples": samples}
+    summary = {"name": name, "status": status, "seconds": seconds, "curves": _finite(curves),
+               "final": _finite(final), "samples": samples}
+    if samples is not None and isinstance(features, nn.Module):
+        summary["classes"] = class_coverage(out, features, 1000, cfg.seed, ctx.device)
+    return summary
 
 
 @torch.no_grad()

@@ -19,7 +19,6 @@ from typing import Any
 
 from advlab.experiments.base import Figure, Rendered, RunContext
 from advlab.experiments.gan_runs import (
-    class_coverage,
     feature_network,
     mosaic,
     real_data_floor,
@@ -106,9 +105,6 @@ def run(config: Config, ctx: RunContext) -> Result:
             inception_score=[curves["inception_score"][i] for i in evaluated],
             fid=[curves["fid"][i] for i in evaluated],
         )
-        if summary["samples"] is not None and not isinstance(features, str):
-            summary["classes"] = class_coverage(ctx.out_dir / "runs" / slug, features, 1000,
-                                                config.seed, ctx.device)
         result.runs.append(summary)
     result.floor = real_data_floor(ctx, config.data, features, config.eval_samples, config.seed)
     return result
