@@ -23,6 +23,11 @@ class AttackResult:
     norm:    (N,) perturbation norm ||x_adv - x|| in the attack's norm.
     steps:   (N,) int, iterations each sample used (1 for single-step attacks).
     logits:  (N, K) model output at x_adv (saves the caller a forward pass).
+    params:  (N, P) per-sample parameters of the transformation that produced x_adv
+             (spatial attacks: angle, dx, dy), None for additive attacks.
+
+    ``success`` means the same for every attack: the prediction at x_adv differs from the
+    ``y`` passed to the attack (targeted: equals it), whatever the attack stopped on.
     """
 
     x_adv: torch.Tensor
@@ -30,6 +35,7 @@ class AttackResult:
     norm: torch.Tensor
     steps: torch.Tensor
     logits: torch.Tensor
+    params: torch.Tensor | None = None
 
     @property
     def success_rate(self) -> float:

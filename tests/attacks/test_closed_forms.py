@@ -46,7 +46,20 @@ def test_fgsm_predicted_labels() -> None:
     torch.testing.assert_close(plain.x_adv, torch.tensor([[[[1.0, 0.0]]]]))
     predicted = FGSM(eps=0.3, use_predicted_labels=True)(_identity_classifier(), x, torch.tensor([1]))
     torch.testing.assert_close(predicted.x_adv, torch.tensor([[[[0.4, 0.5]]]]))
-    assert bool(predicted.success[0])  # judged against the predicted label 0
+    # it attacked the prediction 0 and now predicts 1, which is the y passed: no success
+    assert int(predicted.logits.argmax(1)) == 1
+    assert not bool(predicted.success[0])
+
+
+def test_success_follows_y_for_a_misclassified_input() -> None:
+    """Predicted 0, labelled 1: DeepFool (which stops on leaving its first prediction k0)
+    pushes it into class 1, the label; every attack reports that as a failure."""
+    x = torch.tensor([[[[0.7, 0.2]]]])
+    y = torch.tensor([1])
+    result = DeepFool(overshoot=0.02)(_identity_classifier(), x, y)
+    assert int(result.logits.argmax(1)) == 1  # left k0 = 0 ...
+    assert not bool(result.success[0])  # ... into the true class: not adversarial
+    assert bool(DeepFool()(_identity_classifier(), x, torch.tensor([0])).success[0])
 
 
 def _affine(seed: int, d: int = 20, k: int = 4) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -75,7 +88,7 @@ def test_deepfool_affine_reaches_analytic_minimum_in_one_step(norm: str, seed: i
     dist = torch.where(f_diff > 0, f_diff / q_norm.clamp_min(1e-30), torch.full_like(f_diff, math.inf))
     expected, expected_class = dist.min(1)
     attack = DeepFool(overshoot=0.0, norm=norm, bounds=(-100.0, 100.0))  # no clipping
-    result = attack(model, x, torch.zeros(8, dtype=torch.long))
+    result = attack(model, x, k0)  # success is judged against the labels passed: k0 here
     assert bool((result.steps == 1).all())
     assert bool(result.success.all())
     # the step is the analytic distance plus the authors' 1e-4 slack
@@ -162,3 +175,52 @@ def test_lbfgs_affine_with_pixels_at_the_bounds_is_near_minimal(seed: int, scale
     ratio = result.norm / minimal
     assert float(ratio.min()) >= 1 - 1e-9  # nothing beats the closed form
     assert float(ratio.mean()) <= 1.1 and float(ratio.max()) <= 1.35
+
+
+def _binary_affine(d: int = 12, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
+    """logits (0, w.x): the cross-entropy to class 0 grows along +w everywhere."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(d, generator=g, dtype=torch.float64)
+    layer = nn.Linear(d, 2, bias=False).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.stack([torch.zeros(d, dtype=torch.float64), w]))
+    return nn.Sequential(nn.Flatten(), layer).eval(), w
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_pgd_on_affine_reaches_the_closed_form_maximiser(norm: str) -> None:
+    from advlab.attacks import PGD
+
+    model, w = _binary_affine()
+    x = torch.rand(5, 1, 3, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    y = torch.zeros(5, dtype=torch.long)
+    eps = 0.3
+    attack = PGD(eps=eps, steps=20, norm=norm, random_start=False, bounds=(-10.0, 10.0))
+    result = attack(model, x, y)
+    direction = w.sign() if norm == "linf" else w / w.norm()
+    expected = x + eps * direction.view(1, 1, 3, 4)
+    # l2 projections land L2_PROJECTION_MARGIN inside the sphere
+    tol = 1e-12 if norm == "linf" else 2e-5 * eps
+    torch.testing.assert_close(result.x_adv, expected, atol=tol, rtol=0)
+
+
+def test_pgd_restarts_keep_the_better_run_per_sample(trained_mlp: nn.Module, digits) -> None:
+    """restarts=3 equals, per sample, the best of three single runs drawing the same random
+    starts (success first, then the higher loss)."""
+    from advlab.attacks import PGD
+
+    x, y = digits[0][:60], digits[1][:60]
+    params = {"eps": 0.08, "steps": 3, "random_start": True}
+    joint = PGD(restarts=3, **params)(trained_mlp, x, y, generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    runs = [PGD(restarts=1, **params)(trained_mlp, x, y, generator=g) for _ in range(3)]
+    losses = torch.stack([nn.functional.cross_entropy(r.logits, y, reduction="none") for r in runs])
+    success = torch.stack([r.success for r in runs])  # (3, N)
+    # lexicographic best: any success beats failure, then the higher loss (first on ties)
+    score = success.double() * 1e6 + losses
+    best = score.argmax(0)  # (N,)
+    expected = torch.stack([r.x_adv for r in runs])[best, torch.arange(60)]
+    torch.testing.assert_close(joint.x_adv, expected)
+    assert bool((joint.success == success.any(0)).all())
+    assert 0 < int(success.any(0).sum()) < 60
+    assert bool((best != 0).any())  # later restarts win somewhere: the choice is exercised

@@ -70,3 +70,18 @@ def test_probabilities_warn() -> None:
         FGSM(eps=0.1)(model, x, y)
     with pytest.warns(UserWarning, match="probabilities"):
         DeepFool(steps=2)(model, x, y)
+
+
+def test_attacks_cannot_override_the_final_call() -> None:
+    from dataclasses import dataclass
+
+    from advlab.attacks import Attack
+
+    with pytest.raises(TypeError, match="_run"):
+
+        @dataclass(frozen=True)
+        class Sneaky(Attack):  # would skip the threat-model step
+            bounds: tuple[float, float] = (0.0, 1.0)
+
+            def __call__(self, model, x, y, *, generator=None):  # type: ignore[override]
+                return x

@@ -75,17 +75,37 @@ def test_lowers_accuracy_of_trained_model(name: str, trained_mlp: nn.Module, dig
         torch.testing.assert_close(result.logits, trained_mlp(result.x_adv))
 
 
+def _bn_dropout_model() -> nn.Module:
+    """A conv net with BatchNorm and Dropout: in training mode every forward pass would move
+    the running statistics and num_batches_tracked, and dropout would randomise gradients."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Dropout(0.5),
+        nn.Flatten(), nn.Linear(6 * 8 * 8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(32, 10),
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("training", [False, True])
-def test_model_untouched(name: str, training: bool, trained_mlp: nn.Module, digits) -> None:
-    model = copy.deepcopy(trained_mlp).train(training)
+def test_model_untouched(name: str, training: bool, digits) -> None:
+    model = _bn_dropout_model()
+    model(digits[0][:64])  # non-trivial running statistics (num_batches_tracked = 1)
+    model.train(training)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    create_attack(name, **ATTACK_PARAMS[name])(model, digits[0][:20], digits[1][:20])
+    assert int(before["1.num_batches_tracked"]) == 1
+    result = create_attack(name, **ATTACK_PARAMS[name])(
+        model, digits[0][:20], digits[1][:20], generator=torch.Generator().manual_seed(0)
+    )
     assert model.training is training
     assert all(m.training is training for m in model.modules())
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert all(p.grad is None for p in model.parameters())
+    # attacked as the eval-mode model: frozen statistics, no dropout
+    eval_model = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(result.logits, eval_model(result.x_adv))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -103,21 +123,19 @@ def test_same_result_alone_and_in_batch(name: str, trained_mlp: nn.Module, digit
         assert int(alone.steps[0]) == int(batch.steps[i])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_deterministic_given_generator(name: str, trained_mlp: nn.Module, digits) -> None:
-    attack = create_attack(name, **ATTACK_PARAMS[name])
+# Attacks that draw random numbers, with parameters under which they do.
+RANDOMISED: dict[str, dict] = {"pgd": {"eps": 0.2, "steps": 2, "random_start": True}}
+
+
+@pytest.mark.parametrize("name", sorted(RANDOMISED))
+def test_randomness_comes_from_the_generator(name: str, trained_mlp: nn.Module, digits) -> None:
+    attack = create_attack(name, **RANDOMISED[name])
     x, y = digits[0][:10], digits[1][:10]
     a = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(3))
     b = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(3))
+    c = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(4))
     assert torch.equal(a.x_adv, b.x_adv)
-
-
-def test_pgd_random_start_uses_generator(trained_mlp: nn.Module, digits) -> None:
-    attack = create_attack("pgd", eps=0.2, steps=1, step_size=1e-6)
-    x, y = digits[0][:10], digits[1][:10]
-    a = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(1))
-    b = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(2))
-    assert not torch.equal(a.x_adv, b.x_adv)
+    assert not torch.equal(a.x_adv, c.x_adv)
 
 
 def test_pgd_restarts_never_worse(trained_mlp: nn.Module, digits) -> None:

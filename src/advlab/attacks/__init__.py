@@ -7,22 +7,16 @@
 
 Every attack is a frozen dataclass of hyperparameters called as ``attack(model, x, y)``; the
 threat model (projection, clipping to ``bounds``, success, norms) is enforced by
-`advlab.attacks.base.finalize` for all of them.
+`advlab.attacks.base.finalize` for all of them: ``Attack.__call__`` is final, attacks
+implement ``_run``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from advlab.attacks.base import (
-    ATTACKS,
-    Attack,
-    finalize,
-    is_success,
-    perturbation_norm,
-    project,
-    validate_inputs,
-)
+from advlab.attacks.base import ATTACKS, Attack, Proposal, finalize, inference_view, is_success
+from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 from advlab.attacks.deepfool import DeepFool
 from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
 from advlab.attacks.lbfgs import LBFGS
@@ -55,10 +49,12 @@ __all__ = [
     "Attack",
     "DeepFool",
     "FGSM",
+    "Proposal",
     "LBFGS",
     "PGD",
     "create_attack",
     "finalize",
+    "inference_view",
     "is_success",
     "minimal_fgsm_eps",
     "perturbation_norm",

@@ -1,49 +1,92 @@
-"""The threat model shared by every attack: validation, projection, clipping, success, norms.
+"""The attack contract shared by every attack: one final step that enforces the threat model.
 
-Every attack in `advlab.attacks` ends with `finalize`, the ONE function that turns a candidate
-adversarial batch into an `AttackResult`: it projects onto the eps-ball of the attack's norm
-(when the attack has an eps), clips to the input bounds, judges success (untargeted: the
-prediction differs from the reference label; targeted: it equals the target) and measures the
-perturbation norm. Iterative attacks call `project` at every step, so their iterates obey the
-threat model by construction too (the foolbox-3 design: one final step for all attacks).
+``Attack.__call__`` is the same for every attack and cannot be overridden (the foolbox-3
+fixed-epsilon design): it validates the batch, runs the attack's own ``_run`` on a view of
+the model that can change nothing (`inference_view`), and hands the candidate to
+``finalize``, which projects it onto the threat model, clips it to the input bounds, judges
+success against the ``y`` the caller passed and measures the perturbation norm. Whatever an
+attack stops on internally (DeepFool stops on its own first prediction k0), ``success``
+always means: misclassified with respect to ``y`` (targeted: equal to the target ``y``).
 
-Shapes: inputs x are (N, *S) with S the per-sample shape, usually (C, H, W); labels (N,) long;
-logits (N, K).
+Shapes: inputs x are (N, *S) with S the per-sample shape, usually (C, H, W); labels (N,)
+long; logits (N, K).
 """
 
 from __future__ import annotations
 
-import math
+import copy
+import itertools
 import warnings
 from collections.abc import Callable
-from dataclasses import fields
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, final
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 from advlab.registry import Registry
-from advlab.types import NORMS, AttackResult, Bounds, Norm
+from advlab.types import AttackResult, Bounds, Norm
 
 ATTACKS: Registry[type[Attack]] = Registry("attack")
 """Attack classes by name (``ATTACKS.get("deepfool")`` -> `DeepFool`)."""
 
-# Inputs may exceed the declared bounds by float rounding (e.g. uint8 / 255 conversions).
-BOUNDS_TOLERANCE = 1e-6
+
+@dataclass(frozen=True)
+class Proposal:
+    """What an attack's ``_run`` hands to the final step.
+
+    x_adv:  (N, *S) candidate adversarial inputs (projected and clipped by `finalize`);
+    steps:  (N,) iterations each sample used, or one int for all;
+    logits: (N, K) model output at x_adv when the attack has it (reused only if the
+            threat-model step leaves x_adv bit-for-bit unchanged);
+    params: (N, P) per-sample parameters of the attack's transformation (spatial attacks),
+            or None.
+    """
+
+    x_adv: torch.Tensor
+    steps: torch.Tensor | int
+    logits: torch.Tensor | None = None
+    params: torch.Tensor | None = None
 
 
 class Attack:
-    """Mixin for the frozen-dataclass attacks: ``attack(model, x, y) -> AttackResult``.
+    """Base of the frozen-dataclass attacks: ``attack(model, x, y) -> AttackResult``.
 
-    Subclasses are ``@dataclass(frozen=True)`` with hyperparameters as fields (always including
-    ``bounds``) and implement ``__call__(model, x, y, *, generator=None)``. They never toggle
-    ``model.train()/.eval()`` and never write gradients into model parameters (gradients are
-    taken with ``torch.autograd.grad`` with respect to the inputs only).
+    Subclasses are ``@dataclass(frozen=True)`` with hyperparameters as fields (always
+    including ``bounds``; ``eps`` when the threat model is a ball, ``targeted`` when the
+    attack can be targeted) and implement ``_run(model, x, y, generator) -> Proposal``.
+    They never write gradients into model parameters (gradients are taken with
+    ``torch.autograd.grad`` with respect to the inputs only). ``__call__`` is final: a
+    subclass that defines it is refused when the class is created.
+
+    A subclass whose threat model is not an lp ball around x (spatial transformations,
+    masked patches) overrides ``enforce``; nothing else.
     """
 
-    bounds: Bounds  # every attack also has a ``norm`` (a field or a fixed property)
+    bounds: Bounds
+    targeted: bool = False  # overridden by a dataclass field in attacks that can be targeted
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} defines __call__; attacks implement _run(model, x, y, generator) "
+                "and the base class's final __call__ enforces the threat model"
+            )
+
+    @property
+    def norm(self) -> Norm:
+        """The norm in which the perturbation is measured (a field in attacks that choose)."""
+        return "l2"
+
+    @property
+    def radius(self) -> float | None:
+        """The threat model's radius (``eps``), or None for minimal-perturbation attacks."""
+        return getattr(self, "eps", None)
+
+    @final
     def __call__(
         self,
         model: nn.Module,
@@ -51,8 +94,29 @@ class Attack:
         y: torch.Tensor,
         *,
         generator: torch.Generator | None = None,
-    ) -> AttackResult:  # pragma: no cover - interface
+    ) -> AttackResult:
+        """Attack the batch x (N, *S) with labels y (N,) (targets when targeted).
+
+        The caller's model is never changed: not its parameters, buffers, gradients or mode.
+        A model with modules in training mode is attacked through `inference_view` (frozen
+        BatchNorm statistics, no dropout), the caller's module untouched.
+        """
+        validate_inputs(x, y, self.bounds)
+        x = x.detach()
+        net = inference_view(model)
+        proposal = self._run(net, x, y, generator)
+        return finalize(self, net, x, y, proposal)
+
+    def _run(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
+    ) -> Proposal:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def enforce(self, x: torch.Tensor, proposal: Proposal) -> Proposal:
+        """The threat-model projection: x_adv onto the ``radius``-ball of ``norm`` around x,
+        then onto the bounds (only the bounds for minimal-perturbation attacks)."""
+        x_adv = project(x, proposal.x_adv.detach(), self.norm, self.radius, self.bounds)
+        return Proposal(x_adv, proposal.steps, proposal.logits, proposal.params)
 
     @classmethod
     def param_names(cls) -> list[str]:
@@ -60,77 +124,23 @@ class Attack:
         return [f.name for f in fields(cls)]  # type: ignore[arg-type]
 
 
-# --------------------------------------------------------------------------- validation
+def inference_view(model: nn.Module) -> nn.Module:
+    """``model`` itself when every module is in eval mode; otherwise an eval-mode copy of its
+    module tree that shares the caller's parameter and buffer tensors.
 
-
-def validate_bounds(bounds: Any) -> Bounds:
-    """Check that ``bounds`` is a pair (low, high) of finite floats with low < high."""
-    try:
-        low, high = (float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be a pair (low, high) of numbers, got {bounds!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(f"bounds must satisfy finite low < high, got {bounds!r}")
-    return (low, high)
-
-
-def validate_eps(eps: Any, name: str = "eps") -> float:
-    """Check that a radius or step size is a finite number > 0 and return it as float."""
-    if isinstance(eps, bool) or not isinstance(eps, int | float):
-        raise ValueError(f"{name} must be a positive number, got {eps!r}")
-    if not (math.isfinite(eps) and eps > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {eps!r}")
-    return float(eps)
-
-
-def validate_norm(norm: Any) -> Norm:
-    """Check that ``norm`` is one of advlab.types.NORMS."""
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
-    return norm  # type: ignore[no-any-return]
-
-
-def validate_positive_int(value: Any, name: str) -> int:
-    """Check that a count (steps, restarts, ...) is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def validate_inputs(x: torch.Tensor, y: torch.Tensor, bounds: Bounds) -> None:
-    """Check a batch before attacking it.
-
-    x: (N, *S) floating tensor, finite, inside ``bounds`` (up to BOUNDS_TOLERANCE);
-    y: (N,) integer labels (or targets) on the same device.
+    Attacking a model in training mode would update BatchNorm running statistics (and
+    ``num_batches_tracked``) at every forward pass and apply dropout noise to the gradients;
+    toggling ``model.eval()`` would change the caller's module. The view costs one copy of
+    the module objects (no tensor is copied) and evaluates exactly as ``model.eval()`` would.
     """
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise ValueError(
-            f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}"
-        )
-    if x.ndim < 2:
-        raise ValueError(f"x must be a batch (N, C, H, W) or (N, D), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"y must have shape (N,) = ({x.shape[0]},) to match x {tuple(x.shape)}, "
-            f"got {tuple(y.shape)}"
-        )
-    if y.is_floating_point() or y.dtype == torch.bool:
-        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-    if y.device != x.device:
-        raise ValueError(f"x is on {x.device} but y is on {y.device}")
-    if x.shape[0] == 0:
-        raise ValueError("x is an empty batch (N = 0)")
-    if not torch.isfinite(x).all():
-        raise ValueError("x contains NaN or inf values")
-    low, high = bounds
-    x_min, x_max = float(x.min()), float(x.max())
-    if x_min < low - BOUNDS_TOLERANCE or x_max > high + BOUNDS_TOLERANCE:
-        raise ValueError(
-            f"x has values in [{x_min:.4g}, {x_max:.4g}], outside bounds {bounds}; "
-            "pass bounds=(low, high) matching the model's input range"
-        )
+    if not any(m.training for m in model.modules()):
+        return model
+    shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    view = copy.deepcopy(model, memo=shared)
+    return view.eval()
+
+
+# --------------------------------------------------------------------------- model calls
 
 
 def check_logits(logits: torch.Tensor, labels: torch.Tensor) -> None:
@@ -164,87 +174,6 @@ def check_logits(logits: torch.Tensor, labels: torch.Tensor) -> None:
         )
 
 
-# --------------------------------------------------------------------------- geometry
-
-
-def flat_norm(v: torch.Tensor, norm: Norm) -> torch.Tensor:
-    """Per-sample norm of v (N, *S) -> (N,): max |v| for "linf", Euclidean for "l2"."""
-    flat = v.flatten(1)  # (N, D)
-    if norm == "linf":
-        return flat.abs().amax(dim=1)
-    return flat.norm(p=2, dim=1)
-
-
-def perturbation_norm(x: torch.Tensor, x_adv: torch.Tensor, norm: Norm) -> torch.Tensor:
-    """||x_adv - x|| per sample, (N,)."""
-    return flat_norm(x_adv - x, norm)
-
-
-def clip_to_bounds(x: torch.Tensor, bounds: Bounds) -> torch.Tensor:
-    """Clamp every entry of x into [low, high]."""
-    return x.clamp(bounds[0], bounds[1])
-
-
-# l2 projections land this much (relative) inside the sphere, so that projecting the result
-# again changes nothing: float rounding of ||delta||_2 would otherwise re-scale points that sit
-# on the sphere by an ulp, and `finalize` would pay a forward pass to re-judge them.
-L2_PROJECTION_MARGIN = 1e-5
-
-
-def linf_box(x: torch.Tensor, eps: float, bounds: Bounds) -> tuple[torch.Tensor, torch.Tensor]:
-    """Corners (lower, upper), each (N, *S), of {x' : ||x' - x||_inf <= eps} ∩ [low, high]^D.
-
-    The intersection of an linf ball and a box is a box, so projecting onto it is one clamp.
-    """
-    return (x - eps).clamp_(min=bounds[0]), (x + eps).clamp_(max=bounds[1])
-
-
-def project(
-    x: torch.Tensor, x_adv: torch.Tensor, norm: Norm, eps: float | None, bounds: Bounds
-) -> torch.Tensor:
-    """Project x_adv (N, *S) onto {x' : ||x' - x|| <= eps} and then onto the bounds box.
-
-    linf: one clamp between the corners of the ball-box intersection (`linf_box`); l2: rows
-    outside the ball are rescaled onto it (by L2_PROJECTION_MARGIN inside), then clipped to
-    the box. Clipping after the ball never leaves the ball: x itself is inside the box, so
-    clipping only moves each coordinate of delta towards 0. eps None means no ball (minimal
-    perturbation attacks such as DeepFool and L-BFGS): only the box is enforced.
-    Idempotent: rows already inside are returned bit-for-bit (a clamp of an in-range value is
-    that value), which lets `finalize` reuse an attack's logits.
-    """
-    if eps is None:
-        return clip_to_bounds(x_adv, bounds)
-    if norm == "linf":
-        lower, upper = linf_box(x, eps, bounds)
-        return torch.clamp(x_adv, lower, upper)
-    delta = x_adv - x  # (N, *S)
-    length = flat_norm(delta, "l2")  # (N,)
-    outside = (length > eps).view(-1, *([1] * (delta.ndim - 1)))  # (N, 1, ...) shrink only
-    factor = (eps * (1 - L2_PROJECTION_MARGIN) / length.clamp_min(1e-12)).view_as(outside)
-    return clip_to_bounds(torch.where(outside, x + delta * factor, x_adv), bounds)
-
-
-def random_in_ball(
-    x: torch.Tensor, norm: Norm, eps: float, generator: torch.Generator | None
-) -> torch.Tensor:
-    """A perturbation (N, *S) drawn uniformly from the eps-ball (the PGD random start).
-
-    linf: uniform in the cube; l2: Gaussian direction times radius eps * U^(1/D).
-    """
-    if norm == "linf":
-        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return (2 * u - 1) * eps
-    direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    direction = direction / flat_norm(direction, "l2").clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
-    dim = x[0].numel()
-    u = torch.rand((x.shape[0],), generator=generator, device=x.device, dtype=x.dtype)
-    radius = eps * u.pow(1.0 / dim)  # (N,)
-    return direction * radius.view(-1, *[1] * (x.ndim - 1))
-
-
-# --------------------------------------------------------------------------- judgement
-
-
 def is_success(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:
     """(N,) bool: targeted -> argmax equals the target; untargeted -> argmax differs from label."""
     pred = logits.argmax(dim=1)
@@ -271,49 +200,45 @@ def loss_gradient(
     return grad, logits.detach(), loss.detach()
 
 
-def finalize(
-    model: nn.Module,
-    x: torch.Tensor,
-    x_adv: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    norm: Norm,
-    eps: float | None,
-    bounds: Bounds,
-    targeted: bool,
-    steps: torch.Tensor | int,
-    logits: torch.Tensor | None = None,
-) -> AttackResult:
-    """Enforce the threat model on x_adv and build the `AttackResult` (every attack ends here).
-
-    x, x_adv: (N, *S); labels: (N,) reference labels (true or predicted labels when
-    untargeted, targets when targeted); steps: (N,) or an int for all samples;
-    logits: (N, K) model output at x_adv if the attack already has it. It is reused only when
-    projection and clipping left x_adv bit-for-bit unchanged, otherwise recomputed.
-    """
-    x_adv = x_adv.detach()
-    enforced = project(x, x_adv, norm, eps, bounds)  # (N, *S)
-    if logits is None or not torch.equal(enforced, x_adv):
-        with torch.no_grad():
-            logits = model(enforced)
-    logits = logits.detach()
-    if isinstance(steps, int):
-        steps = torch.full((x.shape[0],), steps, dtype=torch.long, device=x.device)
-    return AttackResult(
-        x_adv=enforced,
-        success=is_success(logits, labels, targeted),
-        norm=perturbation_norm(x, enforced, norm),
-        steps=steps.to(torch.long),
-        logits=logits,
-    )
-
-
 def model_logits(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Logits (N, K) at x without gradients, checked by `check_logits`."""
     with torch.no_grad():
         logits = model(x)
     check_logits(logits, labels)
     return logits
+
+
+# --------------------------------------------------------------------------- the final step
+
+
+def finalize(
+    attack: Attack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, proposal: Proposal
+) -> AttackResult:
+    """Enforce the attack's threat model on the proposal and build the `AttackResult`.
+
+    x: (N, *S) clean inputs; y: (N,) the labels the caller passed (targets when the attack
+    is targeted). Success is judged against y, whatever the attack attacked internally.
+    The proposal's logits are reused only when the threat-model step left x_adv
+    bit-for-bit unchanged; otherwise the model is evaluated once more.
+    """
+    enforced = attack.enforce(x, proposal)
+    x_adv = enforced.x_adv.detach()
+    logits = proposal.logits
+    if logits is None or not torch.equal(x_adv, proposal.x_adv):
+        with torch.no_grad():
+            logits = model(x_adv)
+    logits = logits.detach()
+    steps = enforced.steps
+    if isinstance(steps, int):
+        steps = torch.full((x.shape[0],), steps, dtype=torch.long, device=x.device)
+    return AttackResult(
+        x_adv=x_adv,
+        success=is_success(logits, y, attack.targeted),
+        norm=perturbation_norm(x, x_adv, attack.norm),
+        steps=steps.to(torch.long),
+        logits=logits,
+        params=enforced.params,
+    )
 
 
 def registered(name: str) -> Callable[[type[Attack]], type[Attack]]:

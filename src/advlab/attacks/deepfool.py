@@ -8,18 +8,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from advlab.attacks.base import (
-    Attack,
-    check_logits,
+from advlab.attacks.base import Attack, Proposal, check_logits, registered
+from advlab.attacks.threat import (
     clip_to_bounds,
-    finalize,
-    registered,
     validate_bounds,
-    validate_inputs,
     validate_norm,
     validate_positive_int,
 )
-from advlab.types import AttackResult, Bounds, Norm
+from advlab.types import Bounds, Norm
 
 # Added to the step length as in the authors' code (r_i = (pert + 1e-4) * w / ||w||): makes
 # the linearised step land strictly beyond the boundary instead of on it.
@@ -42,9 +38,10 @@ class DeepFool(Attack):
 
     (q = 2 for l2, q = 1 for linf, eq. 8-9 with p = inf). As in the authors' code the
     overshoot multiplies the accumulated perturbation: x_{i+1} = clip(x_0 + (1 + overshoot) *
-    sum_j r_j). A sample stops at the first i where argmax f(x_i) != k0 (success is judged
-    against k0, the predicted label, as in Algorithm 2; y only fixes the batch size). Candidate
-    classes are the ``candidates`` largest logits at x_0 (k0 included).
+    sum_j r_j). A sample stops at the first i where argmax f(x_i) != k0, as in Algorithm 2;
+    ``success`` is judged against the y passed, like every attack's (so an input already
+    misclassified that DeepFool pushes into class y is not a success). Candidate classes are
+    the ``candidates`` largest logits at x_0 (k0 included).
 
     Batched: every step takes one forward pass of the still-active samples and K-1 input-space
     vector-Jacobian products (one per candidate class, reusing the forward graph); samples that
@@ -71,16 +68,9 @@ class DeepFool(Attack):
             raise ValueError(f"overshoot must be a finite number >= 0, got {self.overshoot!r}")
         object.__setattr__(self, "bounds", validate_bounds(self.bounds))
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> AttackResult:
-        validate_inputs(x, y, self.bounds)
-        x = x.detach()
+    def _run(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
+    ) -> Proposal:
         n = x.shape[0]
 
         with torch.enable_grad():
@@ -127,10 +117,7 @@ class DeepFool(Attack):
                 x_active = x_current[active].requires_grad_(True)
                 out = model(x_active)  # (n_active, K) at x_{i+1}
 
-        return finalize(
-            model, x, x_current, k0, norm=self.norm, eps=None, bounds=self.bounds,
-            targeted=False, steps=steps, logits=logits,
-        )
+        return Proposal(x_current, steps=steps, logits=logits)
 
     def _step(
         self,

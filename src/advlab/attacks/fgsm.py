@@ -9,17 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from advlab.attacks.base import (
-    Attack,
-    check_logits,
-    clip_to_bounds,
-    finalize,
-    registered,
-    validate_bounds,
-    validate_eps,
-    validate_inputs,
-)
-from advlab.types import AttackResult, Bounds, Norm
+from advlab.attacks.base import Attack, Proposal, check_logits, registered
+from advlab.attacks.threat import clip_to_bounds, validate_bounds, validate_eps, validate_inputs
+from advlab.types import Bounds, Norm
 
 
 @registered("fgsm")
@@ -30,7 +22,8 @@ class FGSM(Attack):
     Threat model: linf ball of radius ``eps`` around x, intersected with ``bounds``.
     Targeted: ``x_adv = clip(x - eps * sign(grad_x J(theta, x, t)))`` with targets t passed as y.
     ``use_predicted_labels``: attack the model's own predictions instead of y, which avoids the
-    "label leaking" of Kurakin et al. 2017 (untargeted only).
+    "label leaking" of Kurakin et al. 2017 (untargeted only); success is still judged
+    against the y passed, like every attack's.
 
     Args: eps (> 0), targeted, use_predicted_labels, bounds (low, high).
     Call: ``FGSM(eps=0.1)(model, x (N, C, H, W), y (N,)) -> AttackResult`` with steps = 1.
@@ -40,7 +33,6 @@ class FGSM(Attack):
     targeted: bool = False
     use_predicted_labels: bool = False
     bounds: Bounds = (0.0, 1.0)
-
 
     @property
     def norm(self) -> Norm:
@@ -53,23 +45,13 @@ class FGSM(Attack):
         if self.targeted and self.use_predicted_labels:
             raise ValueError("use_predicted_labels applies to untargeted FGSM only")
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> AttackResult:
-        validate_inputs(x, y, self.bounds)
-        direction, labels, logits = fgsm_direction(
+    def _run(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
+    ) -> Proposal:
+        direction, _, _ = fgsm_direction(
             model, x, y, targeted=self.targeted, use_predicted_labels=self.use_predicted_labels
         )
-        x_adv = x + self.eps * direction  # (N, *S)
-        return finalize(
-            model, x, x_adv, labels, norm="linf", eps=self.eps, bounds=self.bounds,
-            targeted=self.targeted, steps=1,
-        )
+        return Proposal(x + self.eps * direction, steps=1)  # (N, *S), projected by finalize
 
 
 def fgsm_direction(

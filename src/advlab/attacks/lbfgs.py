@@ -12,18 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advlab.attacks.base import (
-    Attack,
-    finalize,
-    flat_norm,
-    model_logits,
-    registered,
-    validate_bounds,
-    validate_eps,
-    validate_inputs,
-    validate_positive_int,
-)
-from advlab.types import AttackResult, Bounds, Norm
+from advlab.attacks.base import Attack, Proposal, model_logits, registered
+from advlab.attacks.threat import flat_norm, validate_bounds, validate_eps, validate_positive_int
+from advlab.types import Bounds, Norm
 
 # Armijo's sufficient-decrease constant c1 (Nocedal & Wright, eq. 3.4).
 ARMIJO = 1e-4
@@ -84,16 +75,9 @@ class LBFGS(Attack):
         validate_positive_int(self.max_iter, "max_iter")
         object.__setattr__(self, "bounds", validate_bounds(self.bounds))
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> AttackResult:
-        validate_inputs(x, y, self.bounds)
-        x = x.detach()
+    def _run(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
+    ) -> Proposal:
         n = x.shape[0]
         model_logits(model, x, y)  # shape/label checks and the probabilities warning
         c = torch.full((n,), self.c_init, dtype=x.dtype, device=x.device)
@@ -120,10 +104,7 @@ class LBFGS(Attack):
             c = torch.where(
                 torch.isinf(c_high), c * 10, torch.where(c_low == 0, c / 10, bisect)
             )
-        return finalize(
-            model, x, best_x, y, norm="l2", eps=None, bounds=self.bounds,
-            targeted=self.targeted, steps=self.search_steps,
-        )
+        return Proposal(best_x, steps=self.search_steps)
 
     def _minimise(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from advlab.attacks.base import flat_norm, validate_norm
+from advlab.attacks.threat import flat_norm, validate_norm
 from advlab.types import Norm
 
 

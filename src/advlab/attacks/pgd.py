@@ -8,23 +8,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from advlab.attacks.base import (
-    Attack,
-    check_logits,
-    finalize,
+from advlab.attacks.base import Attack, Proposal, check_logits, loss_gradient, registered
+from advlab.attacks.threat import (
     flat_norm,
     linf_box,
-    loss_gradient,
     project,
     random_in_ball,
-    registered,
     validate_bounds,
     validate_eps,
-    validate_inputs,
     validate_norm,
     validate_positive_int,
 )
-from advlab.types import AttackResult, Bounds, Norm
+from advlab.types import Bounds, Norm
 
 
 @registered("pgd")
@@ -66,16 +61,9 @@ class PGD(Attack):
         """The step size actually used."""
         return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> AttackResult:
-        validate_inputs(x, y, self.bounds)
-        x = x.detach()
+    def _run(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
+    ) -> Proposal:
         best: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         for restart in range(self.restarts):
             x_adv, logits, loss = self._run_once(model, x, y, generator, check=restart == 0)
@@ -94,10 +82,7 @@ class PGD(Attack):
                 success | b_success,
             )
         assert best is not None
-        return finalize(
-            model, x, best[0], y, norm=self.norm, eps=self.eps, bounds=self.bounds,
-            targeted=self.targeted, steps=self.steps * self.restarts, logits=best[1],
-        )
+        return Proposal(best[0], steps=self.steps * self.restarts, logits=best[1])
 
     def _run_once(
         self,
