@@ -1,4 +1,5 @@
-"""Shared fixtures: seeded, offline, CPU, small."""
+"""Shared fixtures: seeded, offline, CPU, small; `digits` and `trained_mlp` are the small
+classifier and data that attack, defence and command tests share."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import os
 
 import pytest
 import torch
+from torch import nn
+
+from advlab import data as datasets
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -21,3 +25,28 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("ADVLAB_CACHE", str(base / "model-cache"))
     monkeypatch.setenv("ADVLAB_DATA", str(base / "data-root"))
+
+
+@pytest.fixture(scope="session")
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits test split: x (N, 1, 8, 8) in [0, 1], y (N,)."""
+    return datasets.as_tensors(datasets.load("digits", "test"))
+
+
+@pytest.fixture(scope="session")
+def trained_mlp() -> nn.Module:
+    """A 64-32-10 ReLU MLP trained on the digits train split (full batch Adam, seeded)."""
+    x, y = datasets.as_tensors(datasets.load("digits", "train"))
+    generator = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    for p in model.parameters():  # deterministic init independent of the global RNG
+        with torch.no_grad():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(150):
+        optimiser.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimiser.step()
+    model.zero_grad(set_to_none=True)
+    return model.eval()
+

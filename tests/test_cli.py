@@ -51,7 +51,7 @@ def test_reproduce_with_overrides_and_report(tmp_path: Path) -> None:
                  "--cache-dir", str(tmp_path / "cache"), "--rows", "fc500-150-10@digits", "--epochs=2")  # fmt: skip
     assert "report:" in out
     config = json.loads((tmp_path / "res" / "classifier-baselines" / "config.json").read_text())
-    assert config["config"]["rows"] == ["fc500-150-10@digits"] and config["config"]["epochs"] == 2
+    assert config["config"]["rows"] == ["fc500-150-10@digits"] and config["config"]["training"]["epochs"] == 2
     assert (tmp_path / "res" / "report.html").exists()
     invoke("report", str(tmp_path / "res"), "--out", str(tmp_path / "r.html"))
     assert "classifier-baselines" in (tmp_path / "r.html").read_text()

@@ -231,7 +231,7 @@ def attack_command(
     import torch
 
     from advlab.attacks import create_attack
-    from advlab.attacks.command import run_attack
+    from advlab.commands.attack import run_attack
 
     params = {k: v for k, v in {
         "eps": eps, "norm": norm, "steps": steps, "step_size": step_size, "random_start": random_start,
@@ -265,7 +265,7 @@ def certify_command(
 ) -> None:
     """Wong-Kolter certification of a classifier: test, FGSM and PGD error, the certified
     robust error bound and certified accuracy at radius eps."""
-    from advlab.defenses.certify.evaluate import certify_command as run_certify
+    from advlab.commands.certify import certify_command as run_certify
 
     model, _, x, y = _load_model_and_data(checkpoint, data, split, n, data_root, _device(device))
     table, _ = run_certify(model, x, y, eps, out, batch_size=batch_size)
@@ -303,8 +303,8 @@ def gan_train(
     import dataclasses
     import typing
 
+    from advlab.commands.gan import resumed_config, train_command
     from advlab.experiments.runner import coerce
-    from advlab.gan.commands import resumed_config, train_command
     from advlab.gan.config import GANTrainConfig
     from advlab.progress import RichProgress
 
@@ -338,7 +338,7 @@ def gan_sample(
     device: str = "cpu",
 ) -> None:
     """A grid of n samples from a trained generator."""
-    from advlab.gan.commands import sample_command
+    from advlab.commands.gan import sample_command
 
     console.print(f"samples -> [bold]{sample_command(checkpoint, n, out, seed, ema, device)}[/]")
 
@@ -355,7 +355,7 @@ def gan_interpolate(
     device: str = "cpu",
 ) -> None:
     """Latent-space walks between random latent pairs, one row each."""
-    from advlab.gan.commands import interpolate_command
+    from advlab.commands.gan import interpolate_command
 
     path = interpolate_command(checkpoint, out, steps, rows, seed, method, ema, device)
     console.print(f"interpolation -> [bold]{path}[/]")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from advlab.defenses.certify.evaluate import certify_command, certify_model
+from advlab.commands.certify import certify_command
+from advlab.defenses.certify.evaluate import certify_model
 from advlab.defenses.certify.training import RobustBatchLoss
 
 from .conftest import small_conv_net

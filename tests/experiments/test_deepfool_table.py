@@ -9,6 +9,7 @@ import pytest
 
 from advlab.experiments import deepfool_table, fgsm_figure
 from advlab.experiments.base import RunContext
+from advlab.experiments.cache import CLASSIFIER_TRAINING
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,8 @@ def ctx(tmp_path, model_cache) -> RunContext:
 def test_deepfool_table_tiny(tmp_path, ctx) -> None:
     config = dataclasses.replace(
         deepfool_table.Config.quick(), rows=("fc500-150-10@digits",), n_attack=60, n_lbfgs=8,
-        lbfgs_search_steps=2, lbfgs_max_iter=4, epochs=2, attack_batch=30,
+        lbfgs_search_steps=2, lbfgs_max_iter=4, attack_batch=30,
+        training=dataclasses.replace(CLASSIFIER_TRAINING, epochs=2),
     )
     result = deepfool_table.run(config, ctx)
     json.dumps(dataclasses.asdict(result))  # JSON-serialisable
@@ -54,7 +56,8 @@ def test_paper_numbers_beside_ours(tmp_path) -> None:
 
 
 def test_fgsm_figure_tiny(tmp_path, ctx) -> None:
-    config = dataclasses.replace(fgsm_figure.Config.quick(), row="fc500-150-10@digits", epochs=2, examples=2)
+    config = dataclasses.replace(fgsm_figure.Config.quick(), row="fc500-150-10@digits",
+                                 training=dataclasses.replace(CLASSIFIER_TRAINING, epochs=2), examples=2)
     result = fgsm_figure.run(config, ctx)
     json.dumps(dataclasses.asdict(result))
     assert len(result.examples) == 2 and result.success_rate > 0

@@ -28,7 +28,7 @@ def ctx(tmp_path, monkeypatch):
     longer than these tests; the features only need the right shapes)."""
     from advlab.experiments import cache
 
-    def untrained(ctx, model="lenet", data="mnist-5k", **kwargs):
+    def untrained(ctx, model="lenet", data="mnist-5k", *args, **kwargs):
         torch.manual_seed(0)
         return models.create(model).eval()
 

@@ -24,12 +24,16 @@ def test_every_experiment_module_follows_the_convention() -> None:
 
 def test_overrides_are_coerced_to_field_types() -> None:
     cfg = build_config(classifier_baselines, "quick", {"epochs": "2", "rows": "fc500-150-10@digits,wong-small@digits", "lr": "0.1"})
-    assert cfg.epochs == 2 and cfg.lr == 0.1 and cfg.rows == ("fc500-150-10@digits", "wong-small@digits")
+    assert cfg.training.epochs == 2 and cfg.training.lr == 0.1 and cfg.rows == ("fc500-150-10@digits", "wong-small@digits")
     assert coerce("none", int | None, "x") is None and coerce("yes", bool, "x") is True
     with pytest.raises(ValueError, match="valid fields: .*epochs"):
         build_config(classifier_baselines, "quick", {"epoch": "2"})
     with pytest.raises(ValueError, match="expects int"):
         build_config(classifier_baselines, "quick", {"epochs": "two"})
+    dotted = build_config(classifier_baselines, "quick", {"training.schedule": "step"})
+    assert dotted.training.schedule == "step" and dotted.training.epochs == 10
+    with pytest.raises(ValueError, match="training.lr"):
+        build_config(classifier_baselines, "quick", {"training.rate": "0.1"})
     with pytest.raises(ValueError, match="quick, paper"):
         build_config(classifier_baselines, "huge")
     with pytest.raises(UnknownNameError, match="classifier-baselines"):

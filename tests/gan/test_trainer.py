@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from advlab.gan.commands import interpolate_command, sample_command
+from advlab.commands.gan import interpolate_command, sample_command
 from advlab.gan.config import GANTrainConfig, check_resumable
 from advlab.gan.distributed import DistEnv
 from advlab.gan.records import COLUMNS, read_metrics

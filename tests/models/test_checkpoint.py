@@ -27,7 +27,13 @@ def test_round_trip_rebuilds_the_model(tmp_path: Path) -> None:
     models.save_checkpoint(tmp_path / "run", net, META)
     loaded = models.load_checkpoint(tmp_path / "run")
     x = torch.rand(3, 1, 8, 8)
-    assert torch.equal(net(x), loaded(x)) and not loaded.training
+    assert not loaded.training
+    # the promise is bit-for-bit weights; the outputs come from two kernels (load_checkpoint
+    # returns channels-last conv weights), which may round differently
+    saved, restored = net.state_dict(), loaded.state_dict()
+    assert saved.keys() == restored.keys()
+    assert all(torch.equal(saved[k], restored[k]) for k in saved)
+    torch.testing.assert_close(loaded(x), net(x), rtol=1e-5, atol=1e-6)
 
 
 def test_optimizer_state_round_trip(tmp_path: Path) -> None:

@@ -122,3 +122,20 @@ def test_resume_refuses_another_models_checkpoint(tmp_path: Path) -> None:
     other = models.create("fc500-150-10", **ARGS)
     with pytest.raises(CheckpointError, match="not the expected"):
         fit(other, train, None, TrainConfig(epochs=2), tmp_path, resume=True, meta={"model": "fc500-150-10"})
+
+
+def test_after_step_hook_runs_after_every_step_and_is_checkpointed(tmp_path: Path) -> None:
+    train, _ = _digits()
+    calls: list[int] = []
+
+    def clamp_weights(model: torch.nn.Module, step: int) -> None:
+        calls.append(step)
+        for p in model.parameters():
+            p.clamp_(-0.01, 0.01)
+
+    cfg = TrainConfig(epochs=2, batch_size=500, lr=0.5)
+    fit(_net(), train, None, cfg, tmp_path, meta=META, after_step=clamp_weights)
+    steps = 2 * -(-len(train) // 500)
+    assert calls == list(range(1, steps + 1))
+    reloaded = models.load_checkpoint(tmp_path)
+    assert all(float(p.detach().abs().max()) <= 0.01 for p in reloaded.parameters())

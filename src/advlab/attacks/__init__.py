@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from advlab.attacks.base import ATTACKS, Attack, Proposal, finalize, inference_view, is_success
-from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 from advlab.attacks.deepfool import DeepFool
 from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
 from advlab.attacks.lbfgs import LBFGS
 from advlab.attacks.metrics import relative_perturbation, rho_adv
 from advlab.attacks.pgd import PGD
+from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 
 
 def create_attack(name: str, **params: Any) -> Attack:

@@ -12,13 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from advlab.data.base import ImageDataset
+from advlab.errors import DatasetMissingError  # noqa: F401  (re-exported)
 from advlab.registry import Registry
 
 SPLITS = ("train", "test")
-
-
-class DatasetMissingError(FileNotFoundError):
-    """The dataset's files are not on disk and downloading was not allowed (or failed)."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Trained classifiers cached by the content of their configuration.
 
-`trained_classifier(ctx, model="lenet", data="mnist-5k", epochs=5)` trains once; a second
+`trained_classifier(ctx, "lenet", "mnist-5k", CLASSIFIER_TRAINING)` trains once; a second
 call with the same settings (in any experiment, any run) loads the cached checkpoint. The key
 is a SHA-256 of the canonical JSON of (model, model arguments, dataset, training config,
 advlab cache version), so changing any of them trains a new model.
@@ -19,7 +19,7 @@ from advlab import data as datasets
 from advlab import models
 from advlab.experiments.base import RunContext
 from advlab.models.checkpoint import CHECKPOINT_FILE, CheckpointError
-from advlab.train import BatchLoss, TrainConfig, cross_entropy_loss, fit
+from advlab.train import BatchLoss, StepHook, TrainConfig, cross_entropy_loss, fit
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -38,29 +38,31 @@ def model_args_for(model: str, dataset: str, **model_kwargs: Any) -> dict[str, A
     return {"in_channels": c, "num_classes": spec.num_classes, "image_size": h, **model_kwargs}
 
 
+CLASSIFIER_TRAINING = TrainConfig(epochs=10, lr=0.05, schedule="cosine")
+"""Quick-scale training of the lecture's classifiers on mnist-5k, shared by every experiment
+that trains one (classifier-baselines, deepfool-table, fgsm-figure, ...) so that they share
+the cached models: SGD with momentum 0.9, 10 epochs, lr 0.05 decayed by a cosine, batch 64."""
+
+
 def trained_classifier(
     ctx: RunContext,
     model: str = "lenet",
     data: str = "mnist-5k",
-    epochs: int = 5,
-    optimizer: str = "sgd",
-    lr: float = 0.01,
-    batch_size: int = 64,
-    seed: int = 0,
-    schedule: str = "constant",
+    training: TrainConfig = CLASSIFIER_TRAINING,
     batch_loss: BatchLoss | None = None,
     loss_name: str = "standard",
+    after_step: StepHook | None = None,
     **model_kwargs: Any,
 ) -> nn.Module:
-    """A classifier trained on `data`'s train split, from the cache when it is there.
+    """A classifier trained on `data`'s train split with `training`, from the cache when it
+    is there.
 
-    batch_loss / loss_name: a non-standard training loss (adversarial, certified) and a name
-    describing it and its settings, which becomes part of the cache key. schedule: the
-    learning-rate schedule of `advlab.train.TrainConfig`. Returns the model in eval mode on
-    ctx.device."""
+    batch_loss / after_step / loss_name: a non-standard training loss (adversarial,
+    certified), a hook after each optimiser step (weight projections), and a name describing
+    them and their settings, which becomes part of the cache key. Returns the model in eval
+    mode on ctx.device."""
     args = model_args_for(model, data, **model_kwargs)
-    cfg = TrainConfig(epochs=epochs, optimizer=optimizer, lr=lr,  # type: ignore[arg-type]
-                      batch_size=batch_size, schedule=schedule, seed=seed)  # type: ignore[arg-type]
+    cfg = training
     spec = {"v": CACHE_VERSION, "model": model, "model_args": args, "data": data,
             "train": cfg.to_dict(), "loss": loss_name}  # fmt: skip
     folder = ctx.cache_dir / f"{model}-{data.replace(':', '_').replace('/', '_')}-{config_key(spec)}"
@@ -73,7 +75,7 @@ def trained_classifier(
             log.warning("cached model unusable (%s); retraining", error)
     import torch
 
-    torch.manual_seed(seed)
+    torch.manual_seed(cfg.seed)
     net = models.create(model, **args).to(ctx.device)
     root = ctx.data_root
     fit(
@@ -85,7 +87,7 @@ def trained_classifier(
         batch_loss=batch_loss or cross_entropy_loss,
         meta={"model": model, "model_args": args, "dataset": data, "cache_spec": spec},
         progress=ctx.reporter,
+        after_step=after_step,
     )
     (folder / "spec.json").write_text(json.dumps(spec, indent=2, default=str))
     return net.eval()
-

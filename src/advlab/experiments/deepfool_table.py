@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ from torch import nn
 from advlab import data as datasets
 from advlab.attacks import FGSM, LBFGS, DeepFool, minimal_fgsm_eps, rho_adv
 from advlab.experiments.base import Figure, Rendered, RunContext
+from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
 from advlab.tables import Table
+from advlab.train import TrainConfig
 
 NAME = "deepfool-table"
 TITLE = "Adversarial robustness rho_adv of classifiers: DeepFool, FGSM and L-BFGS"
@@ -63,9 +65,9 @@ PAPER_DATASET = {"mnist-5k": "mnist"}  # quick-scale stand-ins
 class Config:
     """rows: "model@dataset"; n_attack test samples get DeepFool and FGSM, the first n_lbfgs
     of them L-BFGS (the slow one; never on torchvision rows, where the paper has none either).
-    lbfgs_* set its c search and inner iterations. epochs/lr/schedule/batch_size: SGD training
-    of the non-torchvision rows, the same settings as classifier-baselines (so both share the
-    cached models and report the same test error).
+    lbfgs_* set its c search and inner iterations. training: the training of the
+    non-torchvision rows, that of classifier-baselines (so both share the cached models and
+    report the same test error).
     pretrained: torchvision rows load torchvision's ImageNet weights; False builds them with
     random weights (offline smoke runs of the ImageNet path, numbers without meaning)."""
 
@@ -78,10 +80,7 @@ class Config:
     fgsm_fraction: float = 0.9
     lbfgs_search_steps: int = 6
     lbfgs_max_iter: int = 15
-    epochs: int = 10
-    lr: float = 0.05
-    schedule: str = "cosine"
-    batch_size: int = 64
+    training: TrainConfig = CLASSIFIER_TRAINING
     attack_batch: int = 500
     seed: int = 0
     pretrained: bool = True
@@ -96,7 +95,8 @@ class Config:
             rows=("lenet@mnist", "fc500-150-10@mnist", "nin@cifar10", "lenet-cifar@cifar10",
                   "torchvision:alexnet@folder:imagenet/val@224",
                   "torchvision:googlenet@folder:imagenet/val@224"),
-            n_attack=10000, n_lbfgs=1000, lbfgs_search_steps=10, lbfgs_max_iter=50, epochs=30,
+            n_attack=10000, n_lbfgs=1000, lbfgs_search_steps=10, lbfgs_max_iter=50,
+            training=replace(CLASSIFIER_TRAINING, epochs=30),
             attack_batch=100,
         )  # fmt: skip
 
@@ -133,12 +133,7 @@ def _load_row(
         model = model.to(ctx.device).eval()
         labels_valid = _imagenet_labels(test_set.classes, IMAGENET_CLASSES)
     else:
-        from advlab.experiments.cache import trained_classifier
-
-        model = trained_classifier(
-            ctx, model=model_name, data=dataset, epochs=config.epochs, lr=config.lr,
-            schedule=config.schedule, batch_size=config.batch_size, seed=config.seed,
-        )  # fmt: skip
+        model = trained_classifier(ctx, model_name, dataset, config.training)
         labels_valid = True
     return model, x.to(ctx.device), y.to(ctx.device), labels_valid
 

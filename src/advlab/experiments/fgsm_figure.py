@@ -15,7 +15,9 @@ from advlab import data as datasets
 from advlab.attacks import FGSM
 from advlab.attacks.fgsm import fgsm_direction
 from advlab.experiments.base import Figure, Rendered, RunContext
+from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
 from advlab.tables import Table
+from advlab.train import TrainConfig
 
 NAME = "fgsm-figure"
 TITLE = "Fast gradient sign method: x, sign of the gradient, x + eps * sign"
@@ -26,16 +28,13 @@ PAPER = "Goodfellow et al. 2015, Figure 1"
 class Config:
     """model@data: the classifier (trained here unless torchvision:); eps: the FGSM radius;
     examples: how many test images are shown (the first ones the model classifies correctly).
-    epochs/lr/schedule/batch_size: SGD training, the settings of classifier-baselines (so the
-    cached model is shared)."""
+    training: the classifier's training, that of classifier-baselines (so the cached model
+    is shared)."""
 
     row: str = "lenet@mnist-5k"
     eps: float = 0.2
     examples: int = 4
-    epochs: int = 10
-    lr: float = 0.05
-    schedule: str = "cosine"
-    batch_size: int = 64
+    training: TrainConfig = CLASSIFIER_TRAINING
     seed: int = 0
 
     @classmethod
@@ -62,11 +61,7 @@ def run(config: Config, ctx: RunContext) -> Result:
 
         model = models.create(model_name, pretrained=True).to(ctx.device).eval()
     else:
-        from advlab.experiments.cache import trained_classifier
-
-        model = trained_classifier(ctx, model=model_name, data=dataset, epochs=config.epochs,
-                                   lr=config.lr, schedule=config.schedule,
-                                   batch_size=config.batch_size, seed=config.seed)  # fmt: skip
+        model = trained_classifier(ctx, model_name, dataset, config.training)
     test = datasets.load(dataset, "test", root=ctx.data_root)
     x, y = datasets.as_tensors(test, limit=200, seed=config.seed)
     x, y = x.to(ctx.device), y.to(ctx.device)

@@ -34,8 +34,9 @@ def feature_network(ctx: RunContext, data: str, features: str, epochs: int = 3) 
     if features != "classifier":
         return features
     from advlab.experiments.cache import trained_classifier
+    from advlab.train import TrainConfig
 
-    return trained_classifier(ctx, model="lenet", data=data, epochs=epochs)
+    return trained_classifier(ctx, "lenet", data, TrainConfig(epochs=epochs))
 
 
 def run_gan(ctx: RunContext, cfg: GANTrainConfig, name: str,

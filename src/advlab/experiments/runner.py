@@ -21,23 +21,55 @@ SCALES = ("quick", "paper")
 
 
 def build_config(module: ModuleType, scale: str = "quick", overrides: dict[str, str] | None = None) -> Any:
-    """`module.Config.quick()` or `.paper()`, with string overrides coerced to field types."""
+    """`module.Config.quick()` or `.paper()`, with string overrides coerced to field types.
+
+    A field of a nested config dataclass (``training: TrainConfig``) is overridden by its own
+    name (``--epochs 20``) when no top-level field has that name, or as ``--training.epochs``.
+    """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
     config = getattr(module.Config, scale)()
-    if not overrides:
-        return config
-    hints = typing.get_type_hints(module.Config)
-    fields = {f.name for f in dataclasses.fields(module.Config)}
-    values: dict[str, Any] = {}
-    for key, text in overrides.items():
-        name = key.replace("-", "_")
-        if name not in fields:
-            raise ValueError(
-                f"{module.NAME} has no config field {key!r}; valid fields: {', '.join(sorted(fields))}"
-            )
-        values[name] = coerce(text, hints[name], name)
-    return dataclasses.replace(config, **values)
+    for key, text in (overrides or {}).items():
+        config = _override(config, key.replace("-", "_").split("."), text, module.NAME)
+    return config
+
+
+def settable_fields(config_type: type) -> list[str]:
+    """Every name `build_config` accepts for `config_type`: its fields, and the fields of its
+    nested config dataclasses (as ``name`` and ``outer.name``)."""
+    names: list[str] = []
+    hints = typing.get_type_hints(config_type)
+    for f in dataclasses.fields(config_type):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            inner = [g.name for g in dataclasses.fields(kind)]
+            names += inner + [f"{f.name}.{n}" for n in inner]
+        else:
+            names.append(f.name)
+    return names
+
+
+def _override(config: Any, path: list[str], text: str, owner: str, prefix: str = "") -> Any:
+    """A copy of `config` with the field at `path` set from `text` (`prefix`: the path of
+    `config` itself inside the experiment's config, for error messages)."""
+    hints = typing.get_type_hints(type(config))
+    fields = {f.name for f in dataclasses.fields(config)}
+    name = path[0]
+    if name not in fields and len(path) == 1:  # a nested config's field, by its own name
+        holders = [f for f in fields if dataclasses.is_dataclass(hints[f])
+                   and name in {g.name for g in dataclasses.fields(hints[f])}]  # fmt: skip
+        if len(holders) == 1:
+            return _override(config, [holders[0], name], text, owner, prefix)
+    if name not in fields:
+        valid = ", ".join(prefix + n for n in sorted(settable_fields(type(config))))
+        raise ValueError(f"{owner} has no config field {prefix + '.'.join(path)!r}; valid fields: {valid}")
+    if len(path) > 1:
+        inner = getattr(config, name)
+        if not dataclasses.is_dataclass(inner):
+            raise ValueError(f"{owner}: {name!r} has no sub-fields (got {'.'.join(path)!r})")
+        changed = _override(inner, path[1:], text, owner, f"{prefix}{name}.")
+        return dataclasses.replace(config, **{name: changed})
+    return dataclasses.replace(config, **{name: coerce(text, hints[name], name)})
 
 
 def coerce(text: str, kind: Any, name: str) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from advlab.errors import DiscriminatorCollapsed, TrainingDiverged  # noqa: F401  (re-exported)
 from advlab.gan.config import GANTrainConfig
 from advlab.models.checkpoint import (
     CheckpointError,
@@ -37,14 +38,6 @@ from advlab.models.checkpoint import (
 )
 
 CHECKPOINT_KIND = "gan"
-
-
-class TrainingDiverged(RuntimeError):
-    """Training produced NaN/inf losses or weights; the last good checkpoint is kept."""
-
-
-class DiscriminatorCollapsed(RuntimeError):
-    """The discriminator has won outright for many steps; G no longer gets a useful signal."""
 
 
 @dataclass

@@ -27,14 +27,11 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
+from advlab.errors import CheckpointError
+
 CHECKPOINT_FILE = "checkpoint.safetensors"
 FORMAT_VERSION = 1
 _PICKLE_MAGICS = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be trusted or used: missing, pickled, truncated, corrupt, or
-    for another model. The message names the path."""
 
 
 def resolve(path: str | Path) -> Path:

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from advlab.errors import PretrainedWeightsMissing
 from advlab.models.layers import IMAGENET_MEAN, IMAGENET_STD, Normalize
-
-
-class PretrainedWeightsMissing(FileNotFoundError):
-    """The pretrained weights are neither cached nor downloadable."""
 
 
 def torchvision_classifier(

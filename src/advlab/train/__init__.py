@@ -8,13 +8,14 @@
 
 from advlab.train.config import TrainConfig
 from advlab.train.evaluate import EvalResult, evaluate, predict
-from advlab.train.loop import TrainingDiverged, TrainSummary, epoch_order, fit
+from advlab.train.loop import StepHook, TrainingDiverged, TrainSummary, epoch_order, fit
 from advlab.train.losses import BatchLoss, BatchOutput, cross_entropy_loss
 
 __all__ = [
     "BatchLoss",
     "BatchOutput",
     "EvalResult",
+    "StepHook",
     "TrainConfig",
     "TrainSummary",
     "TrainingDiverged",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from advlab.data.base import ImageDataset, as_tensors
+from advlab.errors import TrainingDiverged
 from advlab.models.checkpoint import (
     CHECKPOINT_FILE,
     load_weights,
@@ -34,9 +36,9 @@ from advlab.train.optim import make_optimizer, set_lr
 
 log = logging.getLogger(__name__)
 
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept on disk."""
+StepHook = Callable[[nn.Module, int], None]
+"""``after_step(model, step)``: called after every optimiser step (``step`` = steps done),
+under ``torch.no_grad()``; e.g. projecting weights onto a constraint set (projected SGD)."""
 
 
 @dataclass
@@ -98,6 +100,7 @@ def fit(
     meta: dict[str, Any] | None = None,
     progress: Progress | None = None,
     stop_after_steps: int | None = None,
+    after_step: StepHook | None = None,
 ) -> TrainSummary:
     """Train `model` with minibatch SGD/Adam on `batch_loss`, checkpointing into `out_dir`.
 
@@ -106,6 +109,8 @@ def fit(
     resume: continue from `<out_dir>/checkpoint.safetensors` (bit-for-bit).
     stop_after_steps: stop (after checkpointing) once this many optimiser steps are done in
         total; used to interrupt runs in tests and for time-boxed jobs.
+    after_step: called as ``after_step(model, step)`` after every optimiser step, before
+        the step is checkpointed (constraint projections: l1-ball weight budgets).
     Raises `TrainingDiverged` on a NaN/inf loss, leaving the last good checkpoint in place.
     Convolutional models are switched to channels-last weights first (`use_channels_last`:
     same values, faster convolutions), which is the one change `fit` makes besides training.
@@ -155,6 +160,9 @@ def fit(
                     optimizer.zero_grad(set_to_none=True)
                     out_b.loss.backward()
                     optimizer.step()
+                    if after_step is not None:
+                        with torch.no_grad():
+                            after_step(model, pos.step + 1)
                     _accumulate(sums, out_b, y)
                     pos.step += 1
                     pos.batch = b + 1

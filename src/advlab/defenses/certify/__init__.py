@@ -2,12 +2,12 @@
 bounds, the robust loss and certified training/evaluation.
 
 Public API: `LinfBall`, `interval_bounds`, `dual_bounds`, `CertifiedBounds`, `robust_loss`,
-`margin_spec`, `UnsupportedLayerError`, `RobustBatchLoss`, `certify_model`, `certify_command`.
+`margin_spec`, `UnsupportedLayerError`, `RobustBatchLoss`, `certify_model`.
 """
 
 from advlab.defenses.certify.ball import LinfBall
 from advlab.defenses.certify.dual import dual_bounds
-from advlab.defenses.certify.evaluate import certify_command, certify_model
+from advlab.defenses.certify.evaluate import certify_model
 from advlab.defenses.certify.interval import interval_bounds
 from advlab.defenses.certify.layers import UnsupportedLayerError
 from advlab.defenses.certify.loss import robust_loss
@@ -19,7 +19,6 @@ __all__ = [
     "LinfBall",
     "RobustBatchLoss",
     "UnsupportedLayerError",
-    "certify_command",
     "certify_model",
     "dual_bounds",
     "interval_bounds",

@@ -7,7 +7,7 @@ import json
 import pytest
 from torch import nn
 
-from advlab.attacks.command import run_attack
+from advlab.commands.attack import run_attack
 
 
 @pytest.mark.parametrize("name,params", [("deepfool", {}), ("fgsm", {"eps": 0.2})])
