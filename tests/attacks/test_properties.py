@@ -165,3 +165,19 @@ def test_deepfool_beats_fgsm_in_rho(trained_mlp: nn.Module, digits) -> None:
     assert df.success_rate == 1.0
     fgsm = create_attack("fgsm", eps=0.3)(trained_mlp, x, y)
     assert rho_adv(x, df.x_adv) < rho_adv(x, fgsm.x_adv)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chunked_equals_whole_batch(name: str, trained_mlp: nn.Module, digits) -> None:
+    from advlab.attacks import attack_in_batches
+
+    attack = create_attack(name, **ATTACK_PARAMS[name])
+    x, y = digits[0][:13], digits[1][:13]
+    whole = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(0))
+    chunked = attack_in_batches(attack, trained_mlp, x, y, batch_size=13,
+                                generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert torch.equal(whole.x_adv, chunked.x_adv) and torch.equal(whole.success, chunked.success)
+    if name != "pgd":  # random starts are drawn per chunk shape, by design
+        five = attack_in_batches(attack, trained_mlp, x, y, batch_size=5)
+        torch.testing.assert_close(five.x_adv, whole.x_adv, atol=1e-4, rtol=1e-4)
+        assert five.x_adv.shape == x.shape and five.steps.shape == (13,)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from advlab.attacks.base import ATTACKS, Attack, Proposal, finalize, inference_view, is_success
+from advlab.attacks.batched import attack_in_batches, concat_results
 from advlab.attacks.deepfool import DeepFool
 from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
 from advlab.attacks.lbfgs import LBFGS
@@ -52,6 +53,8 @@ __all__ = [
     "Proposal",
     "LBFGS",
     "PGD",
+    "attack_in_batches",
+    "concat_results",
     "create_attack",
     "finalize",
     "inference_view",

@@ -1,7 +1,9 @@
 """The experiment convention (DESIGN.md 3): every lecture figure or table is a module with
 
     NAME, TITLE, PAPER              strings: registry name, what it shows, the source
-    Config                          frozen dataclass with classmethods quick() and paper()
+    Config                          frozen dataclass with classmethods quick() and paper(),
+                                    and optionally demo() (the size `make demo` runs; quick()
+                                    when absent)
     Result                          dataclass of JSON-serialisable fields
     run(config, ctx) -> Result      computes; no printing, no plotting
     render(result, out_dir) -> Rendered   tables and PNG figures

@@ -17,7 +17,9 @@ from advlab import experiments
 from advlab.experiments.base import Rendered, RunContext
 
 log = logging.getLogger(__name__)
-SCALES = ("quick", "paper")
+SCALES = ("demo", "quick", "paper")
+"""demo: the size `make demo` runs (Config.demo() where an experiment defines it, else
+quick()); quick: a 2-core CPU in minutes, offline; paper: the paper's data and models."""
 
 
 def build_config(module: ModuleType, scale: str = "quick", overrides: dict[str, str] | None = None) -> Any:
@@ -28,6 +30,8 @@ def build_config(module: ModuleType, scale: str = "quick", overrides: dict[str, 
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+    if scale == "demo" and not hasattr(module.Config, "demo"):
+        scale = "quick"
     config = getattr(module.Config, scale)()
     for key, text in (overrides or {}).items():
         config = _override(config, key.replace("-", "_").split("."), text, module.NAME)
