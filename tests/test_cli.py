@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -89,7 +90,8 @@ def _untrained_checkpoint(folder: Path) -> Path:
     ("deepfool", ["--candidates", "3", "--steps", "10", "--overshoot", "0.05"], {"candidates": 3, "steps": 10, "overshoot": 0.05}),
     ("lbfgs", ["--c-init", "0.5", "--search-steps", "2", "--max-iter", "3"], {"c_init": 0.5, "search_steps": 2, "max_iter": 3}),
     ("pgd", ["--eps", "0.1", "--steps", "3", "--no-random-start", "--restarts", "2"], {"random_start": False, "restarts": 2}),
-    ("fgsm", ["--eps", "0.1", "--predicted-labels"], {"use_predicted_labels": True, "targeted": False}),
+    ("fgsm", ["--eps", "0.1", "--use-predicted-labels"], {"use_predicted_labels": True, "targeted": False}),
+    ("pgd", ["--eps=0.05", "--norm", "l2", "--targeted", "--bounds", "0,1"], {"targeted": True, "norm": "l2", "bounds": [0.0, 1.0]}),
 ])  # fmt: skip
 def test_attack_hyperparameters_reach_the_attack(tmp_path: Path, name: str, options: list[str], expected: dict) -> None:
     checkpoint = _untrained_checkpoint(tmp_path)
@@ -104,12 +106,12 @@ def test_attack_bad_hyperparameters_get_one_clear_line(monkeypatch: pytest.Monke
     code, err = run_main(monkeypatch, capsys, "attack", "deepfool", "--checkpoint", missing, "--candidates", "1")
     assert code == 2 and "candidates must be an integer >= 2" in err and len(err.strip().splitlines()) == 1
     code, err = run_main(monkeypatch, capsys, "attack", "lbfgs", "--checkpoint", missing, "--candidates", "3")
-    assert code == 2 and "unknown parameter(s) candidates" in err and "search_steps" in err
+    assert code == 2 and "attack lbfgs has no option --candidates" in err and "--search-steps" in err
     code, err = run_main(monkeypatch, capsys, "attack", "pgd", "--checkpoint", missing, "--eps", "0.1", "--norm", "l1")
     assert code == 2 and "norm must be one of" in err
     code, err = run_main(monkeypatch, capsys, "attack", "deepfool", "--checkpoint", missing, "--targeted")
-    assert code == 2 and "unknown parameter(s) targeted" in err
-    code, err = run_main(monkeypatch, capsys, "attack", "fgsm", "--checkpoint", missing, "--eps", "0.1", "--targeted", "--predicted-labels")
+    assert code == 2 and "attack deepfool has no option --targeted" in err
+    code, err = run_main(monkeypatch, capsys, "attack", "fgsm", "--checkpoint", missing, "--eps", "0.1", "--targeted", "--use-predicted-labels")
     assert code == 2 and "use_predicted_labels applies to untargeted FGSM only" in err
 
 
@@ -141,3 +143,88 @@ def test_gan_train_resume_sample_interpolate(monkeypatch: pytest.MonkeyPatch,
     invoke("gan", "sample", "--checkpoint", str(run), "--n", "16", "--out", str(tmp_path / "grid.png"))
     invoke("gan", "interpolate", "--checkpoint", str(run), "--out", str(tmp_path / "walk.png"))
     assert (tmp_path / "grid.png").stat().st_size > 500 and (tmp_path / "walk.png").stat().st_size > 500
+
+
+def test_importing_the_cli_imports_no_torch() -> None:
+    """`advlab --help`, `list` and `data list` answer at once: the CLI module and the dataset
+    registry load without torch (each command imports what it needs when it runs)."""
+    import subprocess
+
+    code = ("import sys, advlab.cli, advlab.data, advlab.experiments; "
+            "from advlab.commands.data import dataset_table; dataset_table(None); "
+            "from advlab.commands.experiments import experiment_table; experiment_table(); "
+            "print('torch' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_tables_fit_80_columns_without_cutting_cells() -> None:
+    from rich.console import Console
+
+    from advlab import cli
+    from advlab.tables import Table
+
+    wide = Table("wong-table", ["problem", "robust", "eps", "test error % (ours)", "test error % (paper)",
+                                "fgsm error % (ours)", "fgsm error % (paper)", "pgd error % (ours)",
+                                "pgd error % (paper)", "robust error bound % (ours)", "robust error bound % (paper)"],
+                 [["mnist-5k", "no", 0.1, 4.5, 1.07, 71.0, 50.01, 80.5, 81.68, 100.0, 100.0],
+                  ["mnist-5k", "yes", 0.1, 12.0, 1.8, 30.0, 3.93, 30.5, 4.11, 39.5, 5.82]])  # fmt: skip
+    many = Table("many rows", [f"column {i}" for i in range(12)], [[float(i * j) + 0.123 for i in range(12)] for j in range(20)])
+    for table in (wide, many):
+        console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        old, cli.console = cli.console, console
+        try:
+            cli.show(table)
+        finally:
+            cli.console = old
+        text = console.export_text()
+        assert "…" not in text
+        assert max(len(line) for line in text.splitlines()) <= 80
+        for value in ("81.68", "robust", "5.82") if table is wide else ("2.123", "209.1"):
+            assert value in text
+
+
+def test_user_mistakes_get_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    checkpoint = _untrained_checkpoint(tmp_path)  # fc500-150-10 for 8x8 digits
+    code, err = run_main(monkeypatch, capsys, "eval", "--checkpoint", str(checkpoint), "--data", "mnist-5k")
+    assert code == 2 and "does not take mnist-5k images of shape 1x28x28" in " ".join(err.split())
+    code, err = run_main(monkeypatch, capsys, "train", "classifier", "--model", "lenet", "--data", "digits",
+                         "--out", str(tmp_path / "lenet"))  # fmt: skip
+    assert code == 2 and "lenet cannot take digits's 1x8x8 images" in " ".join(err.split())
+    code, err = run_main(monkeypatch, capsys, "report", str(tmp_path))
+    assert code == 2 and "no experiment results" in err
+    code, err = run_main(monkeypatch, capsys, "attack", "pgd", "--checkpoint", str(checkpoint))
+    assert code == 2 and "attack pgd needs --eps" in err
+    code, err = run_main(monkeypatch, capsys, "attack", "pgd", "--checkpoint", str(checkpoint), "--eps", "x")
+    assert code == 2 and "--eps expects float, got 'x'" in err
+    for n in ("-5", "0"):
+        code, err = run_main(monkeypatch, capsys, "attack", "fgsm", "--checkpoint", str(checkpoint), "--n", n)
+        assert code == 2 and "'--samples' / '--n'" in err and "greater than or equal to 1" in err
+    assert "Traceback" not in err
+
+
+def test_reproduce_validates_before_printing_anything(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "argv", ["advlab", "reproduce", "classifier-baselines", "--scale", "huge",
+                                      "--out", str(tmp_path)])  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        main()
+    captured = capsys.readouterr()
+    assert info.value.code == 2 and "demo, quick, paper" in captured.err
+    assert captured.out == ""  # no header rule before the error
+
+
+def test_default_output_folders_never_overwrite(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    checkpoint = _untrained_checkpoint(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        invoke("attack", "fgsm", "--checkpoint", str(checkpoint), "--data", "digits", "--n", "8", "--eps", "0.1")
+    assert (tmp_path / "runs/attack/fgsm/result.json").exists()
+    assert (tmp_path / "runs/attack/fgsm-2/result.json").exists()
+    code, err = run_main(monkeypatch, capsys, "attack", "fgsm", "--checkpoint", str(checkpoint), "--data", "digits",
+                         "--n", "8", "--eps", "0.1", "--out", "runs/attack/fgsm")  # fmt: skip
+    assert code == 2 and "--force" in err
+    invoke("attack", "fgsm", "--checkpoint", str(checkpoint), "--data", "digits", "--n", "8", "--eps", "0.1",
+           "--out", "runs/attack/fgsm", "--force")  # fmt: skip

@@ -6,6 +6,7 @@ rich progress bars on the terminal; tests and library users get no output.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
@@ -45,47 +46,81 @@ class SilentProgress:
 
 
 class _RichTask:
-    def __init__(self, progress: Any, task_id: Any) -> None:
-        self._progress, self._id = progress, task_id
+    def __init__(self, owner: RichProgress, task_id: Any) -> None:
+        self._owner, self._id = owner, task_id
 
     def advance(self, n: int = 1, **fields: Any) -> None:
         info = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
-        self._progress.update(self._id, advance=n, info=info)
+        self._owner.bars.update(self._id, advance=n, info=info)
 
 
 class _RichContext(AbstractContextManager):
-    def __init__(self, description: str, total: int | None) -> None:
+    def __init__(self, owner: RichProgress, description: str, total: int | None) -> None:
+        self._owner, self._description, self._total = owner, description, total
+        self._id: Any = None
+        self._start = 0.0
+
+    def __enter__(self) -> _RichTask:
+        owner = self._owner
+        if owner.depth == 0:
+            owner.start()
+        indent = "  " * owner.depth  # nested work is indented under the task that runs it
+        self._id = owner.bars.add_task(indent + self._description, total=self._total, info="")
+        owner.depth += 1
+        self._start = time.perf_counter()
+        return _RichTask(owner, self._id)
+
+    def __exit__(self, *exc: object) -> None:
+        owner = self._owner
+        owner.depth -= 1
+        task = owner.bars.tasks[[t.id for t in owner.bars.tasks].index(self._id)]
+        if not owner.live:  # a log file: one line per finished task instead of live bars
+            done = f"{int(task.completed)}/{int(task.total)}" if task.total else f"{int(task.completed)}"
+            extra = f"  {task.fields['info']}" if task.fields.get("info") else ""
+            owner.console.print(f"{'  ' * owner.depth}{self._description}: {done} in "
+                                f"{time.perf_counter() - self._start:.1f} s{extra}", highlight=False)  # fmt: skip
+        if owner.depth > 0:
+            owner.bars.remove_task(self._id)  # finished inner bars leave the outer ones readable
+        else:
+            owner.stop()
+
+
+class RichProgress:
+    """Rich progress bars on the terminal (used by the CLI): nested tasks share one display,
+    inner ones indented under the outer ones with their own count, elapsed time and ETA,
+    and disappear when done. When the output is not a terminal (a log file), each finished
+    task prints one line with its count and time instead."""
+
+    def __init__(self, console: Any = None) -> None:
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self.live = self.console.is_terminal
+        self.depth = 0
+        self.bars: Any = None
+
+    def start(self) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
-        )  # fmt: skip
-        from rich.progress import (
-            Progress as RichBar,
         )
+        from rich.progress import Progress as RichBar
 
-        self._bar = RichBar(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-            transient=False,
+        self.bars = RichBar(
+            TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            console=self.console, transient=False, disable=not self.live,
         )  # fmt: skip
-        self._description, self._total = description, total
+        self.bars.start()
 
-    def __enter__(self) -> _RichTask:
-        self._bar.start()
-        return _RichTask(self._bar, self._bar.add_task(self._description, total=self._total, info=""))
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
-
-
-class RichProgress:
-    """Rich progress bars on the terminal (used by the CLI)."""
+    def stop(self) -> None:
+        self.bars.stop()
 
     def task(self, description: str, total: int | None) -> AbstractContextManager[Task]:
-        return _RichContext(description, total)
+        return _RichContext(self, description, total)
 
 
 def track(progress: Progress, iterable: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

@@ -23,7 +23,24 @@ def test_run_attack_writes_result_and_grid(name: str, params: dict, trained_mlp:
     assert summary["params"].get("eps") == params.get("eps")
     png = (tmp_path / "examples.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-    assert len(table.rows) == 1 and len(table.rows[0]) == len(table.columns)
+    values = dict(table.rows)  # type: ignore[arg-type]
+    assert values["success %"] == 100 * summary["success_rate"]
+
+
+def test_rho_and_median_norm_are_over_successful_samples(trained_mlp: nn.Module, digits, tmp_path) -> None:
+    """FGSM at a small eps fails on some samples: rho_adv and the median norm describe the
+    successful ones only (minimal attacks return failures unchanged, norm 0), with the
+    success rate beside them."""
+    from advlab.attacks import FGSM, rho_adv
+
+    x, y = digits[0][:80], digits[1][:80]
+    _, summary = run_attack("fgsm", trained_mlp, x, y, tmp_path, [], eps=0.05, batch_size=30)
+    result = FGSM(eps=0.05)(trained_mlp, x, y)
+    hit = result.success
+    assert 0 < int(hit.sum()) < 80  # some fail, so the choice of samples matters
+    assert summary["rho_adv"] == rho_adv(x[hit], result.x_adv[hit], "linf")
+    assert summary["rho_adv"] != rho_adv(x, result.x_adv, "linf")
+    assert summary["median_norm"] == float(result.norm[hit].median())
 
 
 def test_run_attack_unknown_param(trained_mlp: nn.Module, digits, tmp_path) -> None:

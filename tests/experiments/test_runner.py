@@ -7,7 +7,8 @@ import pytest
 
 from advlab import experiments
 from advlab.experiments import classifier_baselines
-from advlab.experiments.runner import build_config, coerce, run_experiment
+from advlab.experiments.runner import build_config, run_experiment
+from advlab.options import coerce
 from advlab.registry import UnknownNameError
 
 

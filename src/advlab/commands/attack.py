@@ -3,6 +3,7 @@ write ``result.json`` and a PNG grid (originals / perturbations / adversarials),
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -12,13 +13,32 @@ from typing import Any
 import torch
 from torch import nn
 
-from advlab.attacks import create_attack
+from advlab.attacks import ATTACKS, Attack, attack_in_batches, create_attack
 from advlab.attacks.metrics import rho_adv
+from advlab.options import option_name, parse_field_options
+from advlab.progress import Progress
 from advlab.tables import Table
+from advlab.train.distributed import chunk_slices, current_env
 from advlab.types import AttackResult, Norm
 
 log = logging.getLogger(__name__)
 GRID_SAMPLES = 8  # columns of the PNG grid
+
+
+def build_attack(name: str, words: list[str]) -> Attack:
+    """The registered attack `name` built from command-line words (``--eps 0.1 --steps 40
+    --no-random-start ...``): every dataclass field of the attack is an option, typed by the
+    field. A missing required field is named as the option to give."""
+    cls = ATTACKS.get(name)
+    values = parse_field_options(words, cls, f"attack {name}")
+    missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and f.name not in values]  # fmt: skip
+    if missing:
+        options = ", ".join(option_name(f) for f in missing)
+        raise ValueError(f"attack {name} needs {options}; its options: "
+                         f"{', '.join(option_name(n) for n in cls.param_names())}")  # fmt: skip
+    return create_attack(name, **values)
 
 
 def run_attack(
@@ -28,50 +48,68 @@ def run_attack(
     y: torch.Tensor,
     out_dir: Path,
     class_names: list[str],
+    *,
+    attack: Attack | None = None,
+    batch_size: int = 500,
+    seed: int = 0,
+    progress: Progress | None = None,
     **params: Any,
 ) -> tuple[Table, dict[str, Any]]:
-    """Attack (x (N, C, H, W), y (N,)) with the registered attack ``attack_name`` built from
-    ``params``; write ``out_dir/result.json`` and ``out_dir/examples.png``.
+    """Attack (x (N, C, H, W), y (N,)) with `attack` (or the registered ``attack_name``
+    built from ``params``) in chunks of `batch_size` with progress (sharded over ranks under
+    torchrun, gathered on every rank); rank 0 writes ``out_dir/result.json`` and
+    ``out_dir/examples.png``.
 
     Reports the success rate, clean accuracy and accuracy under attack (against y), rho_adv
-    (DeepFool eq. 15, in the attack's norm), the median perturbation norm, wall time per
-    sample and the mean number of steps. Returns (summary table, the JSON dict).
+    (DeepFool eq. 15, in the attack's norm) and the median perturbation norm, both over the
+    successful samples (failed ones are returned unchanged and would pull them to 0), wall
+    time per sample and the mean number of steps. Returns (summary table, the JSON dict).
     """
-    attack = create_attack(attack_name, **params)
+    attack = attack or create_attack(attack_name, **params)
+    env = current_env()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        clean_logits = model(x)  # (N, K)
+        clean_logits = torch.cat([model(x[c]) for c in chunk_slices(x.shape[0], batch_size)])  # (N, K)
     clean_pred = clean_logits.argmax(1)
     start = time.perf_counter()
-    result = attack(model, x, y)
+    result = attack_in_batches(attack, model, x, y, batch_size=batch_size, seed=seed,
+                               progress=progress, description=f"{attack_name} attack")  # fmt: skip
     seconds = time.perf_counter() - start
     adv_pred = result.logits.argmax(1)
-    norm: Norm = getattr(attack, "norm", "l2")
+    norm: Norm = attack.norm
+    hit = result.success
     summary: dict[str, Any] = {
         "attack": attack_name,
         "params": _jsonable(attack.__dict__),
         "n": int(x.shape[0]),
+        "processes": env.world_size,
         "success_rate": result.success_rate,
         "accuracy_clean": float((clean_pred == y).float().mean()),
         "accuracy_adversarial": float((adv_pred == y).float().mean()),
         "norm": norm,
-        "rho_adv": rho_adv(x, result.x_adv, norm),
-        "median_norm": float(result.norm.median()),
+        "rho_adv": rho_adv(x[hit], result.x_adv[hit], norm) if bool(hit.any()) else None,
+        "median_norm": float(result.norm[hit].median()) if bool(hit.any()) else None,
         "seconds_per_sample": seconds / x.shape[0],
         "mean_steps": float(result.steps.float().mean()),
     }
-    (out_dir / "result.json").write_text(json.dumps(summary, indent=2))
-    save_example_grid(x, result, class_names, out_dir / "examples.png", title=attack_name,
-                      clean_logits=clean_logits)
+    if env.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "result.json").write_text(json.dumps(summary, indent=2))
+        save_example_grid(x, result, class_names, out_dir / "examples.png", title=attack_name,
+                          clean_logits=clean_logits)  # fmt: skip
+    norm_label = "l2" if norm == "l2" else "linf"
     table = Table(
-        f"{attack_name} attack",
-        ["n", "success %", "accuracy clean %", "accuracy adv %", f"rho_adv ({norm})",
-         f"median ||r||_{norm[1:] if norm == 'l2' else 'inf'}", "ms / sample", "mean steps"],
-        [[summary["n"], 100 * summary["success_rate"], 100 * summary["accuracy_clean"],
-          100 * summary["accuracy_adversarial"], summary["rho_adv"], summary["median_norm"],
-          1000 * summary["seconds_per_sample"], summary["mean_steps"]]],
-        caption=f"parameters: {summary['params']}; files in {out_dir}",
+        f"{attack_name} attack on {summary['n']} samples",
+        ["quantity", "value"],
+        [["success %", 100 * summary["success_rate"]],
+         ["accuracy clean %", 100 * summary["accuracy_clean"]],
+         ["accuracy under attack %", 100 * summary["accuracy_adversarial"]],
+         [f"rho_adv ({norm_label}), successful samples", summary["rho_adv"]],
+         [f"median ||r||_{norm_label}, successful samples", summary["median_norm"]],
+         ["ms per sample", 1000 * summary["seconds_per_sample"]],
+         ["mean steps", summary["mean_steps"]]],
+        caption=f"parameters: {_describe(summary['params'])}; processes: {env.world_size}; "
+        f"files in {out_dir}",
     )  # fmt: skip
     log.info("attack %s: %s", attack_name, summary)
     return table, summary
@@ -127,3 +165,7 @@ def save_example_grid(
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+def _describe(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in params.items())

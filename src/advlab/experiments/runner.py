@@ -15,6 +15,7 @@ from typing import Any
 
 from advlab import experiments
 from advlab.experiments.base import Rendered, RunContext
+from advlab.options import coerce
 
 log = logging.getLogger(__name__)
 SCALES = ("demo", "quick", "paper")
@@ -74,34 +75,6 @@ def _override(config: Any, path: list[str], text: str, owner: str, prefix: str =
         changed = _override(inner, path[1:], text, owner, f"{prefix}{name}.")
         return dataclasses.replace(config, **{name: changed})
     return dataclasses.replace(config, **{name: coerce(text, hints[name], name)})
-
-
-def coerce(text: str, kind: Any, name: str) -> Any:
-    """Parse `text` as the type `kind` (int, float, bool, str, tuple[X, ...], X | None)."""
-    origin = typing.get_origin(kind)
-    args = typing.get_args(kind)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if text.lower() in ("none", "null") and type(None) in args:
-            return None
-        kind = next(a for a in args if a is not type(None))
-        return coerce(text, kind, name)
-    if origin is tuple:
-        item = args[0] if args else str
-        return tuple(coerce(part.strip(), item, name) for part in text.split(",") if part.strip())
-    if origin is typing.Literal:
-        if text not in args:
-            raise ValueError(f"{name} must be one of {', '.join(map(str, args))}, got {text!r}")
-        return text
-    try:
-        if kind is bool:
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        return kind(text)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} expects {getattr(kind, '__name__', kind)}, got {text!r}") from error
 
 
 @dataclass

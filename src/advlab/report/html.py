@@ -36,9 +36,14 @@ class Section:
 
 
 def collect_sections(root: Path) -> list[Section]:
-    """Read every `rendered.json` under `root` (sorted by folder name)."""
+    """Read every `rendered.json` under `root`, in the lecture's order of the experiments
+    (then by folder name for anything else)."""
+    from advlab.experiments import EXPERIMENTS
+
+    order = {name: i for i, name in enumerate(EXPERIMENTS)}
+    paths = sorted(root.rglob("rendered.json"), key=lambda p: (order.get(p.parent.name, len(order)), str(p)))
     sections = []
-    for path in sorted(root.rglob("rendered.json")):
+    for path in paths:
         try:
             info: dict[str, Any] = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:
@@ -66,6 +71,11 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Path:
     if not root.is_dir():
         raise FileNotFoundError(f"no results folder at {root}")
     sections = collect_sections(root)
+    if not sections:
+        raise FileNotFoundError(
+            f"no experiment results under {root} (no rendered.json); run "
+            f"`advlab reproduce NAME --out {root}` first"
+        )
     env = Environment(loader=PackageLoader("advlab.report", "templates"), autoescape=select_autoescape())
     env.filters["cell"] = format_cell
     html = env.get_template("report.html").render(

@@ -1,0 +1,98 @@
+"""The `advlab gan ...` commands (train, sample, interpolate), attached to `advlab.cli.app`.
+
+Printing goes through `advlab.cli.show` / `advlab.cli.say`, imported when a command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+gan_app = typer.Typer(help="Train GANs, sample from them, walk their latent space.", no_args_is_help=True)
+
+
+def _given_on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether option `name` was typed (or set from the environment), not left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+@gan_app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def gan_train(
+    ctx: typer.Context,
+    loss: Annotated[str, typer.Option(help="minimax, nonsaturating, lsgan, wgan or wgan-gp.")] = "wgan-gp",
+    arch: Annotated[str, typer.Option(help="dcgan, dcgan-nobn-const, mlp, mlp512, nonorm, gated, tanh, resnet.")] = "dcgan",
+    data: str = "mnist-5k",
+    iters: Annotated[int, typer.Option(min=1, help="Total generator iterations of the run.")] = 2000,
+    eval_every: Annotated[int, typer.Option(min=0, help="FID/KID/IS every N generator steps (0: off).")] = 0,
+    width: Annotated[int, typer.Option(min=1, help="Base number of filters (16 is a good CPU size).")] = 64,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    seed: int = 0,
+    out: Annotated[Path | None, typer.Option(help="Run folder: checkpoints, samples/, metrics.csv, tb/ (default runs/gan/LOSS-ARCH[-k]).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out up to --iters, with its saved settings.")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite the run already in --out.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+) -> None:
+    """Train a GAN with the objective's paper defaults (Goodfellow, DCGAN, LSGAN, WGAN,
+    WGAN-GP). Any other GANTrainConfig field is an extra option, e.g. --n-critic 5, --lr 1e-4,
+    --betas 0,0.9, --ema-decay 0.999, --latent-prior uniform, --eval-features classifier:runs/lenet.
+    With --resume the run's saved settings are used and only the options given change them.
+    Under `torchrun --nproc_per_node=N -m advlab gan train ...` it trains with DDP."""
+    from advlab.cli import UserError, progress, say, show
+    from advlab.commands.common import output_dir
+    from advlab.commands.gan import resumed_config, train_command
+    from advlab.gan.config import GANTrainConfig
+    from advlab.models.checkpoint import CHECKPOINT_FILE
+    from advlab.options import parse_field_options
+
+    values = parse_field_options(list(ctx.args), GANTrainConfig, "gan train")
+    named: dict[str, Any] = {"loss": loss, "arch": arch, "data": data, "iters": iters, "eval_every": eval_every,
+                             "width": width, "batch_size": batch_size, "seed": seed, "device": device}  # fmt: skip
+    if resume:  # the saved settings, changed only by what the command line gives
+        if out is None:
+            raise UserError("--resume needs --out, the run folder to continue")
+        given = {k: v for k, v in named.items() if _given_on_command_line(ctx, k)}
+        cfg = resumed_config(out, {**given, **values})
+        folder = out
+    else:
+        cfg = GANTrainConfig(**named, **values)
+        folder = output_dir(out, "gan", f"{loss}-{arch}", force, CHECKPOINT_FILE)
+    show(train_command(cfg, folder, resume=resume, reporter=progress()))
+    say(f"run folder: [bold]{folder}[/] (samples/, metrics.csv, tb/, checkpoint)")
+
+
+@gan_app.command("sample")
+def gan_sample(
+    checkpoint: Annotated[Path, typer.Option(help="GAN run folder or checkpoint file.")],
+    n: Annotated[int, typer.Option("--samples", "--n", min=1, help="Number of samples.")] = 64,
+    out: Path = Path("grid.png"),
+    seed: int = 0,
+    ema: Annotated[bool, typer.Option(help="Use the EMA generator when the run has one.")] = True,
+    device: str = "cpu",
+) -> None:
+    """A grid of n samples from a trained generator."""
+    from advlab.cli import say
+    from advlab.commands.gan import sample_command
+
+    say(f"samples -> [bold]{sample_command(checkpoint, n, out, seed, ema, device)}[/]")
+
+
+@gan_app.command("interpolate")
+def gan_interpolate(
+    checkpoint: Annotated[Path, typer.Option(help="GAN run folder or checkpoint file.")],
+    out: Path = Path("interpolation.png"),
+    steps: Annotated[int, typer.Option(min=2)] = 10,
+    rows: Annotated[int, typer.Option(min=1)] = 8,
+    seed: int = 0,
+    method: Annotated[str, typer.Option(help="slerp or linear.")] = "slerp",
+    ema: bool = True,
+    device: str = "cpu",
+) -> None:
+    """Latent-space walks between random latent pairs, one row each."""
+    from advlab.cli import say
+    from advlab.commands.gan import interpolate_command
+
+    path = interpolate_command(checkpoint, out, steps, rows, seed, method, ema, device)
+    say(f"interpolation -> [bold]{path}[/]")

@@ -1,0 +1,86 @@
+"""What several commands share: fresh output folders, loading a classifier with the data it
+is evaluated on (with a clear error when the two do not fit), and devices."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+RUNS = Path("runs")
+
+
+def output_dir(out: Path | None, command: str, name: str, force: bool, marker: str) -> Path:
+    """The folder a command writes into.
+
+    out given: used as is, but refused when it already holds `marker` (a previous run's
+    result or checkpoint) unless `force`. out None: ``runs/<command>/<name>``, or the first of
+    ``<name>-2``, ``<name>-3``, ... that holds no `marker`, so that no run overwrites another.
+    """
+    if out is not None:
+        if (out / marker).exists() and not force:
+            raise ValueError(
+                f"{out} already holds a run ({out / marker}); pass --force to overwrite it or "
+                "choose another --out"
+            )
+        return out
+    base = RUNS / command / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    candidate, k = base, 1
+    while (candidate / marker).exists():
+        k += 1
+        candidate = base.with_name(f"{base.name}-{k}")
+    return candidate
+
+
+def positive(value: int | None, option: str) -> int | None:
+    """Check a count option (``--n``, ``--batch-size``): None or an integer >= 1."""
+    if value is not None and value < 1:
+        raise ValueError(f"{option} must be >= 1, got {value}")
+    return value
+
+
+def device(name: str) -> Any:
+    """A torch.device from --device, refusing CUDA where torch sees none."""
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"bad --device {name!r}: {error}") from error
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA device")
+    return dev
+
+
+def load_model_and_data(checkpoint: Path, data: str, split: str, n: int | None,
+                        data_root: Path | None, dev: Any) -> tuple[Any, Any, Any, Any]:  # fmt: skip
+    """(model, dataset, x (n, C, H, W), y (n,)) for evaluating `checkpoint` on `data`.
+
+    The model must accept the dataset's images: a checkpoint trained on 28x28 digits given
+    8x8 ones is refused in one line naming both, instead of a shape error deep in a layer.
+    """
+    from advlab import data as datasets
+    from advlab import models
+
+    positive(n, "--n")
+    model = models.load_checkpoint(checkpoint, device=dev)
+    dataset = datasets.load(data, split, root=data_root)
+    x, y = datasets.as_tensors(dataset, limit=n)
+    if x.shape[0] == 0:
+        raise ValueError(f"{data} ({split}) holds no samples")
+    check_fits(model, x[:1].to(dev), f"checkpoint {checkpoint}", f"{data} images")
+    return model, dataset, x.to(dev), y.to(dev)
+
+
+def check_fits(model: Any, sample: Any, model_name: str, data_name: str) -> None:
+    """Run one sample (1, C, H, W) through `model`; a shape error becomes a ValueError that
+    names the model and the data."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            model(sample)
+    except RuntimeError as error:
+        shape = "x".join(map(str, sample.shape[1:]))
+        first = str(error).splitlines()[0]
+        raise ValueError(f"{model_name} does not take {data_name} of shape {shape} ({first})") from None
