@@ -36,8 +36,10 @@ def _advlab(args: list[str], processes: int, cwd: Path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
                 "--master_addr=127.0.0.1", f"--master_port={_free_port()}"] if processes > 1 else [sys.executable]  # fmt: skip
+    # a session of its own: torchrun signals its process group when the workers exit, which
+    # would otherwise interrupt pytest itself
     done = subprocess.run([*launcher, "-m", "advlab", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=240)  # fmt: skip
+                          text=True, timeout=300, start_new_session=True)  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
 
 
@@ -60,3 +62,21 @@ def test_two_processes_equal_one(tmp_path: Path, command: str) -> None:
         results[processes] = json.loads((out / "result.json").read_text())
     assert results[2]["processes"] == 2 and results[1]["processes"] == 1
     assert {k: results[2][k] for k in keys} == {k: results[1][k] for k in keys}
+
+
+def test_reproduce_under_two_processes_equals_one(tmp_path: Path) -> None:
+    """deepfool-table under torchrun: rank 0 trains the (cached) classifier while rank 1 waits,
+    the attacks are sharded, and only rank 0 writes results (identical to one process)."""
+    args = ["reproduce", "deepfool-table", "--rows", "fc500-150-10@digits", "--epochs", "2",
+            "--n-attack", "40", "--n-lbfgs", "6", "--attack-batch", "10", "--deepfool-steps", "10",
+            "--lbfgs-search-steps", "2", "--lbfgs-max-iter", "3"]  # fmt: skip
+    rows = {}
+    for processes in (1, 2):
+        out = tmp_path / f"out{processes}"
+        _advlab([*args, "--out", str(out), "--cache-dir", str(tmp_path / f"cache{processes}")], processes, tmp_path)
+        rows[processes] = json.loads((out / "deepfool-table" / "result.json").read_text())["result"]["rows"]
+    drop = ("ms",)
+    clean = [{k: ({kk: vv for kk, vv in v.items() if kk not in drop} if isinstance(v, dict) else v)
+              for k, v in r.items()} for r in rows[1]]  # fmt: skip
+    assert [{k: ({kk: vv for kk, vv in v.items() if kk not in drop} if isinstance(v, dict) else v)
+             for k, v in r.items()} for r in rows[2]] == clean

@@ -70,11 +70,8 @@ def attack_in_batches(
     if env.distributed and generator is not None:
         raise ValueError("under torchrun pass seed=..., not a generator: chunks run on several ranks")
     chunks = chunk_slices(x.shape[0], batch_size)
-    if len(chunks) < env.world_size:
-        raise ValueError(
-            f"{x.shape[0]} samples make {len(chunks)} chunk(s) of batch_size {batch_size}, fewer "
-            f"than the {env.world_size} processes; lower the batch size or use fewer processes"
-        )
+    if len(chunks) < env.world_size:  # too few chunks to share: every rank does them all
+        env = DistEnv()
     mine = my_chunks(len(chunks), env)
     progress = progress or SilentProgress()
     results: dict[int, AttackResult] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -20,6 +21,7 @@ from advlab import models
 from advlab.experiments.base import RunContext
 from advlab.models.checkpoint import CHECKPOINT_FILE, CheckpointError
 from advlab.train import BatchLoss, StepHook, TrainConfig, cross_entropy_loss, fit
+from advlab.train.distributed import barrier, current_env
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -66,21 +68,42 @@ def trained_classifier(
     spec = {"v": CACHE_VERSION, "model": model, "model_args": args, "data": data,
             "train": cfg.to_dict(), "loss": loss_name}  # fmt: skip
     folder = ctx.cache_dir / f"{model}-{data.replace(':', '_').replace('/', '_')}-{config_key(spec)}"
-    if (folder / CHECKPOINT_FILE).exists():
-        try:
-            cached = models.load_checkpoint(folder, device=ctx.device)
-            log.info("using cached %s from %s", model, folder)
-            return cached
-        except CheckpointError as error:
-            log.warning("cached model unusable (%s); retraining", error)
+    env = current_env()
+    if env.is_main:  # under torchrun rank 0 trains; the others wait, then load its checkpoint
+        cached = _load_cached(folder, ctx)
+        if cached is None:
+            _train(folder, ctx, model, args, data, cfg, spec, batch_loss, after_step)
+    barrier(env)
+    loaded = _load_cached(folder, ctx)
+    if loaded is None:
+        raise CheckpointError(f"training {model} into {folder} left no usable checkpoint")
+    return loaded
+
+
+def _load_cached(folder: Path, ctx: RunContext) -> nn.Module | None:
+    """The cached model in `folder` (eval mode, on ctx.device), or None when there is none or
+    it is unusable (then it is trained again)."""
+    if not (folder / CHECKPOINT_FILE).exists():
+        return None
+    try:
+        cached = models.load_checkpoint(folder, device=ctx.device)
+        log.info("using cached model from %s", folder)
+        return cached
+    except CheckpointError as error:
+        log.warning("cached model unusable (%s); retraining", error)
+        return None
+
+
+def _train(folder: Path, ctx: RunContext, model: str, args: dict[str, Any], data: str, cfg: TrainConfig,
+           spec: dict[str, Any], batch_loss: BatchLoss | None, after_step: StepHook | None) -> None:  # fmt: skip
+    """Train `model` on `data` into the cache folder (checkpoint and spec.json)."""
     import torch
 
     torch.manual_seed(cfg.seed)
     net = models.create(model, **args).to(ctx.device)
-    root = ctx.data_root
     fit(
         net,
-        datasets.load(data, "train", root=root),
+        datasets.load(data, "train", root=ctx.data_root),
         None,
         cfg,
         folder,
@@ -90,4 +113,3 @@ def trained_classifier(
         after_step=after_step,
     )
     (folder / "spec.json").write_text(json.dumps(spec, indent=2, default=str))
-    return net.eval()

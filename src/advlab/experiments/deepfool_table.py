@@ -28,11 +28,12 @@ import torch
 from torch import nn
 
 from advlab import data as datasets
-from advlab.attacks import FGSM, LBFGS, DeepFool, minimal_fgsm_eps, rho_adv
+from advlab.attacks import FGSM, LBFGS, DeepFool, attack_in_batches, minimal_fgsm_eps, rho_adv
 from advlab.experiments.base import Figure, Rendered, RunContext
 from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
 from advlab.tables import Table
 from advlab.train import TrainConfig
+from advlab.types import AttackResult, Norm
 
 NAME = "deepfool-table"
 TITLE = "Adversarial robustness rho_adv of classifiers: DeepFool, FGSM and L-BFGS"
@@ -148,16 +149,20 @@ def _imagenet_labels(classes: list[str], num_outputs: int) -> bool:
     return len(classes) == num_outputs and all(_SYNSET.fullmatch(c) for c in classes)
 
 
-def _batched(attack: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, size: int) -> tuple[torch.Tensor, float, float]:
-    """Run an attack over x in chunks: (x_adv, success rate, seconds per sample)."""
-    outs, success = [], []
+def _attack(attack: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Config,
+            ctx: RunContext, description: str) -> tuple[AttackResult, float]:  # fmt: skip
+    """Run an attack over x in chunks with a progress bar: (result, seconds per sample)."""
     start = time.perf_counter()
-    for i in range(0, x.shape[0], size):
-        result = attack(model, x[i : i + size], y[i : i + size])
-        outs.append(result.x_adv)
-        success.append(result.success)
-    seconds = (time.perf_counter() - start) / x.shape[0]
-    return torch.cat(outs), float(torch.cat(success).float().mean()), seconds
+    result = attack_in_batches(attack, model, x, y, batch_size=config.attack_batch, seed=config.seed,
+                               progress=ctx.reporter, description=description)  # fmt: skip
+    return result, (time.perf_counter() - start) / x.shape[0]
+
+
+def _rho(x: torch.Tensor, result: AttackResult, norm: Norm) -> float | None:
+    """rho_adv over the samples the attack fooled (failed ones are returned unchanged or
+    only partly moved, and would bias the mean); None when it fooled none."""
+    hit = result.success
+    return rho_adv(x[hit], result.x_adv[hit], norm) if bool(hit.any()) else None
 
 
 def run(config: Config, ctx: RunContext) -> Result:
@@ -174,14 +179,15 @@ def run(config: Config, ctx: RunContext) -> Result:
         entry: dict[str, Any] = {"row": row, "n": int(x.shape[0]), "test_error": test_error}
         if row.startswith("torchvision:"):
             entry["weights"] = "imagenet" if config.pretrained else "random"
-        for norm in ("l2", "linf"):
+        norms: tuple[Norm, Norm] = ("l2", "linf")
+        for norm in norms:
             deepfool = DeepFool(steps=config.deepfool_steps, overshoot=config.overshoot,
                                 candidates=config.candidates, norm=norm)  # fmt: skip
-            x_adv, success, seconds = _batched(deepfool, model, x, pred, config.attack_batch)
-            entry[f"deepfool_{norm}"] = {"rho": rho_adv(x, x_adv, norm), "success": success,
+            found, seconds = _attack(deepfool, model, x, pred, config, ctx, f"DeepFool ({norm})")
+            entry[f"deepfool_{norm}"] = {"rho": _rho(x, found, norm), "success": found.success_rate,
                                          "ms": 1000 * seconds}  # fmt: skip
             if norm == "l2":
-                deepfool_l2 = x_adv  # (n, C, H, W), compared with L-BFGS on its samples below
+                deepfool_l2 = found  # compared with L-BFGS on its samples below
         # FGSM as in the paper: the smallest eps fooling fgsm_fraction of the samples
         start = time.perf_counter()
         eps = minimal_fgsm_eps(model, x, pred, config.fgsm_fraction, batch_size=config.attack_batch)
@@ -190,19 +196,23 @@ def run(config: Config, ctx: RunContext) -> Result:
             entry["fgsm"] = {"eps": None, "rho_l2": None, "rho_linf": None, "success": 0.0,
                              "ms": 1000 * fgsm_seconds}  # fmt: skip
         else:
-            x_adv, success, _ = _batched(FGSM(eps=max(eps, 1e-12)), model, x, pred, config.attack_batch)
-            entry["fgsm"] = {"eps": eps, "rho_l2": rho_adv(x, x_adv, "l2"),
-                             "rho_linf": rho_adv(x, x_adv, "linf"), "success": success,
+            found, _ = _attack(FGSM(eps=max(eps, 1e-12)), model, x, pred, config, ctx, "FGSM")
+            entry["fgsm"] = {"eps": eps, "rho_l2": _rho(x, found, "l2"),
+                             "rho_linf": _rho(x, found, "linf"), "success": found.success_rate,
                              "ms": 1000 * fgsm_seconds}  # fmt: skip
         # the paper ran no L-BFGS on its ImageNet models (Table 1: "-"), and it would take hours
         n_lbfgs = 0 if row.startswith("torchvision:") else min(config.n_lbfgs, x.shape[0])
         if n_lbfgs > 0:
             lbfgs = LBFGS(search_steps=config.lbfgs_search_steps, max_iter=config.lbfgs_max_iter)
             xs, ps = x[:n_lbfgs], pred[:n_lbfgs]
-            x_adv, success, seconds = _batched(lbfgs, model, xs, ps, config.attack_batch)
-            entry["lbfgs"] = {"rho": rho_adv(xs, x_adv, "l2"), "success": success,
+            found, seconds = _attack(lbfgs, model, xs, ps, config, ctx, "L-BFGS")
+            # DeepFool's rho on the samples both fooled: the like-for-like comparison
+            both = found.success & deepfool_l2.success[:n_lbfgs]
+            same = (rho_adv(xs[both], deepfool_l2.x_adv[:n_lbfgs][both], "l2") if bool(both.any()) else None)
+            entry["lbfgs"] = {"rho": _rho(xs, found, "l2"), "success": found.success_rate,
                               "ms": 1000 * seconds, "n": n_lbfgs,
-                              "deepfool_rho_same_samples": rho_adv(xs, deepfool_l2[:n_lbfgs], "l2")}  # fmt: skip
+                              "rho_same_samples": rho_adv(xs[both], found.x_adv[both], "l2") if bool(both.any()) else None,
+                              "deepfool_rho_same_samples": same}  # fmt: skip
         result.rows.append(entry)
     return result
 
@@ -215,12 +225,8 @@ def _paper_key(row: str) -> str:
 
 
 def render(result: Result, out_dir: Path) -> Rendered:
-    """Table 1 and Table 2 (ours beside the paper's) and a bar chart of rho_adv per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Table 1 and Table 2 (ours beside the paper's) and a bar chart of rho_adv per method,
+    ours beside the paper's."""
     rows1, rows2 = [], []
     for r in result.rows:
         paper = PAPER_TABLE1.get(_paper_key(r["row"]))
@@ -228,48 +234,68 @@ def render(result: Result, out_dir: Path) -> Rendered:
         name = r["row"] + (" [random weights]" if r.get("weights") == "random" else "")
         rows1.append([
             name, r["test_error"], paper[0] if paper else None,
-            r["deepfool_l2"]["rho"], paper[1] if paper else None, r["deepfool_l2"]["ms"],
-            100 * r["deepfool_l2"]["success"], r["fgsm"]["rho_l2"], paper[3] if paper else None, r["fgsm"]["ms"],
-            lb.get("rho"), paper[5] if paper else None, lb.get("ms"),
+            r["deepfool_l2"]["rho"], paper[1] if paper else None, 100 * r["deepfool_l2"]["success"],
+            r["deepfool_l2"]["ms"],
+            r["fgsm"]["rho_l2"], paper[3] if paper else None, 100 * r["fgsm"]["success"], r["fgsm"]["ms"],
+            lb.get("rho"), paper[5] if paper else None, 100 * lb["success"] if lb else None, lb.get("ms"),
         ])  # fmt: skip
         paper2 = PAPER_TABLE2.get(_paper_key(r["row"]))
         rows2.append([name, r["deepfool_linf"]["rho"], paper2[0] if paper2 else None,
-                      r["fgsm"]["rho_linf"], paper2[1] if paper2 else None])  # fmt: skip
+                      100 * r["deepfool_linf"]["success"], r["fgsm"]["rho_linf"],
+                      paper2[1] if paper2 else None, 100 * r["fgsm"]["success"]])  # fmt: skip
+    first: dict[str, Any] = result.rows[0] if result.rows else {"n": 0}
+    n_lbfgs = int(first.get("lbfgs", {}).get("n", 0))
     table1 = Table(
         "Table 1: rho_adv (l2) and time per sample",
         ["classifier", "test error % (ours)", "test error % (paper)",
-         "rho DeepFool (ours)", "rho DeepFool (paper)", "ms DeepFool (ours)",
-         "DeepFool success % (ours)", "rho FGSM (ours)", "rho FGSM (paper)", "ms FGSM (ours)",
-         "rho L-BFGS (ours)", "rho L-BFGS (paper)", "ms L-BFGS (ours)"],
+         "rho DeepFool (ours)", "rho DeepFool (paper)", "DeepFool success %", "ms DeepFool (ours)",
+         "rho FGSM (ours)", "rho FGSM (paper)", "FGSM success %", "ms FGSM (ours)",
+         "rho L-BFGS (ours)", "rho L-BFGS (paper)", "L-BFGS success %", "ms L-BFGS (ours)"],
         rows1,
-        caption="rho_adv = mean ||r||_2 / ||x||_2 (eq. 15). FGSM: smallest eps misclassifying 90% "
-        "of the attacked samples. Test error empty where the dataset's labels are not the "
-        "model's classes (an ImageFolder without all 1000 ImageNet synsets). Paper times: DeepFool 110/50 ms, FGSM 20/10 ms, L-BFGS > 4 s / "
-        "> 2 s for LeNet / FC500-150-10 on a 2015 laptop CPU. Quick scale trains on mnist-5k and "
-        "attacks its test digits; L-BFGS runs on the first n_lbfgs samples only (result.json "
-        "also gives DeepFool's rho on those samples: deepfool_rho_same_samples).",
+        caption=f"rho_adv = mean ||r||_2 / ||x||_2 (eq. 15) over the samples each attack fooled, "
+        f"with its success rate beside it; DeepFool and FGSM on {first['n']} test samples, "
+        f"L-BFGS on the first {n_lbfgs} of them. FGSM: the smallest eps that misclassifies 90% "
+        "of the samples. Test error empty where the dataset's labels are not the model's classes "
+        "(an ImageFolder without all 1000 ImageNet synsets). Paper times (2015 laptop CPU): "
+        "DeepFool 110 / 50 ms, FGSM 20 / 10 ms, L-BFGS > 4 s / > 2 s for LeNet / FC500-150-10. "
+        "result.json also gives rho of L-BFGS and DeepFool on the samples both fooled.",
     )  # fmt: skip
     table2 = Table(
         "Table 2: rho_adv (linf), DeepFool against FGSM",
-        ["classifier", "rho_inf DeepFool (ours)", "rho_inf DeepFool (paper)",
-         "rho_inf FGSM (ours)", "rho_inf FGSM (paper)"],
+        ["classifier", "rho_inf DeepFool (ours)", "rho_inf DeepFool (paper)", "DeepFool success %",
+         "rho_inf FGSM (ours)", "rho_inf FGSM (paper)", "FGSM success %"],
         rows2,
-        caption="rho_inf = mean over samples of ||r||_inf / ||x||_inf (eq. 15 with p = inf). "
-        "DeepFool with p = inf (eq. 8-9, q = 1); FGSM at the same eps as Table 1 (smallest "
-        "eps misclassifying 90%). Paper values: Moosavi-Dezfooli et al. 2016, Table 2 (no "
-        "ImageNet rows there).",
+        caption="rho_inf = mean ||r||_inf / ||x||_inf (eq. 15 with p = inf) over the fooled samples. "
+        "DeepFool with p = inf (eq. 8-9, q = 1); FGSM at the eps of Table 1 (smallest eps "
+        "misclassifying 90%). Paper values: Moosavi-Dezfooli et al. 2016, Table 2 (no ImageNet "
+        "rows there).",
     )  # fmt: skip
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    methods = [("DeepFool", lambda r: r["deepfool_l2"]["rho"]), ("FGSM", lambda r: r["fgsm"]["rho_l2"]),
-               ("L-BFGS", lambda r: r.get("lbfgs", {}).get("rho"))]  # fmt: skip
-    width = 0.8 / len(methods)
-    for j, (name, get) in enumerate(methods):
-        values = [get(r) or 0.0 for r in result.rows]
-        ax.bar([i + (j - 1) * width for i in range(len(values))], values, width, label=name)
+    _rho_chart(result, out_dir / "rho_adv.png")
+    return Rendered([table1, table2], [Figure("rho_adv.png", "rho_adv (l2) per classifier and method: "
+                                              "ours (solid) beside the paper's (hatched)")])  # fmt: skip
+
+
+def _rho_chart(result: Result, path: Path) -> None:
+    """Grouped bars: per classifier, DeepFool / FGSM / L-BFGS rho_adv, ours and the paper's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = [("DeepFool", lambda r: r["deepfool_l2"]["rho"], 1), ("FGSM", lambda r: r["fgsm"]["rho_l2"], 3),
+               ("L-BFGS", lambda r: r.get("lbfgs", {}).get("rho"), 5)]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    width = 0.8 / (2 * len(methods))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, (name, ours, column) in enumerate(methods):
+        papers = [PAPER_TABLE1.get(_paper_key(r["row"])) for r in result.rows]
+        xs = [i + (2 * j - len(methods) + 0.5) * width for i in range(len(result.rows))]
+        ax.bar(xs, [ours(r) or 0.0 for r in result.rows], width, color=colours[j], label=f"{name} (ours)")
+        ax.bar([x + width for x in xs], [(p[column] or 0.0) if p else 0.0 for p in papers], width,
+               color=colours[j], alpha=0.45, hatch="//", label=f"{name} (paper)")  # fmt: skip
     ax.set_xticks(range(len(result.rows)), [r["row"] for r in result.rows], fontsize=8)
     ax.set_ylabel("rho_adv (l2)")
-    ax.legend()
+    ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
-    fig.savefig(out_dir / "rho_adv.png", dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    return Rendered([table1, table2], [Figure("rho_adv.png", "rho_adv per classifier and method (ours)")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import torch
@@ -44,7 +45,11 @@ def use_channels_last(model: nn.Module) -> nn.Module:
     benchmarks.bench_train` measures the first), and cuDNN prefers NHWC for mixed precision. Values are unchanged (only
     the memory order of the weights); inputs may stay NCHW, the first convolution converts.
     Models without 2-D convolutions are returned untouched. Returns `model`.
+    ``ADVLAB_CHANNELS_LAST=0`` in the environment keeps torch's default layout (to compare
+    kernels, or where channels-last is slower).
     """
+    if os.environ.get("ADVLAB_CHANNELS_LAST", "1") == "0":
+        return model
     if any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in model.modules()):
         model.to(memory_format=torch.channels_last)
     return model
