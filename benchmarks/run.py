@@ -24,11 +24,14 @@ def main(names: list[str]) -> int:
         except ModuleNotFoundError as error:
             print(f"skipping {name}: {error}")
             continue
+        saved, sys.argv = sys.argv, [f"benchmarks.bench_{name}"]  # each parses only its own options
         try:
             module.main()
         except Exception:  # keep going: one broken comparison should not hide the others
             traceback.print_exc()
             failed.append(name)
+        finally:
+            sys.argv = saved
     if failed:
         print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
