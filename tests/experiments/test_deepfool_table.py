@@ -76,10 +76,11 @@ def test_table2_carries_the_paper_values(tmp_path) -> None:
             "fgsm": {"eps": 0.3, "rho_l2": 0.9, "rho_linf": 0.3, "success": 0.9, "ms": 0.1},
         })  # fmt: skip
     table2 = deepfool_table.render(deepfool_table.Result(rows=rows), tmp_path).tables[1]
-    paper = [(cells[2], cells[4]) for cells in table2.rows]
+    paper = [(cells[2], cells[5]) for cells in table2.rows]
     # Moosavi-Dezfooli et al. 2016, Table 2: (DeepFool, FGSM) rho_inf per classifier
     assert paper == [(0.10, 0.26), (0.04, 0.11), (0.008, 0.024), (0.015, 0.028)]
-    assert [cells[1] for cells in table2.rows] == [0.05] * 4 and table2.rows[0][3] == 0.3
+    assert [cells[1] for cells in table2.rows] == [0.05] * 4 and table2.rows[0][4] == 0.3
+    assert table2.rows[0][3] == 100.0 and table2.rows[0][6] == 90.0  # success rates beside rho
     assert "||r||_inf / ||x||_inf" in table2.caption and "not available" not in table2.caption
 
 
