@@ -7,7 +7,7 @@
 
 from advlab.data import embedded as _embedded  # noqa: F401  (registers the embedded sets)
 from advlab.data import torchvision_sets as _torchvision_sets  # noqa: F401
-from advlab.data.base import ImageDataset, TensorImageDataset, as_tensors
+from advlab.data.base import ImageDataset, TensorImageDataset, as_tensors, select_classes
 from advlab.data.registry import DATASETS, DatasetMissingError, DatasetSpec, info, load
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "as_tensors",
     "info",
     "load",
+    "select_classes",
 ]
