@@ -68,7 +68,7 @@ class Config:
 
     @classmethod
     def paper(cls) -> Config:
-        return cls(data="fashion-mnist", classes=(5, 7), pgd_steps=100, eps=tuple(i / 20 for i in range(1, 7)))
+        return cls(data="fashion-mnist", classes=(5, 7), pgd_steps=100)
 
 
 @dataclass
