@@ -18,6 +18,7 @@ ATTACK_PARAMS: dict[str, dict] = {
     "pgd": {"eps": 0.2, "steps": 5, "restarts": 2},
     "deepfool": {"steps": 20},
     "lbfgs": {"search_steps": 3, "max_iter": 5},
+    "locally-linear": {"eps": 0.2},
 }
 
 NAMES = ATTACKS.names()

@@ -1,4 +1,4 @@
-"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, with rho_adv and an attack registry.
+"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, locally linear, with rho_adv and an attack registry.
 
     >>> from advlab.attacks import DeepFool, create_attack
     >>> result = DeepFool(steps=50, overshoot=0.02)(model, x, y)     # x (N, C, H, W) in [0, 1]
@@ -20,6 +20,7 @@ from advlab.attacks.batched import attack_in_batches, concat_results
 from advlab.attacks.deepfool import DeepFool
 from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
 from advlab.attacks.lbfgs import LBFGS
+from advlab.attacks.locally_linear import LocallyLinear
 from advlab.attacks.metrics import relative_perturbation, rho_adv
 from advlab.attacks.pgd import PGD
 from advlab.attacks.threat import perturbation_norm, project, validate_inputs
@@ -52,6 +53,7 @@ __all__ = [
     "FGSM",
     "Proposal",
     "LBFGS",
+    "LocallyLinear",
     "PGD",
     "attack_in_batches",
     "concat_results",

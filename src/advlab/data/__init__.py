@@ -11,7 +11,7 @@ from advlab.data import embedded as _embedded  # noqa: F401  (registers the embe
 from advlab.data import torchvision_sets as _torchvision_sets  # noqa: F401
 from advlab.data.registry import DATASETS, DatasetMissingError, DatasetSpec, info, load
 
-_TORCH_NAMES = ("ImageDataset", "TensorImageDataset", "as_tensors")
+_TORCH_NAMES = ("ImageDataset", "TensorImageDataset", "as_tensors", "select_classes")
 
 
 def __getattr__(name: str) -> Any:
@@ -31,4 +31,5 @@ __all__ = [
     "as_tensors",
     "info",
     "load",
+    "select_classes",
 ]

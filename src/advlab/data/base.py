@@ -109,3 +109,17 @@ def as_tensors(
         c, h, w = dataset.shape
         return torch.empty(0, c, h, w), torch.empty(0, dtype=torch.long)
     return torch.cat(xs).float(), torch.cat(ys).long()
+
+
+def select_classes(
+    x: torch.Tensor, y: torch.Tensor, classes: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The samples of `classes` only, relabelled by position: classes (3, 7) turn digits 3 and
+    7 into labels 0 and 1 (binary problems such as Gopalakrishnan et al.'s 3 vs 7).
+    x: (N, ...), y: (N,) -> (M, ...), (M,)."""
+    wanted = torch.as_tensor(list(classes), dtype=y.dtype)
+    if wanted.numel() < 2 or wanted.unique().numel() != wanted.numel():
+        raise ValueError(f"classes must be at least two distinct labels, got {tuple(classes)}")
+    match = y[:, None] == wanted[None, :]  # (N, len(classes))
+    keep = match.any(1)
+    return x[keep], match[keep].int().argmax(1).to(y.dtype)

@@ -19,6 +19,8 @@ EXPERIMENTS: dict[str, str] = {
     "deepfool-table": "advlab.experiments.deepfool_table",
     "fgsm-figure": "advlab.experiments.fgsm_figure",
     "wong-table": "advlab.experiments.wong_table",
+    "sparsity-curves": "advlab.experiments.sparsity_curves",
+    "sparsity-table": "advlab.experiments.sparsity_table",
     "gan-algorithm1": "advlab.experiments.gan_algorithm1",
     "gan-architectures": "advlab.experiments.gan_architectures",
     "inception-curves": "advlab.experiments.inception_curves",

@@ -54,6 +54,7 @@ def trained_classifier(
     batch_loss: BatchLoss | None = None,
     loss_name: str = "standard",
     after_step: StepHook | None = None,
+    classes: tuple[int, ...] | None = None,
     **model_kwargs: Any,
 ) -> nn.Module:
     """A classifier trained on `data`'s train split with `training`, from the cache when it
@@ -61,18 +62,24 @@ def trained_classifier(
 
     batch_loss / after_step / loss_name: a non-standard training loss (adversarial,
     certified), a hook after each optimiser step (weight projections), and a name describing
-    them and their settings, which becomes part of the cache key. Returns the model in eval
-    mode on ctx.device."""
+    them and their settings, which becomes part of the cache key. classes: train on these
+    classes only, relabelled 0..len-1 (`advlab.data.select_classes`; e.g. (3, 7) for a binary
+    problem), the model built with that many outputs. Returns the model in eval mode on
+    ctx.device."""
     args = model_args_for(model, data, **model_kwargs)
+    if classes is not None:
+        args["num_classes"] = len(classes)
     cfg = training
     spec = {"v": CACHE_VERSION, "model": model, "model_args": args, "data": data,
             "train": cfg.to_dict(), "loss": loss_name}  # fmt: skip
+    if classes is not None:  # absent otherwise, so that existing cache keys stay valid
+        spec["classes"] = list(classes)
     folder = ctx.cache_dir / f"{model}-{data.replace(':', '_').replace('/', '_')}-{config_key(spec)}"
     env = current_env()
     if env.is_main:  # under torchrun rank 0 trains; the others wait, then load its checkpoint
         cached = _load_cached(folder, ctx)
         if cached is None:
-            _train(folder, ctx, model, args, data, cfg, spec, batch_loss, after_step)
+            _train(folder, ctx, model, args, data, cfg, spec, batch_loss, after_step, classes)
     barrier(env)
     loaded = _load_cached(folder, ctx)
     if loaded is None:
@@ -95,20 +102,25 @@ def _load_cached(folder: Path, ctx: RunContext) -> nn.Module | None:
 
 
 def _train(folder: Path, ctx: RunContext, model: str, args: dict[str, Any], data: str, cfg: TrainConfig,
-           spec: dict[str, Any], batch_loss: BatchLoss | None, after_step: StepHook | None) -> None:  # fmt: skip
+           spec: dict[str, Any], batch_loss: BatchLoss | None, after_step: StepHook | None,
+           classes: Any = None) -> None:  # fmt: skip
     """Train `model` on `data` into the cache folder (checkpoint and spec.json)."""
     import torch
 
     torch.manual_seed(cfg.seed)
     net = models.create(model, **args).to(ctx.device)
+    train_set: Any = datasets.load(data, "train", root=ctx.data_root)
+    if classes is not None:
+        train_set = datasets.select_classes(*datasets.as_tensors(train_set), classes)
     fit(
         net,
-        datasets.load(data, "train", root=ctx.data_root),
+        train_set,
         None,
         cfg,
         folder,
         batch_loss=batch_loss or cross_entropy_loss,
-        meta={"model": model, "model_args": args, "dataset": data, "cache_spec": spec},
+        meta={"model": model, "model_args": args, "dataset": data, "cache_spec": spec,
+              **({"classes": list(classes)} if classes is not None else {})},
         progress=ctx.reporter,
         after_step=after_step,
     )

@@ -62,3 +62,11 @@ def default_normalization(in_channels: int) -> tuple[tuple[float, ...], tuple[fl
     if in_channels == 3:
         return CIFAR_MEAN, CIFAR_STD
     return (0.5,) * in_channels, (0.5,) * in_channels
+
+
+def sequential_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers of `model` in the order they run, nested `nn.Sequential`s expanded:
+    ``Sequential(a, Sequential(b, c))`` -> [a, b, c]; any other module is one layer."""
+    if not isinstance(model, nn.Sequential):
+        return [model]
+    return [layer for child in model for layer in sequential_layers(child)]
