@@ -131,12 +131,16 @@ def train_classifier(
     eps: Annotated[float, typer.Option(help="Linf radius for --robust.")] = 0.1,
     eps_warmup: Annotated[float, typer.Option(help="Fraction of training over which eps ramps up.")] = 0.5,
     projections: Annotated[int | None, typer.Option(help="Random projections for the robust bound (None: exact).")] = None,
+    front_end: Annotated[str | None, typer.Option(help="Sparsifying front end BASIS:RHO[:LEVEL], e.g. coif1:0.035 or dct:0.1.")] = None,
+    l1_budget: Annotated[str | None, typer.Option(help="l1 budget per neuron: GAMMA for every layer, or GAMMA1,...,GAMMAL (inf: free).")] = None,
     download: bool = False,
     data_root: DataRoot = None,
     device: Device = "cpu",
 ) -> None:
-    """Train a classifier (standard or certified) with a progress bar, metrics.csv, TensorBoard
-    curves and atomic safetensors checkpoints; prints the test accuracy at the end."""
+    """Train a classifier (standard, certified, behind a sparsifying front end, or with l1
+    weight budgets) with a progress bar, metrics.csv, TensorBoard curves and atomic
+    safetensors checkpoints; prints the test accuracy at the end (and the Theorem 2 bound
+    at eps 0.1 with --l1-budget)."""
     from advlab.commands.common import device as torch_device
     from advlab.commands.common import output_dir
     from advlab.commands.train import RobustSpec
@@ -152,8 +156,9 @@ def train_classifier(
     folder = out if resume and out is not None else output_dir(out, "classifier", f"{model}-{data}", force,
                                                                CHECKPOINT_FILE)  # fmt: skip
     spec = RobustSpec(robust, eps, eps_warmup, projections) if robust is not None else None
-    tables, lines = run(model, data, cfg, folder, resume=resume, robust=spec, download=download,
-                        data_root=data_root, device=torch_device(device), progress=progress())  # fmt: skip
+    tables, lines = run(model, data, cfg, folder, resume=resume, robust=spec, front_end=front_end,
+                        l1_budget=l1_budget, download=download, data_root=data_root,
+                        device=torch_device(device), progress=progress())  # fmt: skip
     for table in tables:
         show(table)
     for line in lines:

@@ -34,39 +34,45 @@ class RobustSpec:
 
 def train_classifier(
     model: str, data: str, cfg: TrainConfig, out: Path, *, resume: bool = False,
-    robust: RobustSpec | None = None, download: bool = False, data_root: Path | None = None,
-    device: Any = "cpu", progress: Progress | None = None,
+    robust: RobustSpec | None = None, front_end: str | None = None, l1_budget: str | None = None,
+    download: bool = False, data_root: Path | None = None, device: Any = "cpu",
+    progress: Progress | None = None,
 ) -> tuple[list[Table], list[str]]:
     """Train classifier `model` on `data` into `out` (checkpoint, metrics.csv, TensorBoard).
 
     The model is built for the dataset's channels, classes and image size; one that cannot
     take those images (LeNet's 5x5 convolutions on 8x8 digits) is refused before training.
+    front_end ``BASIS:RHO[:LEVEL]`` puts Gopalakrishnan et al.'s sparsifying front end before
+    it; l1_budget ``GAMMA`` or ``GAMMA1,...`` projects its weights onto l1 balls after every
+    step (`advlab.commands.sparsity`), and the Theorem 2 bound of the result is reported.
     Returns (tables, lines) for the CLI to print."""
     import torch
 
     from advlab import data as datasets
-    from advlab import models
-    from advlab.experiments.cache import model_args_for
+    from advlab.commands.sparsity import classifier_setup, theorem2_table
     from advlab.train import cross_entropy_loss, fit
 
+    if robust is not None and front_end is not None:
+        raise ValueError("--robust and --front-end do not go together: the dual network cannot "
+                         "certify through the front end's top-K selection")  # fmt: skip
     batch_loss: Any = robust.batch_loss() if robust is not None else cross_entropy_loss
     train_set = datasets.load(data, "train", root=data_root, download=download)
     test_set = datasets.load(data, "test", root=data_root, download=download)
-    args = model_args_for(model, data)
     torch.manual_seed(cfg.seed)
     shape = "x".join(map(str, train_set.shape))
     try:
-        net = models.create(model, **args).to(device)
+        setup = classifier_setup(model, data, front_end=front_end, l1_budget=l1_budget)
     except RuntimeError as error:  # the dry run that sizes the classifier head failed
         first = str(error).splitlines()[0]
         raise ValueError(f"model {model} cannot take {data}'s {shape} images ({first})") from None
+    net = setup.model.to(device)
     check_fits(net.eval(), train_set[0][0][None].to(device), f"model {model}", f"{data} images")
-    meta: dict[str, Any] = {"model": model, "model_args": args, "dataset": data}
+    meta: dict[str, Any] = dict(setup.meta)
     if robust is not None:
         meta["robust"] = {"method": robust.method, "eps": robust.eps, "eps_warmup": robust.warmup,
                           "projections": robust.projections}  # fmt: skip
     summary = fit(net, train_set, test_set, cfg, out, batch_loss=batch_loss, resume=resume, meta=meta,
-                  progress=progress)  # fmt: skip
+                  progress=progress, after_step=setup.after_step)  # fmt: skip
     table = Table(f"{model} on {data}", ["epochs", "train loss", "train acc", "test acc", "seconds"],
                   [[summary.epochs, summary.train_loss, summary.train_accuracy, summary.test_accuracy,
                     round(summary.seconds, 1)]])  # fmt: skip
@@ -76,7 +82,10 @@ def train_classifier(
     if extra:
         lines.append("last epoch: " + ", ".join(f"{k} {format_cell(v)}" for k, v in extra.items()))
     lines.append(f"checkpoint: {summary.checkpoint}  curves: {out}/metrics.csv, {out}/tb")
-    return [table], lines
+    tables = [table]
+    if l1_budget is not None:
+        tables.append(theorem2_table(net, eps=0.1))
+    return tables, lines
 
 
 def evaluate_checkpoint(checkpoint: Path, data: str, split: str, data_root: Path | None,
