@@ -11,6 +11,8 @@ CASES = [
     ("lenet", 1, 28), ("lenet", 3, 32), ("fc500-150-10", 1, 28), ("lenet-cifar", 3, 32),
     ("nin", 3, 32), ("wong-small", 1, 28), ("wong-small", 3, 32), ("wong-large", 1, 28),
     ("resnet18-cifar", 3, 32), ("torchvision:resnet18", 3, 64),
+    ("mlp-shallow", 1, 28), ("mlp-deep", 1, 28), ("cnn-wide", 1, 28), ("cnn-wide", 1, 8),
+    ("cnn-bn-dropout", 1, 28), ("cnn-bn-dropout", 1, 8),
 ]  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from advlab.models import mnist_zoo  # noqa: F401  (registers its classifiers)
 from advlab.models.classifiers import CLASSIFIERS
 from advlab.models.torchvision_models import torchvision_classifier
 
