@@ -60,7 +60,7 @@ class Config:
     the inner DeepFool; training: that of classifier-baselines (shared cached models);
     pretrained: torchvision weights (False: random, offline)."""
 
-    models: tuple[str, ...] = ("lenet", "fc500-150-10", "mlp-shallow", "cnn-wide", "cnn-bn-dropout")
+    models: tuple[str, ...] = ("fc500-150-10", "lenet", "mlp-shallow", "cnn-wide", "cnn-bn-dropout")
     data: str = "mnist-5k"
     eval_data: str | None = None
     n_fit: int = 500
