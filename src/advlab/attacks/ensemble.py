@@ -26,7 +26,14 @@ from typing import Any, final
 import torch
 from torch import nn
 
-from advlab.attacks.base import Attack, Proposal, check_logits, inference_view, is_success
+from advlab.attacks.base import (
+    Attack,
+    Proposal,
+    check_logits,
+    inference_view,
+    is_success,
+    per_sample_steps,
+)
 from advlab.attacks.threat import (
     clip_to_bounds,
     perturbation_norm,
@@ -190,15 +197,12 @@ def finalize_ensemble(
     with torch.no_grad():
         member_logits = ensemble.members(x_adv)  # (M, N, K)
         logits = ensemble.combine(member_logits)  # (N, K)
-    steps = enforced.steps
-    if isinstance(steps, int):
-        steps = torch.full((x.shape[0],), steps, dtype=torch.long, device=x.device)
     member_success = torch.stack([is_success(m, y, attack.targeted) for m in member_logits])
     return EnsembleResult(
         x_adv=x_adv,
         success=is_success(logits, y, attack.targeted),
         norm=perturbation_norm(x, x_adv, attack.norm),
-        steps=steps.to(torch.long),
+        steps=per_sample_steps(enforced.steps, x),
         logits=logits,
         params=enforced.params,
         member_logits=member_logits,

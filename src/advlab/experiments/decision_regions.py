@@ -15,7 +15,7 @@ ImageNet validation image (``pretrained=False``: random weights, offline).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,14 @@ from advlab.attacks.threat import clip_to_bounds, flat_norm
 from advlab.attacks.universal import predict
 from advlab.experiments.base import Figure, Rendered, RunContext
 from advlab.experiments.cache import CLASSIFIER_TRAINING
-from advlab.experiments.model_sets import load_classifier, load_samples
+from advlab.experiments.model_sets import (
+    DEMO_MODELS,
+    DEMO_TRAINING,
+    QUICK_MODELS,
+    correct_by_all,
+    load_classifier,
+    load_samples,
+)
 from advlab.tables import Table
 from advlab.train import TrainConfig
 
@@ -42,7 +49,7 @@ class Config:
     test images every model classifies correctly is used (0 = the first); extent: the plane
     spans [-extent, extent] pixel values on both axes, with ``grid`` points per axis."""
 
-    models: tuple[str, ...] = ("lenet", "fc500-150-10", "mlp-shallow", "cnn-wide", "cnn-bn-dropout")
+    models: tuple[str, ...] = QUICK_MODELS
     data: str = "mnist-5k"
     image: int = 0
     extent: float = 100.0
@@ -58,8 +65,7 @@ class Config:
 
     @classmethod
     def demo(cls) -> Config:
-        return cls(models=("fc500-150-10", "mlp-shallow", "cnn-wide"), data="digits", grid=41,
-                   training=replace(CLASSIFIER_TRAINING, epochs=5))  # fmt: skip
+        return cls(models=DEMO_MODELS, data="digits", grid=41, training=DEMO_TRAINING)
 
     @classmethod
     def paper(cls) -> Config:
@@ -97,10 +103,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     models = [load_classifier(ctx, name, config.data, config.training, config.pretrained)
               for name in ctx.progress(config.models, "classifiers")]  # fmt: skip
     x, y = load_samples(ctx, config.data, "test", max(200, config.image + 1), config.seed)
-    correct = torch.ones_like(y, dtype=torch.bool)
-    for model in models:
-        correct &= predict(model, x) == y
-    chosen = correct.nonzero().squeeze(1)
+    chosen = correct_by_all(models, x, y).nonzero().squeeze(1)
     if chosen.numel() <= config.image:
         raise ValueError(f"only {chosen.numel()} test images are classified correctly by every model; "
                          f"image must be below that, got {config.image}")  # fmt: skip

@@ -10,15 +10,23 @@ untrained networks).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
 
 from advlab import data as datasets
 from advlab.experiments.base import RunContext
-from advlab.experiments.cache import trained_classifier
+from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
 from advlab.train import TrainConfig
+
+QUICK_MODELS = ("lenet", "fc500-150-10", "mlp-shallow", "cnn-wide", "cnn-bn-dropout")
+"""Five architectures of different kinds for the quick scale: a LeNet, fully connected networks
+of two depths, a wider CNN and a CNN with BatchNorm and Dropout (all on mnist-5k)."""
+DEMO_MODELS = ("fc500-150-10", "mlp-shallow", "cnn-wide")
+"""Three architectures that train in seconds on the 8x8 `digits` (`make demo`)."""
+DEMO_TRAINING = replace(CLASSIFIER_TRAINING, epochs=5)
 
 
 def load_classifier(
@@ -71,3 +79,13 @@ def sample_batches(
     )
     for x, y in loader:
         yield x.to(ctx.device), torch.as_tensor(y).to(ctx.device)
+
+
+def correct_by_all(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(n,) bool: the samples of x (n, C, H, W) that every model classifies as y (n,)."""
+    from advlab.attacks.universal import predict
+
+    correct = torch.ones_like(y, dtype=torch.bool)
+    for model in models:
+        correct &= predict(model, x) == y
+    return correct

@@ -16,7 +16,7 @@ ResNet-152, ResNet-101, ResNet-50, VGG-16 and GoogLeNet on ImageNet validation i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,14 @@ from advlab.attacks.ensemble import EnsembleAttack, rmsd
 from advlab.attacks.universal import predict
 from advlab.experiments.base import Figure, Rendered, RunContext
 from advlab.experiments.cache import CLASSIFIER_TRAINING
-from advlab.experiments.model_sets import load_classifier, load_samples
+from advlab.experiments.model_sets import (
+    DEMO_MODELS,
+    DEMO_TRAINING,
+    QUICK_MODELS,
+    correct_by_all,
+    load_classifier,
+    load_samples,
+)
 from advlab.tables import Table
 from advlab.train import TrainConfig
 
@@ -58,7 +65,7 @@ class Config:
     cells = target match rate; training: that of classifier-baselines;
     pretrained: torchvision weights (False: random, offline)."""
 
-    models: tuple[str, ...] = ("lenet", "fc500-150-10", "mlp-shallow", "cnn-wide", "cnn-bn-dropout")
+    models: tuple[str, ...] = QUICK_MODELS
     data: str = "mnist-5k"
     n: int = 100
     candidates: int = 300
@@ -78,8 +85,7 @@ class Config:
 
     @classmethod
     def demo(cls) -> Config:
-        return cls(models=("fc500-150-10", "mlp-shallow", "cnn-wide"), data="digits", n=50, steps=50, lr=0.02,
-                   training=replace(CLASSIFIER_TRAINING, epochs=5))  # fmt: skip
+        return cls(models=DEMO_MODELS, data="digits", n=50, steps=50, lr=0.02, training=DEMO_TRAINING)
 
     @classmethod
     def paper(cls) -> Config:
@@ -99,11 +105,9 @@ class Result:
 def _attacked_images(models: list[nn.Module], config: Config, ctx: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to n test images (n, C, H, W) that every model classifies correctly, and labels (n,)."""
     x, y = load_samples(ctx, config.data, "test", config.candidates, config.seed)
-    correct = torch.ones_like(y, dtype=torch.bool)
     if not config.require_correct:
         return x[: config.n], y[: config.n]
-    for model in models:
-        correct &= predict(model, x) == y
+    correct = correct_by_all(models, x, y)
     if not bool(correct.any()):
         raise ValueError(f"no test image of {config.data!r} is classified correctly by every model")
     return x[correct][: config.n], y[correct][: config.n]

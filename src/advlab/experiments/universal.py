@@ -26,7 +26,7 @@ random weights (the numbers then describe untrained networks).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,13 @@ from advlab.attacks import DeepFool
 from advlab.attacks.universal import UniversalPerturbation, perturb, predict, random_perturbation
 from advlab.experiments.base import Rendered, RunContext
 from advlab.experiments.cache import CLASSIFIER_TRAINING
-from advlab.experiments.model_sets import load_classifier, load_samples, sample_batches
+from advlab.experiments.model_sets import (
+    DEMO_MODELS,
+    DEMO_TRAINING,
+    load_classifier,
+    load_samples,
+    sample_batches,
+)
 from advlab.models.checkpoint import save_state
 from advlab.train import TrainConfig
 from advlab.types import Norm
@@ -87,8 +93,8 @@ class Config:
 
     @classmethod
     def demo(cls) -> Config:
-        return cls(models=("fc500-150-10", "mlp-shallow", "cnn-wide"), data="digits", n_fit=150,
-                   n_eval=360, max_passes=2, fit_sizes=(50, 150), training=replace(CLASSIFIER_TRAINING, epochs=5))  # fmt: skip
+        return cls(models=DEMO_MODELS, data="digits", n_fit=150, n_eval=360, max_passes=2, fit_sizes=(50, 150),
+                   training=DEMO_TRAINING)  # fmt: skip
 
     @classmethod
     def paper(cls) -> Config:
