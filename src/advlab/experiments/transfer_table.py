@@ -205,7 +205,7 @@ def _figure(result: Result, out_dir: Path, what: str) -> Figure:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2), constrained_layout=True)
     for ax, entries, label in ((axes[0], result.ensembles, "ensemble without"), (axes[1], result.singles, "attacked")):
         grid = [[100 * r for r in e["rates"]] for e in entries]
         image = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")

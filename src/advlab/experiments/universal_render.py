@@ -131,7 +131,7 @@ def _image_figures(result: Any, out_dir: Path) -> list[Figure]:
     examples = result.examples
     if "examples" in tensors and examples:
         x, v = tensors["examples"], tensors[f"v.{examples['model']}"]
-        fig, axes = plt.subplots(2, x.shape[0], figsize=(1.3 * x.shape[0], 3), squeeze=False)
+        fig, axes = plt.subplots(2, x.shape[0], figsize=(1.3 * x.shape[0], 3.6), squeeze=False)
         for i in range(x.shape[0]):
             _show(axes[0][i], x[i])
             axes[0][i].set_title(f"{examples['clean'][i]}", fontsize=8)
