@@ -87,6 +87,8 @@ def _size_figure(result: Any, out_dir: Path) -> Figure:
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     ax.plot(curve.get("sizes", []), [100 * r for r in curve.get("heldout", [])], "o-")
     ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(curve.get("sizes", []), [str(size) for size in curve.get("sizes", [])])
     ax.set_xlabel("|X| (images used to compute the perturbation)")
     ax.set_ylabel("held-out fooling rate %")
     ax.set_ylim(0, 100)
