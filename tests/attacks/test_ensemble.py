@@ -232,3 +232,14 @@ def test_bad_input_is_named(trained_mlp: nn.Module, digits) -> None:
         AttackOnEnsemble(attack="pgd")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="outside bounds"):
         EnsembleAttack()([trained_mlp], x + 2.0, y)
+
+
+def test_untargeted_objective_keeps_its_gradient_on_confident_models() -> None:
+    """P(y) = 1 - 1e-12 rounds to 1 in float32; -log(1 - P(y)) must still be finite with a
+    gradient that lowers P(y)."""
+    logits = torch.tensor([[30.0, 2.0, 0.0]], requires_grad=True)  # softmax(y = 0) ~ 1 - 7e-13
+    loss = ensemble_objective(logits.log_softmax(1), torch.tensor([0]), targeted=False)
+    (grad,) = torch.autograd.grad(loss.sum(), logits)
+    expected = -torch.logsumexp(torch.tensor([2.0, 0.0]), 0) + torch.logsumexp(torch.tensor([30.0, 2.0, 0.0]), 0)
+    torch.testing.assert_close(loss[0], expected)
+    assert torch.isfinite(grad).all() and float(grad[0, 0]) > 0.99  # descending it lowers logit y

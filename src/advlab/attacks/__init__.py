@@ -13,7 +13,7 @@ threat model (projection, clipping to ``bounds``, success, norms) is enforced by
 implement ``_run``. Ensemble attacks follow the same contract on a model list
 (`advlab.attacks.ensemble.ModelListAttack`):
 
-    >>> EnsembleAttack(lam=10)([m1, m2, m3], x, y).member_success    # (M, N)
+    >>> EnsembleAttack(lam=1)([m1, m2, m3], x, y).member_success     # (M, N)
     >>> UniversalPerturbation(xi=0.2).fit(model, x).perturbation      # (C, H, W)
 """
 

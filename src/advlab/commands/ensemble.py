@@ -37,7 +37,7 @@ def build_ensemble_attack(
     *,
     weights: tuple[float, ...] | None = None,
     targeted: bool = False,
-    lam: float = 10.0,
+    lam: float = 1.0,
     steps: int | None = None,
     lr: float = 0.01,
     eps: float | None = None,
