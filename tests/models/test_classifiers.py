@@ -12,6 +12,8 @@ CASES = [
     ("nin", 3, 32), ("wong-small", 1, 28), ("wong-small", 3, 32), ("wong-large", 1, 28),
     ("resnet18-cifar", 3, 32), ("torchvision:resnet18", 3, 64), ("sparsity-mlp", 1, 28),
     ("sparsity-cnn", 1, 28), ("linear-svm", 3, 8), ("sparsified", 1, 28),
+    ("mlp-shallow", 1, 28), ("mlp-deep", 1, 28), ("cnn-wide", 1, 28), ("cnn-wide", 1, 8),
+    ("cnn-bn-dropout", 1, 28), ("cnn-bn-dropout", 1, 8),
 ]  # fmt: skip
 
 

@@ -1,4 +1,6 @@
-"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, locally linear, with rho_adv and an attack registry.
+"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, locally linear, with rho_adv and an attack
+registry; universal perturbations (their own verb, ``fit``) and attacks on ensembles of models
+(``attack(models, x, y)``).
 
     >>> from advlab.attacks import DeepFool, create_attack
     >>> result = DeepFool(steps=50, overshoot=0.02)(model, x, y)     # x (N, C, H, W) in [0, 1]
@@ -8,7 +10,11 @@
 Every attack is a frozen dataclass of hyperparameters called as ``attack(model, x, y)``; the
 threat model (projection, clipping to ``bounds``, success, norms) is enforced by
 `advlab.attacks.base.finalize` for all of them: ``Attack.__call__`` is final, attacks
-implement ``_run``.
+implement ``_run``. Ensemble attacks follow the same contract on a model list
+(`advlab.attacks.ensemble.ModelListAttack`):
+
+    >>> EnsembleAttack(lam=1)([m1, m2, m3], x, y).member_success     # (M, N)
+    >>> UniversalPerturbation(xi=0.2).fit(model, x).perturbation      # (C, H, W)
 """
 
 from __future__ import annotations
@@ -18,12 +24,27 @@ from typing import Any
 from advlab.attacks.base import ATTACKS, Attack, Proposal, finalize, inference_view, is_success
 from advlab.attacks.batched import attack_in_batches, concat_results
 from advlab.attacks.deepfool import DeepFool
+from advlab.attacks.ensemble import (
+    ENSEMBLE_ATTACKS,
+    AttackOnEnsemble,
+    EnsembleAttack,
+    EnsembleResult,
+    ModelListAttack,
+    ProbabilityEnsemble,
+    create_ensemble_attack,
+)
 from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
 from advlab.attacks.lbfgs import LBFGS
 from advlab.attacks.locally_linear import LocallyLinear
 from advlab.attacks.metrics import relative_perturbation, rho_adv
 from advlab.attacks.pgd import PGD
 from advlab.attacks.threat import perturbation_norm, project, validate_inputs
+from advlab.attacks.universal import (
+    UniversalPerturbation,
+    UniversalResult,
+    fooling_rate,
+    random_perturbation,
+)
 
 
 def create_attack(name: str, **params: Any) -> Attack:
@@ -48,22 +69,33 @@ def create_attack(name: str, **params: Any) -> Attack:
 
 __all__ = [
     "ATTACKS",
+    "ENSEMBLE_ATTACKS",
     "Attack",
+    "AttackOnEnsemble",
     "DeepFool",
+    "EnsembleAttack",
+    "EnsembleResult",
     "FGSM",
     "Proposal",
     "LBFGS",
     "LocallyLinear",
+    "ModelListAttack",
     "PGD",
+    "ProbabilityEnsemble",
+    "UniversalPerturbation",
+    "UniversalResult",
     "attack_in_batches",
     "concat_results",
     "create_attack",
+    "create_ensemble_attack",
     "finalize",
+    "fooling_rate",
     "inference_view",
     "is_success",
     "minimal_fgsm_eps",
     "perturbation_norm",
     "project",
+    "random_perturbation",
     "relative_perturbation",
     "rho_adv",
     "validate_inputs",

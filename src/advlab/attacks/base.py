@@ -228,17 +228,21 @@ def finalize(
         with torch.no_grad():
             logits = model(x_adv)
     logits = logits.detach()
-    steps = enforced.steps
-    if isinstance(steps, int):
-        steps = torch.full((x.shape[0],), steps, dtype=torch.long, device=x.device)
     return AttackResult(
         x_adv=x_adv,
         success=is_success(logits, y, attack.targeted),
         norm=perturbation_norm(x, x_adv, attack.norm),
-        steps=steps.to(torch.long),
+        steps=per_sample_steps(enforced.steps, x),
         logits=logits,
         params=enforced.params,
     )
+
+
+def per_sample_steps(steps: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
+    """A proposal's step count as (N,) long: one int for all samples of x (N, *S) repeated."""
+    if isinstance(steps, int):
+        return torch.full((x.shape[0],), steps, dtype=torch.long, device=x.device)
+    return steps.to(torch.long)
 
 
 def registered(name: str) -> Callable[[type[Attack]], type[Attack]]:
