@@ -249,3 +249,31 @@ def test_train_behind_a_front_end_with_an_l1_budget(tmp_path: Path, monkeypatch:
     code, err = run_main(monkeypatch, capsys, "train", "classifier", "--model", "fc500-150-10", "--data", "digits",
                          "--front-end", "nobasis:0.1", "--out", str(tmp_path / "bad"))  # fmt: skip
     assert code == 2 and "dct" in err
+
+
+def test_attack_universal_and_ensemble(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture) -> None:
+    first = _untrained_checkpoint(tmp_path / "a")
+    import torch
+
+    from advlab import models
+    from advlab.experiments.cache import model_args_for
+
+    args = model_args_for("mlp-shallow", "digits")
+    torch.manual_seed(1)
+    second = models.save_checkpoint(tmp_path / "b" / "checkpoint.safetensors", models.create("mlp-shallow", **args),
+                                    {"model": "mlp-shallow", "model_args": args})  # fmt: skip
+    out = tmp_path / "uap"
+    invoke("attack", "universal", "--checkpoint", str(first), "--data", "digits", "--samples", "20", "--xi", "0.2",
+           "--n-fit", "16", "--max-passes", "1", "--steps", "5", "--out", str(out))  # fmt: skip
+    summary = json.loads((out / "result.json").read_text())
+    assert summary["xi"] == 0.2 and summary["n_fit"] == 16 and summary["n_eval"] == 20
+    out = tmp_path / "ens"
+    invoke("attack", "ensemble", "--checkpoints", f"{first.parent}", "--held-out", str(second.parent), "--data",
+           "digits", "--samples", "10", "--method", "fgsm", "--eps", "0.2", "--out", str(out))  # fmt: skip
+    summary = json.loads((out / "result.json").read_text())
+    assert [m["role"] for m in summary["models"]] == ["ensemble", "held out"] and summary["n"] == 10
+    code, err = run_main(monkeypatch, capsys, "attack", "ensemble", "--data", "digits")
+    assert code == 2 and "needs --checkpoints" in err
+    code, err = run_main(monkeypatch, capsys, "attack", "universal", "--checkpoint", str(first), "--xii", "1")
+    assert code == 2 and "has no option --xii" in err and "--n-fit" in err

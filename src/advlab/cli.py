@@ -185,8 +185,8 @@ def eval_command(
 @app.command("attack", context_settings=EXTRA)
 def attack_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Attack name (advlab list --attacks).")],
-    checkpoint: Annotated[Path, typer.Option(help="Run folder or checkpoint file of the classifier.")],
+    name: Annotated[str, typer.Argument(help="Attack name (advlab list --attacks), universal or ensemble.")],
+    checkpoint: Annotated[Path | None, typer.Option(help="Run folder or checkpoint file of the classifier.")] = None,
     data: str = "mnist-5k",
     split: str = "test",
     n: Count = 1000,
@@ -201,17 +201,28 @@ def attack_command(
     time per sample; writes result.json and a grid of originals / perturbations / adversarials.
     Every hyperparameter of the attack is an option (--eps 0.1, --steps 40, --no-random-start,
     --targeted, ...; `advlab list --attacks` shows them). --targeted aims at (label + 1) mod K.
+    `attack universal` fits one perturbation for the whole set (--xi, --n-fit, --variant, ...);
+    `attack ensemble --checkpoints A,B,C [--held-out D]` attacks an ensemble (Liu et al.).
     Under `torchrun --nproc_per_node=N -m advlab attack ...` the images are shared by N processes."""
     from advlab.commands.attack import build_attack, run_attack
+    from advlab.commands.attack_protocols import PROTOCOLS, parse_protocol_options, run_protocol
     from advlab.commands.common import load_model_and_data, output_dir
     from advlab.train.distributed import init_from_env, shutdown
 
-    attack = build_attack(name, _words(ctx))  # bad names and values fail before any loading
     folder = output_dir(out, "attack", name, force, "result.json")
+    if name in PROTOCOLS:  # their own verbs: fit on a set, or a list of models
+        options = parse_protocol_options(name, _words(ctx))
+        dev = init_from_env(device)[1]
+        show(run_protocol(name, options, checkpoint, data, split, n, folder, seed, data_root, dev))
+        say(f"results: [bold]{folder}/result.json[/]")
+        return
+    attack = build_attack(name, _words(ctx))  # bad names and values fail before any loading
+    if checkpoint is None:
+        raise UserError(f"attack {name} needs --checkpoint (the classifier)")
     env, dev = init_from_env(device)
     try:
         model, dataset, x, y = load_model_and_data(checkpoint, data, split, n, data_root, dev)
-        if getattr(attack, "targeted", False):
+        if attack.targeted:
             y = (y + 1) % dataset.num_classes
         table, _ = run_attack(name, model, x, y, folder, dataset.classes, attack=attack,
                               batch_size=batch_size, seed=seed, progress=progress() if env.is_main else None)  # fmt: skip
@@ -273,9 +284,10 @@ def list_command(
         return
     if attacks:
         from advlab.attacks import ATTACKS
+        from advlab.commands.attack_protocols import PROTOCOLS
         from advlab.options import describe_fields
 
-        for name, cls in ATTACKS.items():
+        for name, cls in [*ATTACKS.items(), *PROTOCOLS.items()]:
             doc = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
             show(Table(f"advlab attack {name}", ["option", "type", "default"],
                        [list(r) for r in describe_fields(cls)], caption=doc))  # fmt: skip
