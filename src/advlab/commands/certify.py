@@ -21,7 +21,7 @@ def certify_command(
 ) -> tuple[Table, dict[str, Any]]:
     """``advlab certify``: run `certify_model`, write ``<out_dir>/result.json`` and return
     (Table, the result dict) for the CLI to print."""
-    result: dict[str, Any] = certify_model(model, x, y, eps, batch_size)
+    result: dict[str, Any] = certify_model(model, x, y, eps, batch_size=batch_size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result, indent=2))
