@@ -24,8 +24,12 @@ from advlab.defenses.certify.layers import BoundLayer
 
 
 def _cauchy(like: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
-    """(N, k, *shape) i.i.d. standard Cauchy samples on like's device/dtype (like: (N, *shape))."""
-    out = torch.empty((like.shape[0], k, *like.shape[1:]), dtype=like.dtype, device=like.device)
+    """(1, k, *shape) i.i.d. standard Cauchy samples on like's device/dtype (like: (N, *shape)).
+
+    One R for the whole batch, as convex_adversarial does for the input: each sample's
+    estimate is still a median of k independent Cauchy variables, and drawing N times fewer
+    random numbers matters (sampling was a quarter of a training step)."""
+    out = torch.empty((1, k, *like.shape[1:]), dtype=like.dtype, device=like.device)
     return out.cauchy_(generator=generator)
 
 
