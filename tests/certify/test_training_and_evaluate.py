@@ -84,10 +84,34 @@ def test_certified_samples_are_correct_and_survive_attacks(tmp_path: Path) -> No
     assert scores["certified_accuracy"] <= 1 - scores["pgd_error"] <= 1 - scores["test_error"]
     assert scores["test_error"] <= scores["fgsm_error"] <= scores["robust_error_bound"]
     assert scores["pgd_error"] <= scores["robust_error_bound"]
-    assert scores == certify_model(net, x, y, eps, batch_size=7, pgd_steps=10)  # batching
-    table, result = certify_command(net, x, y, eps, tmp_path / "cert", batch_size=6)
+    deterministic = ("n", "eps", "test_error", "fgsm_error", "robust_error_bound", "certified_accuracy")
+    rebatched = certify_model(net, x, y, eps, batch_size=7, pgd_steps=10)  # PGD starts differ
+    assert {k: rebatched[k] for k in deterministic} == {k: scores[k] for k in deterministic}
+    progress = _RecordingProgress()
+    table, result = certify_command(net, x, y, eps, tmp_path / "cert", batch_size=6, pgd_steps=10,
+                                    progress=progress)  # fmt: skip
     assert json.loads((tmp_path / "cert" / "result.json").read_text()) == result
-    assert len(table.rows) == 5
+    assert {k: result[k] for k in deterministic} == {k: scores[k] for k in deterministic}
+    assert len(table.rows) == 5 and "24 samples" in table.caption
+    assert progress.advances == {"certify eps=0.05": [6, 6, 6, 6]}  # one bar, advanced per batch
+
+
+class _RecordingProgress:
+    """A Progress that records how far each task advanced."""
+
+    def __init__(self) -> None:
+        self.advances: dict[str, list[int]] = {}
+
+    def task(self, description: str, total: int | None):  # noqa: ARG002
+        import contextlib
+
+        steps = self.advances.setdefault(description, [])
+
+        class _Task:
+            def advance(self, n: int = 1, **fields: object) -> None:  # noqa: ARG002
+                steps.append(n)
+
+        return contextlib.nullcontext(_Task())
 
 
 def test_certify_model_never_touches_a_train_mode_model(monkeypatch) -> None:
