@@ -37,7 +37,7 @@ def test_tiny_config_runs_and_renders(tmp_path: Path) -> None:
         ["mnist-5k", "robust", "ours, n=20"], ["mnist", "robust", "paper, n=10000"],
     ]  # fmt: skip
     assert table.rows[3][4:] == [1.80, 3.93, 4.11, 5.82]  # Table 1, MNIST, robust
-    assert "100 mnist-5k digits" in table.caption and "1 epochs" in table.caption
+    assert "100 mnist-5k samples" in table.caption and "robust 1 epoch with" in table.caption
     # A second run reuses the cached models (no retraining, same numbers).
     again = wong_table.run(config, ctx)
     assert again.rows == result.rows

@@ -41,9 +41,12 @@ from advlab.defenses.certify.plan import Plan, build_plan
 from advlab.defenses.certify.projected import CauchyProjections
 from advlab.defenses.certify.result import CertifiedBounds, check_spec
 
-CHUNK_ELEMENTS = 2**28
+CHUNK_ELEMENTS = 2**22
 """Largest number of elements of one tensor the bounds create (an (M, K, *shape) block of dual
-vectors, a block of forward vectors, a per-sample activation); work is split to stay below it."""
+vectors, a block of forward vectors, a per-sample activation); work is split to stay below it.
+4M elements (16 MB in float32): on CPU, blocks of this size are faster than larger ones (they
+stay in cache and avoid page-fault churn): exact robust loss of wong-small on 50 digits 8.7 ->
+4.6 CPU s, certification 2.7 -> 2.1 s, peak memory 3.0 -> 1.9 GB against 2**28."""
 
 
 def _dot(a: Tensor, v: Tensor) -> Tensor:
