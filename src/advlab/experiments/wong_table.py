@@ -239,10 +239,11 @@ def render(result: Result, out_dir: Path) -> Rendered:
         paper = [r[f"paper_{m}"] for m in METRICS]
         ax.bar([p - 0.2 for p in positions], ours, 0.4, label=f"ours ({r['data']}, n={r['n_test']})")
         if any(v is not None for v in paper):
-            ax.bar([p + 0.2 for p in positions], [v or 0.0 for v in paper], 0.4, fill=False,
-                   hatch="//", label=f"paper ({PAPER_DATASET.get(r['data'], r['data'])})")  # fmt: skip
+            paper_data = PAPER_DATASET.get(r["data"], r["data"])
+            ax.bar([p + 0.2 for p in positions], [v or 0.0 for v in paper], 0.4, fill=False, hatch="//",
+                   label=f"paper ({paper_data}, n={PAPER_TEST_SAMPLES[paper_data]})")  # fmt: skip
         for p, v in zip(positions, ours, strict=True):
-            ax.text(p - 0.2, v + 1.5, f"{v:.0f}", ha="center", fontsize=7)
+            ax.text(p - 0.2, v + 1.5, f"{v:.1f}" if v < 10 else f"{v:.0f}", ha="center", fontsize=7)
         ax.set_xticks(list(positions), list(SHORT.values()))
         ax.set_title(f"{r['data']}, {'robust' if r['robust'] else 'normal'} training, eps {r['eps']}", fontsize=9)
         ax.set_ylim(0, 108)
