@@ -17,7 +17,9 @@ import json
 import multiprocessing as mp
 import resource
 import statistics
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -149,12 +151,20 @@ def _run(target, *args) -> dict:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: Sequence[str] = ()) -> argparse.Namespace:
+    """Options of this benchmark from an explicit argument list (never sys.argv: run.py's own
+    arguments, such as `attacks certify`, are not ours)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_certify",
+                                     description=__doc__.splitlines()[0])  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="repeats of our exact pass")
     parser.add_argument("--ca-repeats", type=int, default=2, help="repeats of convex_adversarial's exact pass")
     parser.add_argument("--proj-repeats", type=int, default=5)
-    args = parser.parse_args()
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Sequence[str] = ()) -> dict:
+    """Run the benchmark with options `argv` (run.py calls ``main()``: the defaults)."""
+    args = parse_args(argv)
     net, x, y = setup()
     state = {"weights": net.state_dict(), "x": x, "y": y}
     runs = {
@@ -206,7 +216,8 @@ def main() -> None:
     print(f"bounds: max |diff| {b['max_abs_diff']:.2e}, max rel diff {b['max_rel_diff']:.2e} "
           f"(normwise {b['max_rel_diff_normwise']:.2e})")
     print(f"written to {RESULTS}")
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

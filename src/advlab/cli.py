@@ -241,6 +241,7 @@ def certify_command(
     eps: Annotated[float, typer.Option(help="Linf radius (> 0).")] = 0.1,
     n: Annotated[int | None, typer.Option("--samples", "--n", min=1, help="Number of test images (default: all).")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 50,
+    pgd_steps: Annotated[int, typer.Option(min=1, help="PGD steps of the empirical attack beside the bound.")] = 40,
     out: Annotated[Path | None, typer.Option(help="Folder for result.json (default runs/certify/CHECKPOINT[-k]).")] = None,
     force: Force = False,
     seed: int = 0,
@@ -259,7 +260,7 @@ def certify_command(
     env, dev = init_from_env(device)
     try:
         model, _, x, y = load_model_and_data(checkpoint, data, split, n, data_root, dev)
-        table, _ = run_certify(model, x, y, eps, folder, batch_size=batch_size, seed=seed,
+        table, _ = run_certify(model, x, y, eps, folder, batch_size=batch_size, seed=seed, pgd_steps=pgd_steps,
                                progress=progress() if env.is_main else None)  # fmt: skip
         if env.is_main:
             show(table)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from advlab.defenses.certify import LinfBall, dual_bounds, interval_bounds
-from advlab.defenses.certify.layers import build_layers
+from advlab.defenses.certify.plan import build_plan
 
 
 def test_single_linear_layer_matches_closed_form() -> None:
@@ -67,7 +67,7 @@ def test_transpose_is_adjoint_and_single_layer_is_exact(module: nn.Module, shape
     torch.manual_seed(2)
     module = module.double()
     x = torch.rand(2, *shape, dtype=torch.float64)
-    (layer,) = build_layers(nn.Sequential(module), x).layers
+    (layer,) = build_plan(nn.Sequential(module), x).layers
     out = module(x)
     v = torch.randn_like(out)
     # <W x, v> == <x, W^T v>; bias_dot accounts for the offset.

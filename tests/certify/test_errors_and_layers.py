@@ -22,8 +22,12 @@ def test_non_sequential_and_training_batchnorm_are_refused() -> None:
     with pytest.raises(UnsupportedLayerError, match="nn.Sequential"):
         dual_bounds(nn.Linear(3, 2), torch.rand(1, 3), LinfBall(0.1))
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU())
-    with pytest.raises(UnsupportedLayerError, match="eval mode"):
+    with pytest.raises(UnsupportedLayerError, match="eval mode.*inference_view"):
         dual_bounds(net.train(), torch.rand(2, 1, 5, 5), LinfBall(0.1))
+    # Refused before the plan's shape pass could update the running statistics.
+    assert int(net[1].num_batches_tracked) == 0 and float(net[1].running_mean.abs().sum()) == 0.0
+    with pytest.raises(UnsupportedLayerError, match=r"layer 1 \(Dropout\).*eval mode"):
+        dual_bounds(nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5)).train(), torch.rand(2, 3), LinfBall(0.1))
 
 
 def test_bad_arguments() -> None:

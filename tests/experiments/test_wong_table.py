@@ -30,7 +30,14 @@ def test_tiny_config_runs_and_renders(tmp_path: Path) -> None:
     rendered = wong_table.render(result, ctx.out_dir)
     assert (ctx.out_dir / "wong_table.png").exists()
     (table,) = rendered.tables
-    assert "robust error bound % (paper)" in table.columns and len(table.rows) == 2
+    assert table.columns == ["data", "training", "eps", "source", "test", "FGSM", "PGD", "bound"]
+    # Ours and the paper's rows alternate: mnist-5k normal, MNIST normal, mnist-5k robust, ...
+    assert [row[:2] + row[3:4] for row in table.rows] == [
+        ["mnist-5k", "normal", "ours, n=20"], ["mnist", "normal", "paper, n=10000"],
+        ["mnist-5k", "robust", "ours, n=20"], ["mnist", "robust", "paper, n=10000"],
+    ]  # fmt: skip
+    assert table.rows[3][4:] == [1.80, 3.93, 4.11, 5.82]  # Table 1, MNIST, robust
+    assert "100 mnist-5k samples" in table.caption and "robust 1 epoch with" in table.caption
     # A second run reuses the cached models (no retraining, same numbers).
     again = wong_table.run(config, ctx)
     assert again.rows == result.rows

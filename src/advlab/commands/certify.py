@@ -24,7 +24,7 @@ COUNTED = ("test_error", "fgsm_error", "pgd_error", "robust_error_bound")
 
 def certify_command(
     model: nn.Module, x: Tensor, y: Tensor, eps: float, out_dir: str | Path, batch_size: int = 50,
-    seed: int = 0, progress: Progress | None = None,
+    seed: int = 0, pgd_steps: int = 40, progress: Progress | None = None,
 ) -> tuple[Table, dict[str, Any]]:
     """``advlab certify``: `certify_model` over chunks of `batch_size` samples (chunk i's PGD
     seeded by (seed, i); under torchrun chunk i runs on rank i mod world_size and the counts
@@ -33,11 +33,12 @@ def certify_command(
     env = current_env()
     chunks = chunk_slices(x.shape[0], batch_size)
     counts = torch.zeros(len(COUNTED), dtype=torch.float64)
-    with (progress or SilentProgress()).task("certify", x.shape[0]) as bar:
+    with (progress or SilentProgress()).task(f"certify eps={eps:g}", x.shape[0]) as bar:
         for i in my_chunks(len(chunks), env):
             rows = chunks[i]
             n_rows = int(rows.stop) - int(rows.start)
-            part = certify_model(model, x[rows], y[rows], eps, batch_size, seed=seed * 1_000_003 + i)
+            part = certify_model(model, x[rows], y[rows], eps, batch_size=batch_size,
+                                 pgd_steps=pgd_steps, seed=seed * 1_000_003 + i)
             counts += torch.tensor([round(part[k] * n_rows) for k in COUNTED], dtype=torch.float64)
             bar.advance(n_rows)
     counts = sum_across_ranks(counts.to(x.device), env).cpu()
@@ -55,7 +56,7 @@ def certify_command(
         ["metric", "value (%)"],
         [[name.replace("_", " "), round(100.0 * result[name], 2)]
          for name in (*COUNTED, "certified_accuracy")],
-        caption="robust error bound: fraction not certified by the exact dual network "
-        "(Wong & Kolter 2018); FGSM/PGD errors include clean mistakes.",
+        caption=f"robust error bound: fraction of the {n} samples not certified by the exact dual "
+        f"network (Wong & Kolter 2018); FGSM/PGD ({pgd_steps} steps) errors include clean mistakes.",
     )  # fmt: skip
     return table, result

@@ -1,39 +1,46 @@
 """Layers of the dual network of Wong & Kolter (ICML 2018, "Provable defenses against adversarial
-examples via the convex outer adversarial polytope", arXiv:1711.00851), one class per layer type.
+examples via the convex outer adversarial polytope", arXiv:1711.00851), one class per operator
+with the same methods (as auto_LiRPA's bound operators and convex_adversarial's dual layers).
 
 Notation of the paper (Section 3, Algorithm 1 of the lecture's "provable defense" slides):
 a network alternates affine maps ``z_hat_{i+1} = W_i z_i + b_i`` and ReLUs ``z_{i+1} =
-max(z_hat_{i+1}, 0)``. The dual network runs *backwards*: ``nu_k = -c`` and, for every affine map,
-``nu_hat_i = W_i^T nu_{i+1}`` (eq. 8) with the offset ``gamma_i = b_i`` entering the objective as
-``-nu_{i+1}^T b_i``; every ReLU with pre-activation bounds ``l <= z_hat <= u`` is relaxed to the
-triangle of Figure 2 and its dual is ``nu_i = D_i nu_hat_i`` with
+max(z_hat_{i+1}, 0)``. Once the pre-activation bounds ``l <= z_hat <= u`` of a ReLU are known,
+the triangle relaxation of Figure 2 bounds its output between two parallel lines,
 
-    D_i = 0 on I-  (u <= 0),   1 on I+  (l >= 0),   u / (u - l) on I  (l < 0 < u)      (eq. 10)
+    D z_hat  <=  z  <=  D z_hat - D l   on I (l < 0 < u),   D = u / (u - l)              (eq. 10)
 
-plus the term ``sum_{j in I} l_j [nu_ij]_+`` in the objective J (eq. 7).
+(z = 0 on I-, z = z_hat on I+). So every layer of the *relaxed* network is a linear map with an
+interval offset, ``z_out = L z_in + o`` with ``o`` in ``[o_c - o_r, o_c + o_r]``:
 
-Every affine layer class has the same methods so that the bound algorithms (interval.py, dual.py,
-projected.py) never look at layer types:
+- an affine layer: ``L = W``, ``o_c = b``, ``o_r = 0`` (no radius);
+- a relaxed ReLU: ``L = D``, ``o_c = o_r = -t / 2`` with ``t = D l`` on I (0 elsewhere, t <= 0).
 
-- ``affine(z)``      ``W z + b``            (B, *in_shape) -> (B, *out_shape)
-- ``linear(z)``      ``W z``                (B, *in_shape) -> (B, *out_shape)
-- ``linear_abs(r)``  ``|W| r``              (B, *in_shape) -> (B, *out_shape)  (interval radius)
-- ``transpose(nu)``  ``W^T nu`` (nu_hat)    (B, *out_shape) -> (B, *in_shape)
-- ``bias_dot(nu)``   ``nu^T b`` (gamma)     (B, *out_shape) -> (B,)
+The dual network runs backwards from ``nu_k = -c`` through ``nu_in = L^T nu_out`` (eq. 8:
+``nu_hat_i = W_i^T nu_{i+1}``, ``nu_i = D_i nu_hat_i``) and the objective J(c) (eq. 7) collects
+``-nu_out^T o_c - |nu_out|^T o_r`` per layer; for a ReLU that is ``sum_{j in I} l_j [nu_j]_+``
+(the paper's ReLU term) and for an affine layer ``-nu_{i+1}^T b_i`` (the gamma terms).
 
-``B`` is any flattened batch (samples times specifications). The ReLU relaxation is
-`ReLURelaxation`, built from bounds l, u once they are known. `build_layers` turns an
-``nn.Sequential`` into these objects and names any unsupported layer with its index.
+Methods, the same on every layer (``...`` is any number of leading batch dimensions: (N,) for
+per-sample tensors, (M, K) for M in {1, N} samples times K specifications or unit vectors):
+
+- ``affine(z)``           ``L z + o_c``        (..., *in_shape) -> (..., *out_shape)
+- ``linear(v)``           ``L v``              (..., *in_shape) -> (..., *out_shape)
+- ``transpose(nu)``       ``L^T nu``           (..., *out_shape) -> (..., *in_shape)
+- ``offset_centre``       ``o_c`` or None      broadcastable to (N, *out_shape)
+- ``offset_radius``       ``o_r`` or None      (N, *out_shape)
+- ``interval(c, r)``      interval arithmetic  (N, *in_shape) x 2 -> (N, *out_shape) x 2
+- ``bounded(l, u)``       the layer once its input bounds are known (a ReLU's relaxation;
+                          affine layers return themselves); ``needs_bounds`` says which need it.
+
+A ReLU's relaxation depends on the sample, so on a ReLU ``linear`` / ``transpose`` of a
+(1, K, ...) tensor give (N, K, ...). The plan (plan.py) turns an ``nn.Sequential`` into these.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 Shape = tuple[int, ...]
 
@@ -42,32 +49,57 @@ class UnsupportedLayerError(ValueError):
     """A layer the dual network cannot represent; the message names the layer and its index."""
 
 
-class AffineLayer:
-    """Base of every affine layer ``z_hat = W z + b`` of the dual network (Wong & Kolter 2018, eq. 8).
+def _leading(v: Tensor, shape: Shape) -> tuple[int, ...]:
+    """The batch dimensions of v in front of a per-sample `shape`."""
+    return tuple(v.shape[: v.dim() - len(shape)])
 
-    Subclasses implement the five methods in the module docstring for per-sample shapes
-    `in_shape` -> `out_shape`.
+
+class BoundLayer:
+    """Base of every layer of the dual network (Wong & Kolter 2018, Section 3): the relaxed map
+    ``z_out = L z_in + o``, ``o`` in ``[offset_centre -/+ offset_radius]`` (module docstring).
+
+    Subclasses implement `linear`, `transpose` and the offsets; `affine` and `interval` follow
+    for affine maps (interval arithmetic ``(W c + b, |W| r)``), and ReLU overrides them.
     """
 
     name: str = ""
     in_shape: Shape = ()
     out_shape: Shape = ()
+    needs_bounds: bool = False
+    """True when the layer can only be relaxed once the bounds of its input are known (ReLU)."""
 
-    def affine(self, z: Tensor) -> Tensor:
-        raise NotImplementedError
+    def bounded(self, lower: Tensor, upper: Tensor) -> BoundLayer:  # noqa: ARG002 (affine: exact)
+        """The layer relaxed over input bounds ``lower <= z_in <= upper`` (N, *in_shape)."""
+        return self
 
-    def linear(self, z: Tensor) -> Tensor:
+    def linear(self, v: Tensor) -> Tensor:
         raise NotImplementedError
 
     def linear_abs(self, r: Tensor) -> Tensor:
+        """``|L| r`` for a radius r (..., *in_shape) (interval arithmetic)."""
         raise NotImplementedError
 
     def transpose(self, nu: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def bias_dot(self, nu: Tensor) -> Tensor | None:
-        """``nu^T b`` per row of `nu` (B,); None when the layer has no offset."""
+    @property
+    def offset_centre(self) -> Tensor | None:
+        """``o_c``, broadcastable to (N, *out_shape); None when the layer has no offset."""
         return None
+
+    @property
+    def offset_radius(self) -> Tensor | None:
+        """``o_r`` (N, *out_shape) >= 0; None when the offset is exact (affine layers)."""
+        return None
+
+    def affine(self, z: Tensor) -> Tensor:
+        """``L z + o_c`` for z (..., *in_shape)."""
+        out, centre = self.linear(z), self.offset_centre
+        return out if centre is None else out + centre
+
+    def interval(self, centre: Tensor, radius: Tensor) -> tuple[Tensor, Tensor]:
+        """(centre, radius) (N, *out_shape) of the image of the box ``centre -/+ radius``."""
+        return self.affine(centre), self.linear_abs(radius)
 
     @property
     def mixes(self) -> bool:
@@ -75,8 +107,11 @@ class AffineLayer:
         interval arithmetic through a block of affine layers is exact."""
         return True
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name or '?'}: {self.in_shape} -> {self.out_shape})"
 
-class LinearLayer(AffineLayer):
+
+class LinearLayer(BoundLayer):
     """``nn.Linear``: ``z_hat = W z + b``, W (out, in); ``nu_hat = W^T nu`` is ``nu @ W``."""
 
     def __init__(self, weight: Tensor, bias: Tensor | None) -> None:
@@ -86,20 +121,21 @@ class LinearLayer(AffineLayer):
     def affine(self, z: Tensor) -> Tensor:
         return F.linear(z, self.weight, self.bias)
 
-    def linear(self, z: Tensor) -> Tensor:
-        return F.linear(z, self.weight)
+    def linear(self, v: Tensor) -> Tensor:
+        return F.linear(v, self.weight)
 
     def linear_abs(self, r: Tensor) -> Tensor:
         return F.linear(r, self.weight.abs())
 
     def transpose(self, nu: Tensor) -> Tensor:
-        return nu @ self.weight  # (B, out) @ (out, in) -> (B, in)
+        return nu @ self.weight  # (..., out) @ (out, in) -> (..., in)
 
-    def bias_dot(self, nu: Tensor) -> Tensor | None:
-        return None if self.bias is None else nu @ self.bias  # (B,)
+    @property
+    def offset_centre(self) -> Tensor | None:
+        return None if self.bias is None else self.bias.unsqueeze(0)  # (1, out)
 
 
-class ConvLayer(AffineLayer):
+class ConvLayer(BoundLayer):
     """``nn.Conv2d`` (any kernel, stride, padding, dilation, groups; zero padding) and
     ``nn.AvgPool2d`` (a depthwise convolution with weights 1/(kh*kw)).
 
@@ -131,30 +167,36 @@ class ConvLayer(AffineLayer):
         )
 
     def _conv(self, z: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        return F.conv2d(z, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        lead = _leading(z, self.in_shape)  # conv2d takes one batch dimension
+        out = F.conv2d(z.reshape(-1, *self.in_shape), weight, bias, self.stride, self.padding,
+                       self.dilation, self.groups)  # fmt: skip
+        return out.reshape(*lead, *self.out_shape)
 
     def affine(self, z: Tensor) -> Tensor:
         return self._conv(z, self.weight, self.bias)
 
-    def linear(self, z: Tensor) -> Tensor:
-        return self._conv(z, self.weight, None)
+    def linear(self, v: Tensor) -> Tensor:
+        return self._conv(v, self.weight, None)
 
     def linear_abs(self, r: Tensor) -> Tensor:
         return self._conv(r, self.weight.abs(), None)
 
     def transpose(self, nu: Tensor) -> Tensor:
-        return F.conv_transpose2d(
-            nu, self.weight, None, self.stride, self.padding, self.output_padding,
-            self.groups, self.dilation,
+        lead = _leading(nu, self.out_shape)
+        out = F.conv_transpose2d(
+            nu.reshape(-1, *self.out_shape), self.weight, None, self.stride, self.padding,
+            self.output_padding, self.groups, self.dilation,
         )  # (B, C_out, H', W') -> (B, C_in, H, W)
+        return out.reshape(*lead, *self.in_shape)
 
-    def bias_dot(self, nu: Tensor) -> Tensor | None:
+    @property
+    def offset_centre(self) -> Tensor | None:
         if self.bias is None:
             return None
-        return nu.sum(dim=(2, 3)) @ self.bias  # (B, C_out) @ (C_out,) -> (B,)
+        return self.bias.view(1, -1, 1, 1).expand(1, *self.out_shape)  # (1, C, H, W), no copy
 
 
-class ChannelAffineLayer(AffineLayer):
+class ChannelAffineLayer(BoundLayer):
     """Per-channel ``z_hat = scale * z + shift``: eval-mode BatchNorm1d/2d folded into an affine
     map, and ``Normalize`` ((z - mean) / std). `scale`, `shift` are (C,); channel is dim 1."""
 
@@ -163,11 +205,8 @@ class ChannelAffineLayer(AffineLayer):
         self.scale, self.shift = scale.reshape(view), shift.reshape(view)
         self.in_shape = self.out_shape = shape
 
-    def affine(self, z: Tensor) -> Tensor:
-        return z * self.scale + self.shift
-
-    def linear(self, z: Tensor) -> Tensor:
-        return z * self.scale
+    def linear(self, v: Tensor) -> Tensor:
+        return v * self.scale
 
     def linear_abs(self, r: Tensor) -> Tensor:
         return r * self.scale.abs()
@@ -175,176 +214,102 @@ class ChannelAffineLayer(AffineLayer):
     def transpose(self, nu: Tensor) -> Tensor:
         return nu * self.scale
 
-    def bias_dot(self, nu: Tensor) -> Tensor | None:
-        return (nu * self.shift).flatten(1).sum(1)
+    @property
+    def offset_centre(self) -> Tensor | None:
+        return self.shift.expand(self.out_shape).unsqueeze(0)  # (1, *shape)
 
     @property
     def mixes(self) -> bool:
         return False
 
 
-class ReshapeLayer(AffineLayer):
+class ReshapeLayer(BoundLayer):
     """``nn.Flatten`` (and Identity/Dropout in eval, a reshape to the same shape)."""
 
     def __init__(self, in_shape: Shape, out_shape: Shape) -> None:
         self.in_shape, self.out_shape = in_shape, out_shape
 
-    def affine(self, z: Tensor) -> Tensor:
-        return z.reshape(z.shape[0], *self.out_shape)
-
-    def linear(self, z: Tensor) -> Tensor:  # a reshape has no offset: linear part = affine map
-        return self.affine(z)
+    def linear(self, v: Tensor) -> Tensor:
+        return v.reshape(*_leading(v, self.in_shape), *self.out_shape)
 
     def linear_abs(self, r: Tensor) -> Tensor:  # |reshape| = reshape
-        return self.affine(r)
+        return self.linear(r)
 
     def transpose(self, nu: Tensor) -> Tensor:
-        return nu.reshape(nu.shape[0], *self.in_shape)
+        return nu.reshape(*_leading(nu, self.out_shape), *self.in_shape)
 
     @property
     def mixes(self) -> bool:
         return False
 
 
-class ReLURelaxation:
-    """The convex (triangle) relaxation of a ReLU over ``[l, u]`` (Wong & Kolter 2018, Figure 2,
-    eq. 10), with the sets ``I-`` (u <= 0), ``I+`` (l >= 0) and ``I`` (l < 0 < u).
+class ReLULayer(BoundLayer):
+    """``nn.ReLU`` and, once bounded, its triangle relaxation over ``[l, u]`` (Wong & Kolter 2018,
+    Figure 2, eq. 10), with the sets ``I-`` (u <= 0), ``I+`` (l >= 0) and ``I`` (l < 0 < u).
 
-    l, u: (N, *shape) pre-activation bounds. Attributes: ``d`` (N, *shape) the diagonal of D_i
-    (0 on I-, 1 on I+, u/(u-l) on I), and ``t`` (N, *shape) = ``d * l`` on I and 0 elsewhere, so
-    that the ReLU term of the objective, ``sum_{j in I} l_j [nu_j]_+`` with ``nu = D nu_hat``,
-    is ``sum_j t_j [nu_hat_j]_+`` (d > 0 on I).
+    In the plan a ReLU has no bounds (``needs_bounds``); `interval` works without them.
+    ``bounded(l, u)`` (l, u: (N, *shape) pre-activation bounds) gives the relaxed layer with
+    ``d`` (N, *shape) the diagonal of D (0 on I-, 1 on I+, u/(u-l) on I) and ``t`` (N, *shape)
+    ``= d * l`` on I, 0 elsewhere (<= 0); its offset is ``[0, -t]``: centre and radius ``-t/2``.
     """
 
-    def __init__(self, lower: Tensor, upper: Tensor, name: str = "") -> None:
+    needs_bounds = True
+
+    def __init__(self, shape: Shape, lower: Tensor | None = None, upper: Tensor | None = None,
+                 name: str = "") -> None:  # fmt: skip
+        self.in_shape = self.out_shape = shape
         self.name = name
-        self.l, self.u = l, u = lower, upper  # noqa: E741 (the paper's symbols)
+        self.lower, self.upper = lower, upper
+        if lower is None or upper is None:
+            return
+        l, u = lower, upper  # noqa: E741 (the paper's symbols)
         self.i_minus, self.i_plus = u <= 0, l >= 0
         self.i_mixed = ~(self.i_minus | self.i_plus)  # I
         # u - l is replaced by 1 off I so that neither the value nor its gradient is NaN.
         width = torch.where(self.i_mixed, u - l, torch.ones_like(u))
-        slope = torch.where(self.i_mixed, u / width, self.i_plus.to(u.dtype))
-        self.d = slope  # (N, *shape)
-        self.t = torch.where(self.i_mixed, slope * l, torch.zeros_like(l))  # (N, *shape), <= 0
+        self.d = torch.where(self.i_mixed, u / width, self.i_plus.to(u.dtype))  # (N, *shape)
+        self.t = torch.where(self.i_mixed, self.d * l, torch.zeros_like(l))  # (N, *shape), <= 0
+        self.half_gap = -self.t / 2  # (N, *shape) >= 0: centre and radius of the offset [0, -t]
 
-    def apply(self, nu_hat: Tensor) -> Tensor:
-        """``nu = D nu_hat`` for nu_hat (N, K, *shape) or (1, K, *shape) -> (N, K, *shape)."""
-        return self.d.unsqueeze(1) * nu_hat
+    def bounded(self, lower: Tensor, upper: Tensor) -> ReLULayer:
+        return ReLULayer(self.in_shape, lower, upper, self.name)
 
+    def _require_bounds(self) -> None:
+        if self.lower is None:
+            raise RuntimeError(
+                f"{self.name or 'ReLU'} has no input bounds yet: call bounded(lower, upper) first "
+                "(the relaxation of Wong & Kolter 2018, eq. 10, needs them)"
+            )
 
-@dataclass(frozen=True)
-class Plan:
-    """A model as dual-network layers: a list of `AffineLayer` and the string "relu"."""
+    def _diagonal(self, v: Tensor) -> Tensor:
+        """d broadcast against v: (N, *shape) or (N, 1, *shape) for v (M, K, *shape)."""
+        self._require_bounds()
+        return self.d.unsqueeze(1) if v.dim() > self.d.dim() else self.d
 
-    layers: list[Any]
-    in_shape: Shape
-    out_shape: Shape
+    def linear(self, v: Tensor) -> Tensor:
+        return self._diagonal(v) * v  # nu_i = D_i nu_hat_i (D is diagonal: L = L^T)
 
+    def linear_abs(self, r: Tensor) -> Tensor:
+        return self._diagonal(r) * r  # d >= 0
 
-SUPPORTED = (
-    "Linear, Conv2d (zero padding), ReLU, Flatten, BatchNorm1d/2d (eval), AvgPool2d, "
-    "Normalize (mean/std buffers), Identity, Dropout (eval), nested nn.Sequential"
-)
+    def transpose(self, nu: Tensor) -> Tensor:
+        return self.linear(nu)
 
+    @property
+    def offset_centre(self) -> Tensor | None:
+        self._require_bounds()
+        return self.half_gap
 
-def _flatten_modules(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
-    """Leaves of (possibly nested) ``nn.Sequential`` models with dotted index names."""
-    if isinstance(model, nn.Sequential):
-        out: list[tuple[str, nn.Module]] = []
-        for key, child in model.named_children():
-            out.extend(_flatten_modules(child, f"{prefix}{key}."))
-        return out
-    return [(prefix.rstrip(".") or "0", model)]
+    @property
+    def offset_radius(self) -> Tensor | None:
+        self._require_bounds()
+        return self.half_gap
 
+    def interval(self, centre: Tensor, radius: Tensor) -> tuple[Tensor, Tensor]:
+        """Interval arithmetic ``[relu(c - r), relu(c + r)]`` (exact for a ReLU; no bounds needed)."""
+        low, high = (centre - radius).clamp_min(0), (centre + radius).clamp_min(0)
+        return (low + high) / 2, (high - low) / 2
 
-def _pair(v: Any) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def _unsupported(name: str, module: nn.Module, why: str = "") -> UnsupportedLayerError:
-    reason = f" ({why})" if why else ""
-    return UnsupportedLayerError(
-        f"layer {name} ({type(module).__name__}) is not supported by the dual network{reason}; "
-        f"supported: {SUPPORTED}"
-    )
-
-
-def _convert(name: str, m: nn.Module, in_shape: Shape, out_shape: Shape, like: Tensor) -> Any:
-    """One module -> one dual layer ("relu" for a ReLU), or raise naming the layer."""
-    if isinstance(m, nn.ReLU):
-        return "relu"
-    if isinstance(m, nn.Linear):
-        return LinearLayer(m.weight, m.bias)
-    if isinstance(m, nn.Conv2d):
-        if m.padding_mode != "zeros":
-            raise _unsupported(name, m, f"padding_mode={m.padding_mode!r}, only 'zeros'")
-        if isinstance(m.padding, str):  # 'valid' or 'same'
-            total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size, strict=True)]
-            if m.padding == "same" and any(t % 2 for t in total):
-                raise _unsupported(name, m, "asymmetric 'same' padding")
-            padding = (0, 0) if m.padding == "valid" else (total[0] // 2, total[1] // 2)
-        else:
-            padding = _pair(m.padding)
-        return ConvLayer(m.weight, m.bias, in_shape, out_shape, _pair(m.stride), padding,
-                         _pair(m.dilation), m.groups)
-    if isinstance(m, nn.AvgPool2d):
-        k, s, p = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.padding)
-        if m.ceil_mode or (any(p) and not m.count_include_pad and m.divisor_override is None):
-            raise _unsupported(name, m, "ceil_mode or padding not counted in the average")
-        c = in_shape[0]
-        divisor = m.divisor_override or k[0] * k[1]
-        weight = torch.full((c, 1, *k), 1.0 / divisor, dtype=like.dtype, device=like.device)
-        return ConvLayer(weight, None, in_shape, out_shape, s, p, (1, 1), c)
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        if m.training or m.running_mean is None or m.running_var is None:
-            raise _unsupported(name, m, "BatchNorm must be in eval mode with running statistics")
-        scale = torch.rsqrt(m.running_var + m.eps)
-        if m.weight is not None:
-            scale = scale * m.weight
-        shift = -m.running_mean * scale + (m.bias if m.bias is not None else 0.0)
-        return ChannelAffineLayer(scale, shift, in_shape)
-    mean_buffer, std_buffer = getattr(m, "mean", None), getattr(m, "std", None)
-    if isinstance(mean_buffer, Tensor) and isinstance(std_buffer, Tensor):
-        # advlab.models.layers.Normalize or any module with per-channel mean/std buffers.
-        mean, std = mean_buffer.reshape(-1), std_buffer.reshape(-1)
-        if mean.numel() not in (1, in_shape[0]):
-            raise _unsupported(name, m, f"mean of {mean.numel()} values for {in_shape[0]} channels")
-        mean, std = mean.expand(in_shape[0]), std.expand(in_shape[0])
-        return ChannelAffineLayer(1.0 / std, -mean / std, in_shape)
-    if isinstance(m, nn.Flatten):
-        return ReshapeLayer(in_shape, out_shape)
-    if isinstance(m, nn.Identity) or (isinstance(m, nn.Dropout) and (not m.training or m.p == 0)):
-        return ReshapeLayer(in_shape, out_shape)
-    if isinstance(m, nn.Dropout):
-        raise _unsupported(name, m, "Dropout must be in eval mode")
-    raise _unsupported(name, m)
-
-
-def build_layers(model: nn.Module, sample: Tensor) -> Plan:
-    """Translate an ``nn.Sequential`` `model` into dual-network layers.
-
-    sample: (N, *in_shape) any input batch (only its shape/device/dtype are used; one row is run
-    through the model to learn every layer's shape). Raises `UnsupportedLayerError` naming the
-    first unsupported layer and its index.
-    """
-    modules = _flatten_modules(model)
-    if not isinstance(model, nn.Sequential):
-        raise UnsupportedLayerError(
-            f"certification needs an nn.Sequential model, got {type(model).__name__}; "
-            f"supported layers: {SUPPORTED}"
-        )
-    layers: list[Any] = []
-    with torch.no_grad():
-        z = torch.zeros_like(sample[:1])
-        for name, module in modules:
-            in_shape = tuple(z.shape[1:])
-            try:
-                z_next = module(z)
-            except Exception as exc:  # a layer that cannot even run on this shape
-                raise _unsupported(name, module, f"fails on input {in_shape}: {exc}") from exc
-            layer = _convert(name, module, in_shape, tuple(z_next.shape[1:]), z)
-            if layer != "relu":
-                layer.name = f"{name} ({type(module).__name__})"
-            layers.append(layer)
-            z = z_next
-    return Plan(layers, tuple(sample.shape[1:]), tuple(z.shape[1:]))
+    @property
+    def mixes(self) -> bool:
+        return False

@@ -1,20 +1,18 @@
 """Random Cauchy projections for the activation bounds (Wong, Schmidt, Metzen & Kolter 2018,
 "Scaling provable adversarial defenses", Section 3.2).
 
-The exact bound of unit j of a layer needs ``||nu_hat_1||_1`` (the l1 norm of row j of the linear
-map A from the input to that layer, scaled by the radius) and, per earlier ReLU layer with map P
-from its output to unit j, ``sum_{i in I} l_i [nu_i]_+``. With R a matrix of k i.i.d. standard
-Cauchy vectors, ``(A R)_j`` is Cauchy with scale ``||A_j||_1``, so
+The exact bound of unit j of a layer needs, for every interval source of the relaxed network
+(the input box with radius r, and every ReLU's offset ``[0, -t]`` with radius ``o_r = -t/2``,
+layers.py), the l1 norm ``||(A diag(radius))_j||_1`` of row j of the linear map A from that
+source to the layer. With R a matrix of k i.i.d. standard Cauchy vectors, ``(A diag(radius) R)_j``
+is Cauchy with scale ``||(A diag(radius))_j||_1``, so
 
-    ||A_j||_1 ~= median(|A R|_j)                                   (median estimator)
+    ||(A diag(radius))_j||_1 ~= median(|A diag(radius) R|_j)          (median estimator)
 
-and ``A R`` costs k forward passes of the linearised network instead of one backward pass per
-unit. The ReLU term uses ``[v]_+ = (v + |v|) / 2``:
-
-    sum_{i in I} l_i [nu_i]_+ = 1/2 (-(P t)_j) - 1/2 ||(P diag(t))_j||_1     (lower bound)
-                              = 1/2 (-(P t)_j) + 1/2 ||(P diag(t))_j||_1     (upper bound)
-
-with ``t = D l`` on I: one exact forward pass of t and k projected passes of ``t * R``.
+and ``A diag(radius) R`` costs k forward passes of the linearised network instead of one
+backward pass per unit. The centres (x and every offset centre: the biases b and -t/2) are
+pushed forward exactly as psi. Bounds: ``psi -/+ sum over sources of the estimates``; for a
+ReLU source that is the paper's ``1/2 (-(P t)_j) -/+ 1/2 ||(P diag(t))_j||_1``.
 """
 
 from __future__ import annotations
@@ -22,57 +20,42 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from advlab.defenses.certify.layers import AffineLayer, ReLURelaxation
+from advlab.defenses.certify.layers import BoundLayer
 
 
 def _cauchy(like: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
-    """(N, k, *shape) i.i.d. standard Cauchy samples on like's device/dtype (like: (N, *shape))."""
-    out = torch.empty((like.shape[0], k, *like.shape[1:]), dtype=like.dtype, device=like.device)
+    """(1, k, *shape) i.i.d. standard Cauchy samples on like's device/dtype (like: (N, *shape)).
+
+    One R for the whole batch, as convex_adversarial does for the input: each sample's
+    estimate is still a median of k independent Cauchy variables, and drawing N times fewer
+    random numbers matters (sampling was a quarter of a training step)."""
+    out = torch.empty((1, k, *like.shape[1:]), dtype=like.dtype, device=like.device)
     return out.cauchy_(generator=generator)
 
 
 class CauchyProjections:
     """Forward-mode estimate of Algorithm 1's bounds with k Cauchy projections.
 
-    Keeps, through the linearised network (affine maps, and D at every ReLU):
-    ``psi`` (N, *shape), the image of the input centre with all offsets b (psi of Algorithm 1);
-    ``inputs`` (N, k, *shape), the image of ``radius * R``; and per ReLU layer the image of t
-    (N, 1, *shape) and of ``t * R`` (N, k, *shape).
+    Keeps, through the relaxed network: ``psi`` (N, *shape), the image of the input centre with
+    every offset centre; and ``sources`` (N, k, *shape) each, the images of ``radius * R`` of the
+    input and of every layer with an offset radius (the ReLUs), with fresh R per source.
     """
 
     def __init__(self, centre: Tensor, radius: Tensor, k: int, generator: torch.Generator | None):
         self.k, self.generator = k, generator
         self.psi = centre  # (N, *shape)
-        self.inputs = radius.unsqueeze(1) * _cauchy(centre, k, generator)  # (N, k, *shape)
-        self.relus: list[tuple[Tensor, Tensor]] = []  # [(P t (N,1,*), P (t R) (N,k,*))]
+        self.sources = [radius.unsqueeze(1) * _cauchy(centre, k, generator)]  # [(N, k, *shape)]
 
-    @staticmethod
-    def _linear(layer: AffineLayer, v: Tensor) -> Tensor:
-        n, k = v.shape[:2]
-        return layer.linear(v.flatten(0, 1)).unflatten(0, (n, k))  # (N, k, *out_shape)
-
-    def affine(self, layer: AffineLayer) -> None:
-        """Push every term through ``z -> W z + b`` (b only on psi)."""
+    def push(self, layer: BoundLayer) -> None:
+        """Push every term through the (relaxed) layer ``z -> L z + o``; a layer with an offset
+        radius (a bounded ReLU) starts a new projected source."""
         self.psi = layer.affine(self.psi)
-        self.inputs = self._linear(layer, self.inputs)
-        self.relus = [(self._linear(layer, t), self._linear(layer, p)) for t, p in self.relus]
-
-    def relu(self, relax: ReLURelaxation) -> None:
-        """Multiply every term by D, then start the terms of this ReLU layer."""
-        d = relax.d.unsqueeze(1)  # (N, 1, *shape)
-        self.psi = relax.d * self.psi
-        self.inputs = d * self.inputs
-        self.relus = [(d * t, d * p) for t, p in self.relus]
-        t = relax.t.unsqueeze(1)  # (N, 1, *shape)
-        self.relus.append((t, t * _cauchy(relax.t, self.k, self.generator)))
+        self.sources = [layer.linear(v) for v in self.sources]
+        radius = layer.offset_radius
+        if radius is not None:
+            self.sources.append(radius.unsqueeze(1) * _cauchy(radius, self.k, self.generator))
 
     def bounds(self) -> tuple[Tensor, Tensor]:
         """Estimated (l, u) of the current layer, each (N, *shape)."""
-        spread = self.inputs.abs().median(dim=1).values  # ~ r^T |nu_hat_1| per unit
-        lower, upper = self.psi - spread, self.psi + spread
-        for t, p in self.relus:
-            half_exact = 0.5 * t[:, 0]  # 1/2 (P t)_j
-            half_l1 = 0.5 * p.abs().median(dim=1).values  # 1/2 ||(P diag t)_j||_1
-            lower = lower - half_exact - half_l1
-            upper = upper - half_exact + half_l1
-        return lower, upper
+        spread = sum((v.abs().median(dim=1).values for v in self.sources), torch.zeros_like(self.psi))
+        return self.psi - spread, self.psi + spread

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -31,7 +32,7 @@ def check_spec(spec: Tensor | None, x: Tensor, out_shape: tuple[int, ...]) -> Te
     """Validate a specification tensor c (N, S, outputs) against the batch and the model output."""
     if spec is None:
         return None
-    outputs = int(torch.tensor(out_shape).prod()) if out_shape else 1
+    outputs = math.prod(out_shape)
     if spec.dim() != 3 or spec.shape[0] != x.shape[0] or spec.shape[2] != outputs:
         raise ValueError(
             f"spec must have shape (N={x.shape[0]}, S, outputs={outputs}), got {tuple(spec.shape)}"
