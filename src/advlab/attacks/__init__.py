@@ -1,4 +1,5 @@
-"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, with rho_adv and an attack registry.
+"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, spatial (grid, random, first-order),
+expectation over transformation and RP2, with rho_adv and an attack registry.
 
     >>> from advlab.attacks import DeepFool, create_attack
     >>> result = DeepFool(steps=50, overshoot=0.02)(model, x, y)     # x (N, C, H, W) in [0, 1]
@@ -18,10 +19,13 @@ from typing import Any
 from advlab.attacks.base import ATTACKS, Attack, Proposal, finalize, inference_view, is_success
 from advlab.attacks.batched import attack_in_batches, concat_results
 from advlab.attacks.deepfool import DeepFool
+from advlab.attacks.eot import EOT, ExpectationModel
 from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
 from advlab.attacks.lbfgs import LBFGS
 from advlab.attacks.metrics import relative_perturbation, rho_adv
 from advlab.attacks.pgd import PGD
+from advlab.attacks.rp2 import RP2
+from advlab.attacks.spatial import SpatialGrid, SpatialPGD, SpatialRandom
 from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 
 
@@ -49,10 +53,16 @@ __all__ = [
     "ATTACKS",
     "Attack",
     "DeepFool",
+    "EOT",
+    "ExpectationModel",
     "FGSM",
     "Proposal",
     "LBFGS",
     "PGD",
+    "RP2",
+    "SpatialGrid",
+    "SpatialPGD",
+    "SpatialRandom",
     "attack_in_batches",
     "concat_results",
     "create_attack",
