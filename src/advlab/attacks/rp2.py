@@ -136,7 +136,10 @@ class RP2(Attack):
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, delta: torch.Tensor,
         steps: int, penalty: str, weight: float, generator: torch.Generator | None,
     ) -> torch.Tensor:
-        """``steps`` Adam steps on delta (N, C, H, W) (elementwise, so samples stay independent)."""
+        """``steps`` Adam steps on delta (N, C, H, W) (elementwise, so samples stay independent),
+        each followed by the projection of x + delta onto the bounds (so that clipping never
+        zeroes the gradient of a pixel that overshot)."""
+        lower, upper = self.bounds[0] - x, self.bounds[1] - x  # (N, C, H, W) feasible delta
         m, v = torch.zeros_like(delta), torch.zeros_like(delta)
         (b1, b2), lr = ADAM_BETAS, self.step_size
         for step in range(1, steps + 1):
@@ -149,7 +152,7 @@ class RP2(Attack):
             m.mul_(b1).add_(grad, alpha=1 - b1)
             v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
             step_dir = (m / (1 - b1**step)) / ((v / (1 - b2**step)).sqrt() + ADAM_EPS)
-            delta = delta - lr * step_dir
+            delta = torch.clamp(delta - lr * step_dir, lower, upper)
         return delta.detach()
 
     def _run(

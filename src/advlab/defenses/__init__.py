@@ -1,1 +1,2 @@
-"""Defences against adversarial examples: `certify` (Wong & Kolter's provable defence)."""
+"""Defences against adversarial examples: `certify` (Wong & Kolter's provable defence) and
+`spatial` (augmentation and worst-of-k training against rotations and translations)."""

@@ -65,7 +65,7 @@ def gaussian_blur(x: torch.Tensor, params: torch.Tensor, *, bounds: Bounds = (0.
     (sigma,) = _column(params, x, 1, "gaussian_blur")
     if bool((sigma < 0).any()):
         raise ValueError(f"gaussian_blur: sigma must be >= 0, got minimum {float(sigma.min())}")
-    radius = math.ceil(BLUR_RADIUS_SIGMAS * float(sigma.max()))
+    radius = math.ceil(BLUR_RADIUS_SIGMAS * float(sigma.detach().max()))
     if radius == 0:
         return x.clamp(bounds[0], bounds[1])
     n, c, h, w = x.shape
