@@ -91,3 +91,17 @@ def trained_classifier(
     )
     (folder / "spec.json").write_text(json.dumps(spec, indent=2, default=str))
     return net.eval()
+
+
+def row_classifier(ctx: RunContext, row: str, training: TrainConfig = CLASSIFIER_TRAINING,
+                   pretrained: bool = True) -> nn.Module:  # fmt: skip
+    """The classifier of an experiment row "model@dataset": a torchvision model
+    ("torchvision:<name>@...", its ImageNet weights unless ``pretrained`` is False, never
+    trained here) or `trained_classifier(ctx, model, dataset, training)`. Eval mode, on
+    ctx.device."""
+    model_name, sep, dataset = row.partition("@")
+    if not sep:
+        raise ValueError(f"row {row!r} must look like 'model@dataset', e.g. 'lenet@mnist-5k'")
+    if model_name.startswith("torchvision:"):
+        return models.create(model_name, pretrained=pretrained).to(ctx.device).eval()
+    return trained_classifier(ctx, model_name, dataset, training)

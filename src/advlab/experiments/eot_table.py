@@ -27,7 +27,7 @@ from torch import nn
 from advlab import data as datasets
 from advlab.attacks import EOT, PGD, attack_in_batches
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
+from advlab.experiments.cache import CLASSIFIER_TRAINING, row_classifier
 from advlab.tables import Table
 from advlab.train import TrainConfig
 from advlab.transforms import TransformDistribution
@@ -111,18 +111,9 @@ def robustness_under(
     return correct / draws, hits / draws
 
 
-def _classifier(row: str, config: Config, ctx: RunContext) -> nn.Module:
-    model_name, _, dataset = row.partition("@")
-    if model_name.startswith("torchvision:"):
-        from advlab import models
-
-        return models.create(model_name, pretrained=config.pretrained).to(ctx.device).eval()
-    return trained_classifier(ctx, model_name, dataset, config.training)
-
-
 def run(config: Config, ctx: RunContext) -> Result:
     """Targeted PGD and EOT-PGD adversarials, then all images under fresh transformations."""
-    model = _classifier(config.row, config, ctx)
+    model = row_classifier(ctx, config.row, config.training, config.pretrained)
     dataset = config.row.partition("@")[2]
     test = datasets.load(dataset, "test", root=ctx.data_root)
     x, y = datasets.as_tensors(test, limit=config.n_images, seed=config.seed)

@@ -30,7 +30,7 @@ from advlab import data as datasets
 from advlab.attacks import RP2
 from advlab.attacks.rp2 import DEFAULT_CONDITIONS
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
+from advlab.experiments.cache import CLASSIFIER_TRAINING, row_classifier
 from advlab.tables import Table
 from advlab.train import TrainConfig
 from advlab.transforms import TransformDistribution
@@ -139,8 +139,8 @@ def _summary(probs: torch.Tensor, target: int) -> dict[str, Any]:
 
 def run(config: Config, ctx: RunContext) -> Result:
     """Attack the objects with both masks; every object under every condition."""
-    model_name, _, dataset = config.row.partition("@")
-    model = trained_classifier(ctx, model_name, dataset, config.training)
+    model = row_classifier(ctx, config.row, config.training)
+    dataset = config.row.partition("@")[2]
     test = datasets.load(dataset, "test", root=ctx.data_root)
     x, y = datasets.as_tensors(test)
     with torch.no_grad():

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from advlab import data as datasets
 from advlab.attacks.spatial import SpatialGrid, WorstTransforms
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
+from advlab.experiments.cache import CLASSIFIER_TRAINING, row_classifier
 from advlab.tables import Table
 from advlab.train import TrainConfig
 from advlab.transforms import Grid
@@ -88,8 +88,8 @@ FOOLING_LOSS = math.log(2.0)
 
 def run(config: Config, ctx: RunContext) -> Result:
     """Dense landscapes of `examples` test images and the coarse grid's worst point on them."""
-    model_name, _, dataset = config.row.partition("@")
-    model = trained_classifier(ctx, model_name, dataset, config.training)
+    model = row_classifier(ctx, config.row, config.training)
+    dataset = config.row.partition("@")[2]
     test = datasets.load(dataset, "test", root=ctx.data_root)
     x, y = datasets.as_tensors(test, limit=config.examples, seed=config.seed)
     x, y = x.to(ctx.device), y.to(ctx.device)

@@ -28,7 +28,7 @@ from advlab import data as datasets
 from advlab.attacks import SpatialGrid, SpatialPGD, SpatialRandom, attack_in_batches
 from advlab.defenses.spatial import SpatialTrainingLoss
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
+from advlab.experiments.cache import CLASSIFIER_TRAINING, row_classifier, trained_classifier
 from advlab.tables import Table
 from advlab.train import TrainConfig
 from advlab.transforms import pad_canvas
@@ -108,14 +108,10 @@ def _paper_dataset(dataset: str) -> str:
 def _classifier(row: str, training: str, canvas: int, config: Config, ctx: RunContext) -> nn.Module:
     """The row's classifier trained with `training` on `canvas`-padded images (cached)."""
     model_name, _, dataset = row.partition("@")
-    if model_name.startswith("torchvision:"):
-        from advlab import models
-
-        return models.create(model_name, pretrained=config.pretrained).to(ctx.device).eval()
     tries = TRAININGS[training]
+    if tries == 0 and canvas == 0:  # torchvision's, or the shared standard classifier
+        return row_classifier(ctx, row, config.training, config.pretrained)
     translation = config.max_translation if config.max_translation is not None else 3.0
-    if tries == 0 and canvas == 0:  # the shared standard classifier
-        return trained_classifier(ctx, model_name, dataset, config.training)
     loss = SpatialTrainingLoss(tries=tries, max_rotation=config.max_rotation, max_translation=translation, canvas=canvas)
     size = datasets.info(dataset).shape[1] + 2 * canvas
     return trained_classifier(ctx, model_name, dataset, config.training, batch_loss=loss,
