@@ -10,7 +10,7 @@ import importlib
 import sys
 import traceback
 
-BENCHMARKS = ("train", "attacks", "certify", "gan")
+BENCHMARKS = ("train", "attacks", "transforms", "certify", "gan")
 
 
 def main(names: list[str]) -> int:

@@ -59,6 +59,17 @@ def test_grid_equals_brute_force_and_chunking_does_not_matter(trained_mlp: nn.Mo
     torch.testing.assert_close(result.x_adv, rotate_translate(x, result.params))
 
 
+def test_first_adversarial_mode_has_the_grid_accuracy_at_lower_cost(trained_mlp: nn.Module, digits) -> None:
+    x, y = digits[0][:40], digits[1][:40]
+    exhaustive = SpatialGrid(max_rotation=20, max_translation=1, rotations=7, translations=3)
+    first = dataclasses.replace(exhaustive, exhaustive=False, batch_size=40)  # one grid point per call at first
+    full, quick = exhaustive(trained_mlp, x, y), first(trained_mlp, x, y)
+    assert torch.equal(full.success, quick.success)  # the same images survive the grid
+    assert bool((quick.steps[~quick.success] == 63).all())  # the survivors saw every point
+    assert int(quick.steps.sum()) < int(full.steps.sum()) and bool((full.steps == 63).all())
+    assert bool((quick.logits.argmax(1) != y)[quick.success].all())
+
+
 def _ramp_model() -> nn.Module:
     """Logit of class 0 = -<x, column index>, class 1 = 0: moving content right (dx > 0)
     raises the cross-entropy of class 0 monotonically, so the worst shift is dx = +max."""

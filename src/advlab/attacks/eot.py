@@ -64,6 +64,7 @@ class ExpectationModel(nn.Module):
         self.samples = samples
         self.generator = generator
         self.bounds = bounds
+        self.checked = False
 
     def transformed_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(N, S, K) logits of S fresh transformations of each image, one forward pass."""
@@ -73,19 +74,21 @@ class ExpectationModel(nn.Module):
         return self.model(images.reshape(n * s, *x.shape[1:])).view(n, s, -1)
 
     @staticmethod
-    def expected_log_probabilities(logits: torch.Tensor) -> torch.Tensor:
-        """log mean_s softmax(logits[:, s]) for logits (N, S, K) -> (N, K)."""
-        return torch.logsumexp(F.log_softmax(logits, dim=-1), dim=1) - math.log(logits.shape[1])
+    def expected_log_probabilities(log_probabilities: torch.Tensor) -> torch.Tensor:
+        """log mean_s p_s for log-probabilities (N, S, K) -> (N, K)."""
+        return torch.logsumexp(log_probabilities, dim=1) - math.log(log_probabilities.shape[1])
 
     def per_sample_loss(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.transformed_logits(x)  # (N, S, K)
-        check_logits(logits[:, 0].detach(), labels)
-        n, s, k = logits.shape
-        ce = F.cross_entropy(logits.reshape(n * s, k), labels.repeat_interleave(s), reduction="none")
-        return self.expected_log_probabilities(logits), ce.view(n, s).mean(1)
+        if not self.checked:  # once: the labels against the model's outputs
+            check_logits(logits[:, 0].detach(), labels)
+            self.checked = True
+        log_p = F.log_softmax(logits, dim=-1)  # (N, S, K), shared by the loss and the logits
+        ce = -log_p.gather(2, labels.view(-1, 1, 1).expand(-1, log_p.shape[1], 1)).squeeze(2)  # (N, S)
+        return self.expected_log_probabilities(log_p), ce.mean(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.expected_log_probabilities(self.transformed_logits(x))
+        return self.expected_log_probabilities(F.log_softmax(self.transformed_logits(x), dim=-1))
 
 
 @registered("eot")

@@ -55,19 +55,26 @@ class WorstTransforms:
         return cls(like.new_zeros((n, width)), like.new_full((n,), -math.inf),
                    torch.zeros(n, dtype=torch.bool, device=like.device))  # fmt: skip
 
-    def update(self, params: torch.Tensor, loss: torch.Tensor, success: torch.Tensor) -> None:
-        """params (N, T, P), loss (N, T), success (N, T) bool."""
-        any_success = success.any(1, keepdim=True)  # (N, 1)
+    def update(self, params: torch.Tensor, loss: torch.Tensor, success: torch.Tensor,
+               rows: torch.Tensor | None = None) -> None:  # fmt: skip
+        """params (M, T, P), loss (M, T), success (M, T) bool for the samples ``rows`` (M,)
+        (None: all N, in order)."""
+        any_success = success.any(1, keepdim=True)  # (M, 1)
         # among the successful candidates if there is one, else among all
         ranked = torch.where(success | ~any_success, loss, torch.full_like(loss, -math.inf))
-        best = ranked.argmax(1)  # (N,) first maximum
+        best = ranked.argmax(1)  # (M,) first maximum
         cand_loss = loss.gather(1, best[:, None]).squeeze(1)
         cand_success = any_success.squeeze(1)
-        better = (cand_success & ~self.success) | ((cand_success == self.success) & (cand_loss > self.loss))
+        old_params, old_loss, old_success = ((self.params, self.loss, self.success) if rows is None else
+                                             (self.params[rows], self.loss[rows], self.success[rows]))  # fmt: skip
+        better = (cand_success & ~old_success) | ((cand_success == old_success) & (cand_loss > old_loss))
         chosen = params.gather(1, best.view(-1, 1, 1).expand(-1, 1, params.shape[-1])).squeeze(1)
-        self.params = torch.where(better[:, None], chosen, self.params)
-        self.loss = torch.where(better, cand_loss, self.loss)
-        self.success = self.success | cand_success
+        new_params = torch.where(better[:, None], chosen, old_params)
+        new_loss, new_success = torch.where(better, cand_loss, old_loss), old_success | cand_success
+        if rows is None:
+            self.params, self.loss, self.success = new_params, new_loss, new_success
+        else:
+            self.params[rows], self.loss[rows], self.success[rows] = new_params, new_loss, new_success
 
 
 @dataclass(frozen=True)
@@ -122,21 +129,46 @@ class SpatialAttack(Attack):
         return (-ce, hit, logits.view(n, t, -1)) if self.targeted else (ce, ~hit, logits.view(n, t, -1))
 
     def search(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, candidates: torch.Tensor, per_call: int
-    ) -> WorstTransforms:
-        """Evaluate candidates (N, T, 3) in chunks of about ``per_call`` images per model call
-        (at least one transformation of every image) and keep the worst per image."""
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, candidates: torch.Tensor, per_call: int,
+        stop_when_fooled: bool = False,
+    ) -> tuple[WorstTransforms, torch.Tensor]:
+        """Evaluate candidates (N, T, 3) in order, in chunks of about ``per_call`` images per
+        model call (at least one transformation of each image searched), and keep the worst
+        per image. ``stop_when_fooled``: an image leaves the search once a candidate fools
+        the model (its chunk's worst fooling candidate is kept); chunks then start at one
+        candidate per image and double (so an image fooled by its k-th candidate costs at
+        most 2k evaluations) until they fill the model calls. Returns the choice and the
+        number of candidates evaluated per image (N,)."""
         n, t = candidates.shape[:2]
-        step = max(1, per_call // n)  # transformations per chunk
         worst = WorstTransforms.empty(n, 3, x)
+        evaluated = torch.zeros(n, dtype=torch.long, device=x.device)
+        active: torch.Tensor | None = None  # None: every image, in order (no gather)
+        start, growth = 0, 1
         with torch.no_grad():
-            for start in range(0, t, step):
-                chunk = candidates[:, start : start + step]
-                loss, success, logits = self.transformed_loss(model, x, y, chunk)
+            while start < t:
+                count = n if active is None else int(active.numel())
+                if count == 0:
+                    break
+                step = max(1, per_call // count)  # transformations per chunk
+                if stop_when_fooled:
+                    step, growth = min(step, growth), 2 * growth
+                if active is None:
+                    chunk, xs, ys = candidates[:, start : start + step], x, y
+                else:
+                    chunk, xs, ys = candidates[active, start : start + step], x[active], y[active]
+                loss, success, logits = self.transformed_loss(model, xs, ys, chunk)
                 if start == 0:
                     check_logits(logits[:, 0], y)
-                worst.update(chunk, loss, success)
-        return worst
+                worst.update(chunk, loss, success, rows=active)
+                if active is None:
+                    evaluated += chunk.shape[1]
+                else:
+                    evaluated[active] += chunk.shape[1]
+                if stop_when_fooled:
+                    rows = torch.arange(n, device=x.device) if active is None else active
+                    active = rows[~worst.success[rows]]
+                start += step
+        return worst, evaluated
 
 
 @registered("spatial-grid")
@@ -149,19 +181,26 @@ class SpatialGrid(SpatialAttack):
     chunks of about ``batch_size`` images per model call; per image it keeps the
     misclassifying transformation with the highest loss, else the highest loss.
 
+    ``exhaustive=False``: an image leaves the search at the first chunk of grid points with a
+    misclassifying one (foolbox's SpatialAttack semantics: any adversarial, not the worst;
+    the accuracy under attack is the same, the cost lower), its steps = the points tried.
+
     Threat model: the parameter box (see the module docstring). Deterministic.
     Call: ``SpatialGrid()(model, x (N, C, H, W), y (N,)) -> AttackResult`` with params (N, 3),
-    steps = the number of grid points.
+    steps = grid points evaluated per image.
     """
 
     rotations: int = 31
     translations: int = 5
     batch_size: int = 4096
+    exhaustive: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("rotations", "translations", "batch_size"):
             validate_positive_int(getattr(self, name), name)
+        if not isinstance(self.exhaustive, bool):
+            raise ValueError(f"exhaustive must be a bool, got {self.exhaustive!r}")
 
     @property
     def grid(self) -> Grid:
@@ -175,8 +214,8 @@ class SpatialGrid(SpatialAttack):
         grid = self.grid
         points = grid.points(device=x.device, dtype=x.dtype)  # (G, 3)
         candidates = points.unsqueeze(0).expand(x.shape[0], -1, -1)  # (N, G, 3), a view
-        worst = self.search(model, x, y, candidates, self.batch_size)
-        return Proposal(self.render(x, worst.params), steps=grid.size, params=worst.params)
+        worst, evaluated = self.search(model, x, y, candidates, self.batch_size, stop_when_fooled=not self.exhaustive)
+        return Proposal(self.render(x, worst.params), steps=evaluated, params=worst.params)
 
 
 @registered("spatial-random")
@@ -205,7 +244,7 @@ class SpatialRandom(SpatialAttack):
     ) -> Proposal:
         n = x.shape[0]
         draws = self.box.sample(n * self.tries, generator=generator, device=x.device, dtype=x.dtype)
-        worst = self.search(model, x, y, draws.view(n, self.tries, 3), self.batch_size)
+        worst, _ = self.search(model, x, y, draws.view(n, self.tries, 3), self.batch_size)
         return Proposal(self.render(x, worst.params), steps=self.tries, params=worst.params)
 
 

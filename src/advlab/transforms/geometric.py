@@ -119,6 +119,7 @@ def warp(
     padding: Padding = "zeros",
     bounds: Bounds = (0.0, 1.0),
     projective: bool | None = None,
+    clamp: bool = True,
 ) -> torch.Tensor:
     """Resample x (N, C, H, W) through per-sample inverse maps, ONE grid_sample call.
 
@@ -127,7 +128,8 @@ def warp(
     into one (T*H, W) grid per image). Affine maps (last row 0, 0, 1) build their grid with
     `torch.nn.functional.affine_grid`; projective ones divide by the third homogeneous
     coordinate (``projective``: None decides from the matrices, one host sync).
-    Differentiable in x and in ``inverse``.
+    ``clamp`` False leaves the clamp into the bounds to the caller (a pipeline that clamps
+    once after its last stage). Differentiable in x and in ``inverse``.
     """
     validate_sampling(interpolation, padding)
     n, c, h, w = x.shape
@@ -139,22 +141,36 @@ def warp(
     if projective is None:
         last = flat[:, 2]
         projective = bool((last[:, :2] != 0).any() or (last[:, 2] != 1).any())
-    size = [n * t, 1, h, w]
-    grid = F.affine_grid(flat[:, :2], size, align_corners=False)  # (N*T, H, W, 2)
-    if projective:
-        depth = F.affine_grid(flat[:, [2, 2]], size, align_corners=False)  # (N*T, H, W, 2): z, z
-        grid = grid / depth
-    grid = grid.reshape(n, t * h, w, 2)  # T grids of one image stacked vertically (a view)
+    grid = sampling_grid(flat, h, w, projective).view(n, t * h, w, 2)  # T grids of an image stacked
     low, high = bounds
     fill = low if padding == "zeros" and low != 0 else 0.0
     source = x - fill if fill else x
     out = F.grid_sample(source, grid, mode=interpolation, padding_mode=padding, align_corners=False)
     if fill:
         out = out + fill
-    out = out.clamp(low, high)  # (N, C, T*H, W)
+    if clamp:
+        out = out.clamp(low, high)  # (N, C, T*H, W)
     if not many:
         return out
     return out.view(n, c, t, h, w).transpose(1, 2)  # (N, T, C, H, W)
+
+
+def sampling_grid(inverse: torch.Tensor, height: int, width: int, projective: bool) -> torch.Tensor:
+    """grid_sample's grid (M, H, W, 2) for inverse maps (M, 3, 3) in normalised coordinates.
+
+    The output pixel centres (align_corners=False) are u_j = (2j + 1) / W - 1 and
+    v_i = (2i + 1) / H - 1; each grid coordinate is a_k u_j + (b_k v_i + c_k), one multiply
+    and one add over the full grid per coordinate (what `F.affine_grid` computes with a
+    materialised base grid and a batched matrix product, at several times the cost), divided
+    by the third homogeneous coordinate when ``projective``.
+    """
+    u = torch.arange(width, device=inverse.device, dtype=inverse.dtype).mul_(2.0 / width).add_(1.0 / width - 1)
+    v = torch.arange(height, device=inverse.device, dtype=inverse.dtype).mul_(2.0 / height).add_(1.0 / height - 1)
+    m, rows = inverse.shape[0], 3 if projective else 2
+    a, b, c = (inverse[:, :rows, k].reshape(m, 1, 1, rows) for k in range(3))  # weights of u, v, 1
+    column = torch.addcmul(c, b, v.view(1, height, 1, 1))  # (M, H, 1, rows)
+    coords = torch.addcmul(column, a, u.view(1, 1, width, 1))  # (M, H, W, rows), contiguous
+    return coords[..., :2] / coords[..., 2:] if projective else coords  # (M, H, W, 2): (x, y)
 
 
 def rotate_translate(

@@ -4,7 +4,8 @@ Athalye et al. (2018, Section 3 and their appendix's 2D distribution) lighten / 
 add Gaussian noise; Eykholt et al. (2018, Section 4) vary lighting and the resolution a
 sign is seen at from a distance, modelled here as a Gaussian blur. All are pure,
 differentiable in the image and in the parameters, batched without a loop over samples,
-and clamp into ``bounds``.
+and clamp into ``bounds`` (lighting and noise: unless ``clamp=False``, for a pipeline that
+clamps once at its end, like a camera sensor saturating).
 
 Shapes: x (N, C, H, W) or (M, C, H, W) with any leading batch; params (N, P).
 """
@@ -26,7 +27,9 @@ def _column(params: torch.Tensor, x: torch.Tensor, width: int, name: str) -> lis
     return [p.view(-1, *[1] * (x.ndim - 1)).to(x.dtype) for p in params.unbind(1)]
 
 
-def brightness_contrast(x: torch.Tensor, params: torch.Tensor, *, bounds: Bounds = (0.0, 1.0)) -> torch.Tensor:
+def brightness_contrast(
+    x: torch.Tensor, params: torch.Tensor, *, bounds: Bounds = (0.0, 1.0), clamp: bool = True
+) -> torch.Tensor:
     """Lighting: x' = low + contrast * (x - low) + brightness * (high - low), clamped.
 
     params (N, 2) = (brightness, contrast): brightness is additive in units of the range
@@ -35,11 +38,13 @@ def brightness_contrast(x: torch.Tensor, params: torch.Tensor, *, bounds: Bounds
     """
     brightness, contrast = _column(params, x, 2, "brightness_contrast")
     low, high = bounds
-    return (low + contrast * (x - low) + brightness * (high - low)).clamp(low, high)
+    offset = low * (1 - contrast) + brightness * (high - low)  # (N, 1, 1, 1)
+    out = torch.addcmul(offset, x, contrast)  # one pass: contrast * x + offset
+    return out.clamp(low, high) if clamp else out
 
 
 def additive_noise(
-    x: torch.Tensor, params: torch.Tensor, noise: torch.Tensor, *, bounds: Bounds = (0.0, 1.0)
+    x: torch.Tensor, params: torch.Tensor, noise: torch.Tensor, *, bounds: Bounds = (0.0, 1.0), clamp: bool = True
 ) -> torch.Tensor:
     """Camera noise: x' = clamp(x + sigma * (high - low) * noise) for params (N, 1) = (sigma,)
     and a standard-normal field ``noise`` shaped like x (drawn by the caller, so that this
@@ -48,13 +53,16 @@ def additive_noise(
         raise ValueError(f"additive_noise: noise must have x's shape {tuple(x.shape)}, got {tuple(noise.shape)}")
     (sigma,) = _column(params, x, 1, "additive_noise")
     low, high = bounds
-    return (x + sigma * (high - low) * noise).clamp(low, high)
+    out = torch.addcmul(x, noise, sigma * (high - low))  # one pass
+    return out.clamp(low, high) if clamp else out
 
 
 BLUR_RADIUS_SIGMAS = 3.0  # kernel half-width in standard deviations (covers 99.7% of the mass)
 
 
-def gaussian_blur(x: torch.Tensor, params: torch.Tensor, *, bounds: Bounds = (0.0, 1.0)) -> torch.Tensor:
+def gaussian_blur(
+    x: torch.Tensor, params: torch.Tensor, *, bounds: Bounds = (0.0, 1.0), clamp: bool = True
+) -> torch.Tensor:
     """Defocus / resolution loss: a separable Gaussian blur with per-sample params (N, 1) =
     (sigma in pixels,); sigma 0 leaves the image unchanged.
 
@@ -67,7 +75,7 @@ def gaussian_blur(x: torch.Tensor, params: torch.Tensor, *, bounds: Bounds = (0.
         raise ValueError(f"gaussian_blur: sigma must be >= 0, got minimum {float(sigma.min())}")
     radius = math.ceil(BLUR_RADIUS_SIGMAS * float(sigma.detach().max()))
     if radius == 0:
-        return x.clamp(bounds[0], bounds[1])
+        return x.clamp(bounds[0], bounds[1]) if clamp else x
     n, c, h, w = x.shape
     offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)  # (K,)
     s = sigma.view(n, 1).clamp_min(1e-3)  # a tiny sigma is a delta kernel (exp(-k^2/2e-6) = 0)
@@ -77,4 +85,5 @@ def gaussian_blur(x: torch.Tensor, params: torch.Tensor, *, bounds: Bounds = (0.
     planes = F.pad(x.reshape(1, n * c, h, w), (radius, radius, radius, radius), mode="replicate")
     planes = F.conv2d(planes, kernel.view(n * c, 1, 1, -1), groups=n * c)  # along W
     planes = F.conv2d(planes, kernel.view(n * c, 1, -1, 1), groups=n * c)  # along H
-    return planes.view(n, c, h, w).clamp(bounds[0], bounds[1])
+    out = planes.view(n, c, h, w)
+    return out.clamp(bounds[0], bounds[1]) if clamp else out

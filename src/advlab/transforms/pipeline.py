@@ -14,7 +14,9 @@ optional generator) and `apply` renders them:
     noise      (noise) Gaussian camera noise, std in units of the range, drawn from the
                generator passed to `apply`.
 
-Stages whose parameters are all at the identity are skipped (one host check per stage).
+Stages whose parameters are all at the identity are skipped (one host check per stage; the
+gradient with respect to a skipped stage's parameters is then zero); the result is clamped
+into the bounds once, after the last stage.
 Params (N, P) give (N, C, H, W); params (N, S, P) give (N, S, C, H, W): S conditions of each
 image, the geometric stage rendered from the one copy of each image.
 """
@@ -140,7 +142,7 @@ class TransformDistribution:
         identity = params.new_tensor(IDENTITY)
         flat = params.reshape(-1, len(PARAMETERS))  # (N*S, P)
         moved = flat != identity  # (N*S, P) which parameters leave the identity
-        out = x
+        out, rendered = x, bool(moved.any())
         if bool(moved[:, _GEOMETRIC].any()):
             angle, dx, dy, scale = flat[:, :4].unbind(1)
             inverse = placement_inverse(angle, dx, dy, scale, h, w)  # (N*S, 3, 3)
@@ -151,15 +153,17 @@ class TransformDistribution:
                 inverse = inverse @ view_inverse(yaw, pitch, self.focal, h, w)
             inverse = inverse.view(*params.shape[:-1], 3, 3)
             out = warp(x, inverse, interpolation=self.interpolation, padding=self.padding,
-                       bounds=bounds, projective=projective)  # fmt: skip
+                       bounds=bounds, projective=projective, clamp=False)  # fmt: skip
         if params.ndim == 3 and out.ndim == 4:  # no geometric stage: S copies of each image
             out = out[:, None].expand(n, params.shape[1], c, h, w)
         out = out.reshape(-1, c, h, w)  # (N*S, C, H, W)
         if bool(moved[:, _BLUR].any()):
-            out = gaussian_blur(out, flat[:, _BLUR], bounds=bounds)
+            out = gaussian_blur(out, flat[:, _BLUR], bounds=bounds, clamp=False)
         if bool(moved[:, _LIGHT].any()):
-            out = brightness_contrast(out, flat[:, _LIGHT], bounds=bounds)
+            out = brightness_contrast(out, flat[:, _LIGHT], bounds=bounds, clamp=False)
         if bool(moved[:, _NOISE].any()):
             noise = torch.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype)
-            out = additive_noise(out, flat[:, _NOISE], noise, bounds=bounds)
+            out = additive_noise(out, flat[:, _NOISE], noise, bounds=bounds, clamp=False)
+        if rendered:  # one clamp after the last stage (the sensor saturates once)
+            out = out.clamp(bounds[0], bounds[1])
         return out.view(*params.shape[:-1], c, h, w)
