@@ -117,8 +117,8 @@ def _classifier(row: str, training: str, canvas: int, config: Config, ctx: RunCo
     # the fully connected layer sees (side + 2 canvas)^2 / side^2 more inputs on a canvas; the
     # learning rate shrinks by that factor (LeNet at lr 0.05 diverges in its first epoch on a
     # 36 px canvas, and trains at 0.03)
-    training = replace(config.training, lr=config.training.lr * (side / (side + 2 * canvas)) ** 2)
-    return trained_classifier(ctx, model_name, dataset, training, batch_loss=loss,
+    schedule = replace(config.training, lr=config.training.lr * (side / (side + 2 * canvas)) ** 2)
+    return trained_classifier(ctx, model_name, dataset, schedule, batch_loss=loss,
                               loss_name=loss.describe(), image_size=side + 2 * canvas)  # fmt: skip
 
 
