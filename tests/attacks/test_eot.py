@@ -66,9 +66,9 @@ def test_eot_adversarials_survive_transformations_better(trained_mlp: nn.Module,
 def test_eot_settings() -> None:
     with pytest.raises(ValueError, match="EOT wraps attacks that ascend the per-sample loss .*fgsm.*pgd"):
         EOT(DeepFool())
-    with pytest.raises(ValueError, match="attack must be an Attack instance"):
+    with pytest.raises(ValueError, match="inner must be an Attack instance"):
         EOT("pgd")  # type: ignore[arg-type]
     inner = PGD(eps=0.1, targeted=True, bounds=(-1.0, 1.0))
     assert EOT(inner).bounds == (-1.0, 1.0) and EOT(inner).targeted and EOT(inner).radius == 0.1
     moved = EOT(inner, bounds=(0.0, 2.0))
-    assert moved.attack.bounds == (0.0, 2.0) and moved.norm == "linf"
+    assert moved.inner.bounds == (0.0, 2.0) and moved.norm == "linf"

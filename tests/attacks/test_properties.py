@@ -26,7 +26,7 @@ ATTACK_PARAMS: dict[str, dict] = {
     "spatial-grid": {"rotations": 7, "translations": 3},
     "spatial-random": {"tries": 10},
     "spatial-pgd": {"steps": 10},
-    "eot": {"attack": PGD(eps=0.2, steps=5), "samples": 4},
+    "eot": {"inner": PGD(eps=0.2, steps=5), "samples": 4},
     "rp2": {"steps": 20, "mask_steps": 10, "sticker_size": (0.5, 0.5)},
 }
 
@@ -40,7 +40,7 @@ def test_every_registered_attack_has_test_params() -> None:
 
 def _radius(params: dict[str, Any]) -> float | None:
     """The lp radius the test asked for: eps, or the wrapped attack's eps (EOT)."""
-    inner = params.get("attack")
+    inner = params.get("inner")
     return params.get("eps", getattr(inner, "eps", None))
 
 
@@ -48,8 +48,8 @@ def _with_radius(params: dict[str, Any], eps: float) -> dict[str, Any]:
     """params with the lp radius (its own, or the wrapped attack's) set to eps."""
     if "eps" in params:
         return dict(params, eps=eps)
-    if isinstance(params.get("attack"), Attack) and hasattr(params["attack"], "eps"):
-        return dict(params, attack=dataclasses.replace(params["attack"], eps=eps))
+    if isinstance(params.get("inner"), Attack) and hasattr(params["inner"], "eps"):
+        return dict(params, inner=dataclasses.replace(params["inner"], eps=eps))
     return params
 
 
@@ -183,7 +183,7 @@ DETERMINISTIC: dict[str, dict | None] = {
     "pgd": {"random_start": False},
     "spatial-pgd": {"random_start": False},
     "spatial-random": None,
-    "eot": {"attack": PGD(eps=0.2, steps=5, random_start=False), "distribution": TransformDistribution()},
+    "eot": {"inner": PGD(eps=0.2, steps=5, random_start=False), "distribution": TransformDistribution()},
     "rp2": {"conditions": TransformDistribution()},
 }
 
@@ -208,7 +208,7 @@ RANDOMISED: dict[str, dict] = {
     "pgd": {"eps": 0.2, "steps": 2, "random_start": True},
     "spatial-random": {"tries": 3},
     "spatial-pgd": {"steps": 2, "random_start": True},
-    "eot": {"attack": PGD(eps=0.2, steps=2, random_start=False), "samples": 2},
+    "eot": {"inner": PGD(eps=0.2, steps=2, random_start=False), "samples": 2},
     "rp2": {"mask": "object", "steps": 3, "samples": 2},
 }
 
@@ -236,7 +236,7 @@ TARGETED: dict[str, dict] = {
     "fgsm": {"eps": 0.5, "targeted": True},
     "pgd": dict(ATTACK_PARAMS["pgd"], eps=0.5, targeted=True),
     "lbfgs": dict(ATTACK_PARAMS["lbfgs"], targeted=True),
-    "eot": {"attack": PGD(eps=0.5, steps=10, targeted=True), "samples": 8,
+    "eot": {"inner": PGD(eps=0.5, steps=10, targeted=True), "samples": 8,
             "distribution": TransformDistribution(rotation=(-10, 10), noise=(0, 0.05))},
     "rp2": dict(ATTACK_PARAMS["rp2"], targeted=True),
 }

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -96,7 +95,7 @@ class ExpectationModel(nn.Module):
 class EOT(Attack):
     """Expectation over transformation around a loss-based attack (Athalye et al. 2018, eq. 1).
 
-    attack: the inner attack (PGD or FGSM; targeted or not, its threat model and step rule);
+    inner: the wrapped attack (PGD or FGSM; targeted or not, its threat model and step rule);
     distribution: the transformations T (`advlab.transforms.TransformDistribution`);
     samples: transformations drawn per image at every loss evaluation (the paper's
     mini-batch of transformations); bounds: None takes the inner attack's, a pair replaces it.
@@ -107,61 +106,56 @@ class EOT(Attack):
     Call: ``EOT(PGD(eps=0.1, targeted=True), samples=30)(model, x, targets, generator=g)``.
     """
 
-    attack: Attack
+    inner: Attack
     distribution: TransformDistribution = field(default=DEFAULT_DISTRIBUTION)
     samples: int = 30
     bounds: Bounds | None = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.attack, Attack):
-            raise ValueError(f"attack must be an Attack instance (e.g. PGD(eps=0.1)), got {self.attack!r}")
-        if not type(self.attack).ascends_per_sample_loss:
+        if not isinstance(self.inner, Attack):
+            raise ValueError(f"inner must be an Attack instance (e.g. PGD(eps=0.1)), got {self.inner!r}")
+        if not type(self.inner).ascends_per_sample_loss:
             from advlab.attacks.base import ATTACKS
 
             wrappable = [name for name, cls in ATTACKS.items() if cls.ascends_per_sample_loss]
             raise ValueError(
                 f"EOT wraps attacks that ascend the per-sample loss ({', '.join(wrappable)}); "
-                f"{type(self.attack).__name__} does not"
+                f"{type(self.inner).__name__} does not"
             )
         if not isinstance(self.distribution, TransformDistribution):
             raise ValueError(f"distribution must be a TransformDistribution, got {self.distribution!r}")
         validate_positive_int(self.samples, "samples")
         if self.bounds is None:
-            object.__setattr__(self, "bounds", self.attack.bounds)
+            object.__setattr__(self, "bounds", self.inner.bounds)
         else:
             bounds = validate_bounds(self.bounds)
             object.__setattr__(self, "bounds", bounds)
-            if tuple(self.attack.bounds) != bounds:
-                object.__setattr__(self, "attack", replace(self.attack, bounds=bounds))  # type: ignore[type-var]
+            if tuple(self.inner.bounds) != bounds:
+                object.__setattr__(self, "inner", replace(self.inner, bounds=bounds))  # type: ignore[type-var]
 
     @property
     def targeted(self) -> bool:  # type: ignore[override]
         """The inner attack's."""
-        return self.attack.targeted
+        return self.inner.targeted
 
     @property
     def norm(self) -> Norm:
-        return self.attack.norm
+        return self.inner.norm
 
     @property
     def radius(self) -> float | None:
-        return self.attack.radius
+        return self.inner.radius
 
     def _run(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
     ) -> Proposal:
         assert self.bounds is not None
         wrapped = ExpectationModel(model, self.distribution, self.samples, generator, self.bounds)
-        inner = self.attack._run(wrapped, x, y, generator)
+        inner = self.inner._run(wrapped, x, y, generator)
         # the inner logits are expected log-probabilities under T: the final step evaluates
         # the plain model at x_adv instead
         return Proposal(inner.x_adv, inner.steps, None, inner.params)
 
     def enforce(self, x: torch.Tensor, proposal: Proposal) -> Proposal:
         """The inner attack's threat model."""
-        return self.attack.enforce(x, proposal)
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-friendly settings (the inner attack by class name and fields)."""
-        return {"attack": type(self.attack).__name__, "attack_params": dict(self.attack.__dict__),
-                "distribution": dict(self.distribution.__dict__), "samples": self.samples}  # fmt: skip
+        return self.inner.enforce(x, proposal)
