@@ -27,7 +27,7 @@ from torch import nn
 from advlab import data as datasets
 from advlab.attacks import EOT, PGD, attack_in_batches
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, row_classifier
+from advlab.experiments.cache import CLASSIFIER_TRAINING, DEMO_TRAINING, row_classifier
 from advlab.tables import Table
 from advlab.train import TrainConfig
 from advlab.transforms import TransformDistribution
@@ -72,7 +72,7 @@ class Config:
 
     @classmethod
     def demo(cls) -> Config:
-        return cls(n_images=20, steps=40, step_size=0.02, samples=8, eval_transforms=200)
+        return cls(n_images=20, steps=40, step_size=0.02, samples=8, eval_transforms=200, training=DEMO_TRAINING)
 
     @classmethod
     def paper(cls) -> Config:

@@ -28,7 +28,12 @@ from advlab import data as datasets
 from advlab.attacks import SpatialGrid, SpatialPGD, SpatialRandom, attack_in_batches
 from advlab.defenses.spatial import SpatialTrainingLoss
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, row_classifier, trained_classifier
+from advlab.experiments.cache import (
+    CLASSIFIER_TRAINING,
+    DEMO_TRAINING,
+    row_classifier,
+    trained_classifier,
+)
 from advlab.tables import Table
 from advlab.train import TrainConfig
 from advlab.transforms import pad_canvas
@@ -80,9 +85,8 @@ class Config:
 
     @classmethod
     def demo(cls) -> Config:
-        """The standard model only, no canvas, 100 digits (a few seconds of attacks)."""
-        return cls(trainings=("standard",), canvases=(0,), n_test=100, pgd_steps=10,
-                   training=replace(CLASSIFIER_TRAINING, epochs=3))  # fmt: skip
+        """The standard model only (DEMO_TRAINING's, shared with eot-table), no canvas, 100 digits."""
+        return cls(trainings=("standard",), canvases=(0,), n_test=100, pgd_steps=10, training=DEMO_TRAINING)
 
     @classmethod
     def paper(cls) -> Config:
