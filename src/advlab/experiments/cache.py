@@ -45,10 +45,10 @@ that trains one (classifier-baselines, deepfool-table, fgsm-figure, ...) so that
 the cached models: SGD with momentum 0.9, 10 epochs, lr 0.05 decayed by a cosine, batch 64."""
 
 
-DEMO_TRAINING = replace(CLASSIFIER_TRAINING, epochs=3)
-"""`make demo`'s LeNet for the transformation experiments (spatial-table, eot-table): 3 of
-CLASSIFIER_TRAINING's 10 epochs (about 97% on mnist-5k), so that their demo trains one
-model in seconds even on an empty cache."""
+DEMO_TRAINING = replace(CLASSIFIER_TRAINING, epochs=2)
+"""`make demo`'s LeNet for the transformation experiments (spatial-table, eot-table): 2 of
+CLASSIFIER_TRAINING's 10 epochs, so that their demo trains one model in seconds even on an
+empty cache."""
 
 
 def trained_classifier(

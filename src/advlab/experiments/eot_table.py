@@ -72,7 +72,7 @@ class Config:
 
     @classmethod
     def demo(cls) -> Config:
-        return cls(n_images=20, steps=40, step_size=0.02, samples=8, eval_transforms=200, training=DEMO_TRAINING)
+        return cls(n_images=16, steps=30, step_size=0.02, samples=8, eval_transforms=100, training=DEMO_TRAINING)
 
     @classmethod
     def paper(cls) -> Config:

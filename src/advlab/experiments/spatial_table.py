@@ -85,8 +85,8 @@ class Config:
 
     @classmethod
     def demo(cls) -> Config:
-        """The standard model only (DEMO_TRAINING's, shared with eot-table), no canvas, 100 digits."""
-        return cls(trainings=("standard",), canvases=(0,), n_test=100, pgd_steps=10, training=DEMO_TRAINING)
+        """The standard model only (DEMO_TRAINING's, shared with eot-table), no canvas, 64 digits."""
+        return cls(trainings=("standard",), canvases=(0,), n_test=64, pgd_steps=10, training=DEMO_TRAINING)
 
     @classmethod
     def paper(cls) -> Config:
