@@ -206,8 +206,9 @@ def render(result: Result, out_dir: Path) -> Rendered:
     fig, ax = plt.subplots(figsize=(8, 3.4))
     width = 0.8 / len(ADVERSARIES)
     for j, name in enumerate(ADVERSARIES):
-        ax.bar([i + (j - 2) * width for i in range(len(result.rows))], [r[name] for r in result.rows], width,
-               label=name.replace("_", " "))  # fmt: skip
+        bars = ax.bar([i + (j - 2) * width for i in range(len(result.rows))], [r[name] for r in result.rows], width,
+                      label=name.replace("_", " "))  # fmt: skip
+        ax.bar_label(bars, fmt="%.0f", fontsize=6)  # a 0% bar is invisible without its label
     ax.set_xticks(range(len(result.rows)),
                   [f"{r['training']}\n{'canvas ' + str(r['canvas']) if r['canvas'] else 'no canvas'}" for r in result.rows],
                   fontsize=8)  # fmt: skip
