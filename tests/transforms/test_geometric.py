@@ -158,3 +158,15 @@ def test_bad_arguments_are_named() -> None:
         affine(x, torch.tensor([[0.0, 0, 0, 0], [0, 0, 0, 1]]))
     with pytest.raises(ValueError, match=r"\(-90, 90\)"):
         perspective(x, torch.tensor([[90.0, 0], [0, 0]]))
+
+
+def test_sampling_grid_equals_affine_grid() -> None:
+    """The two-pass grid equals torch's affine_grid (align_corners=False) for affine maps."""
+    import torch.nn.functional as F
+
+    from advlab.transforms.geometric import sampling_grid
+
+    theta = torch.randn(5, 2, 3, dtype=torch.float64)
+    inverse = torch.cat([theta, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(5, 1, 3)], 1)
+    ours = sampling_grid(inverse, 7, 9, projective=False)
+    torch.testing.assert_close(ours, F.affine_grid(theta, [5, 1, 7, 9], align_corners=False))
