@@ -23,8 +23,9 @@ class AttackResult:
     norm:    (N,) perturbation norm ||x_adv - x|| in the attack's norm.
     steps:   (N,) int, iterations each sample used (1 for single-step attacks).
     logits:  (N, K) model output at x_adv (saves the caller a forward pass).
-    params:  (N, P) per-sample parameters of the transformation that produced x_adv
-             (spatial attacks: angle, dx, dy), None for additive attacks.
+    params:  (N, P) per-sample parameters of the threat model's choice: the transformation
+             that produced x_adv (spatial attacks: angle degrees, dx, dy pixels), the 0 / 1
+             mask the perturbation is confined to (RP2: H * W), None for lp attacks.
 
     ``success`` means the same for every attack: the prediction at x_adv differs from the
     ``y`` passed to the attack (targeted: equals it), whatever the attack stopped on.

@@ -42,7 +42,8 @@ def test_registry_errors() -> None:
         create_attack("fgsm", epsilon=0.1)
     with pytest.raises(ValueError, match="eps"):
         create_attack("pgd")  # eps is required
-    assert set(ATTACKS.names()) == {"fgsm", "pgd", "deepfool", "lbfgs", "locally-linear"}
+    assert set(ATTACKS.names()) == {"fgsm", "pgd", "deepfool", "lbfgs", "locally-linear", "spatial-grid",
+                                    "spatial-random", "spatial-pgd", "eot", "rp2"}
 
 
 @pytest.mark.parametrize("name", ["fgsm", "deepfool"])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -10,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from advlab.attacks import ATTACKS, create_attack, rho_adv
+from advlab.attacks import ATTACKS, PGD, Attack, create_attack, rho_adv
+from advlab.transforms import TransformDistribution, rotate_translate
+from advlab.types import AttackResult
 
 # Test-sized hyperparameters for every registered attack (the registry test checks coverage).
 ATTACK_PARAMS: dict[str, dict] = {
@@ -19,6 +24,11 @@ ATTACK_PARAMS: dict[str, dict] = {
     "deepfool": {"steps": 20},
     "lbfgs": {"search_steps": 3, "max_iter": 5},
     "locally-linear": {"eps": 0.2},
+    "spatial-grid": {"rotations": 7, "translations": 3},
+    "spatial-random": {"tries": 10},
+    "spatial-pgd": {"steps": 10},
+    "eot": {"inner": PGD(eps=0.2, steps=5), "samples": 4},
+    "rp2": {"steps": 20, "mask_steps": 10, "sticker_size": (0.5, 0.5)},
 }
 
 NAMES = ATTACKS.names()
@@ -26,6 +36,68 @@ NAMES = ATTACKS.names()
 
 def test_every_registered_attack_has_test_params() -> None:
     assert sorted(ATTACK_PARAMS) == sorted(NAMES)
+    assert sorted(THREAT_MODELS) == sorted(NAMES)
+
+
+def _radius(params: dict[str, Any]) -> float | None:
+    """The lp radius the test asked for: eps, or the wrapped attack's eps (EOT)."""
+    inner = params.get("inner")
+    return params.get("eps", getattr(inner, "eps", None))
+
+
+def _with_radius(params: dict[str, Any], eps: float) -> dict[str, Any]:
+    """params with the lp radius (its own, or the wrapped attack's) set to eps."""
+    if "eps" in params:
+        return dict(params, eps=eps)
+    if isinstance(params.get("inner"), Attack) and hasattr(params["inner"], "eps"):
+        return dict(params, inner=dataclasses.replace(params["inner"], eps=eps))
+    return params
+
+
+# --------------------------------------------------------------------------- threat models
+# Each attack's own threat model, checked from the outside (not through its `enforce`).
+
+
+def _inside_ball(attack: Attack, params: dict, x: torch.Tensor, result: AttackResult) -> None:
+    """lp attacks: ||x_adv - x|| <= eps in the attack's norm."""
+    eps = _radius(params)
+    assert eps is not None and attack.radius == eps
+    assert bool((result.norm <= eps * (1 + 1e-5) + 1e-6).all())
+
+
+def _bounds_only(attack: Attack, params: dict, x: torch.Tensor, result: AttackResult) -> None:
+    """Minimal-perturbation attacks (DeepFool, L-BFGS): no radius, only the bounds."""
+    assert attack.radius is None
+
+
+def _inside_transformation_box(attack: Attack, params: dict, x: torch.Tensor, result: AttackResult) -> None:
+    """Spatial attacks: (angle, dx, dy) within the ranges, and x_adv is x rendered with them."""
+    assert result.params is not None and result.params.shape == (x.shape[0], 3)
+    limits = torch.tensor([attack.max_rotation, attack.max_translation, attack.max_translation])  # type: ignore[attr-defined]
+    assert bool((result.params.abs() <= limits + 1e-6).all())
+    rendered = rotate_translate(x, result.params, bounds=attack.bounds)
+    torch.testing.assert_close(result.x_adv, rendered, atol=1e-5, rtol=0)
+
+
+def _inside_mask(attack: Attack, params: dict, x: torch.Tensor, result: AttackResult) -> None:
+    """RP2: x_adv equals x outside a 0/1 mask (stickers: at most stickers x sticker area)."""
+    n, _, h, w = x.shape
+    assert result.params is not None and result.params.shape == (n, h * w)
+    mask = result.params.view(n, 1, h, w)
+    assert bool(((mask == 0) | (mask == 1)).all())
+    assert torch.equal(torch.where(mask > 0, x, result.x_adv), x)
+    if attack.mask == "stickers":  # type: ignore[attr-defined]
+        sh, sw = max(1, round(attack.sticker_size[0] * h)), max(1, round(attack.sticker_size[1] * w))  # type: ignore[attr-defined]
+        assert bool((mask.flatten(1).sum(1) <= attack.stickers * sh * sw).all())  # type: ignore[attr-defined]
+
+
+THREAT_MODELS: dict[str, Callable[[Attack, dict, torch.Tensor, AttackResult], None]] = {
+    "fgsm": _inside_ball, "pgd": _inside_ball, "eot": _inside_ball, "locally-linear": _inside_ball,
+    "deepfool": _bounds_only, "lbfgs": _bounds_only,
+    "spatial-grid": _inside_transformation_box, "spatial-random": _inside_transformation_box,
+    "spatial-pgd": _inside_transformation_box,
+    "rp2": _inside_mask,
+}  # fmt: skip
 
 
 def _random_model(seed: int) -> nn.Module:
@@ -41,11 +113,9 @@ def _random_model(seed: int) -> nn.Module:
     width=st.floats(0.1, 3.0),
     eps_fraction=st.floats(0.01, 1.0),
 )
-def test_inside_eps_ball_and_bounds(name: str, seed: int, low: float, width: float, eps_fraction: float) -> None:
+def test_inside_threat_model_and_bounds(name: str, seed: int, low: float, width: float, eps_fraction: float) -> None:
     bounds = (low, low + width)
-    params = dict(ATTACK_PARAMS[name], bounds=bounds)
-    if "eps" in params:
-        params["eps"] = eps_fraction * width
+    params = _with_radius(dict(ATTACK_PARAMS[name], bounds=bounds), eps_fraction * width)
     attack = create_attack(name, **params)
     g = torch.Generator().manual_seed(seed)
     x = low + width * torch.rand(6, 1, 3, 4, generator=g)  # (N, C, H, W) inside the bounds
@@ -56,8 +126,7 @@ def test_inside_eps_ball_and_bounds(name: str, seed: int, low: float, width: flo
     delta = (result.x_adv - x).flatten(1)
     measured = delta.abs().amax(1) if attack.norm == "linf" else delta.norm(dim=1)
     torch.testing.assert_close(result.norm, measured)
-    if "eps" in params:
-        assert bool((result.norm <= params["eps"] * (1 + 1e-5) + 1e-6).all())
+    THREAT_MODELS[name](attack, params, x, result)
     assert result.success.shape == (6,) and result.success.dtype == torch.bool
     assert result.steps.shape == (6,)
 
@@ -109,11 +178,22 @@ def test_model_untouched(name: str, training: bool, digits) -> None:
         torch.testing.assert_close(result.logits, eval_model(result.x_adv))
 
 
+# Settings under which attacks that draw random numbers draw none that matter (random draws
+# depend on the batch shape by design); None: the attack is random by nature.
+DETERMINISTIC: dict[str, dict | None] = {
+    "pgd": {"random_start": False},
+    "spatial-pgd": {"random_start": False},
+    "spatial-random": None,
+    "eot": {"inner": PGD(eps=0.2, steps=5, random_start=False), "distribution": TransformDistribution()},
+    "rp2": {"conditions": TransformDistribution()},
+}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_same_result_alone_and_in_batch(name: str, trained_mlp: nn.Module, digits) -> None:
-    params = dict(ATTACK_PARAMS[name])
-    if name == "pgd":
-        params["random_start"] = False  # random draws depend on the batch shape by design
+    if name in DETERMINISTIC and DETERMINISTIC[name] is None:
+        pytest.skip(f"{name} draws its transformations per batch")
+    params = dict(ATTACK_PARAMS[name], **(DETERMINISTIC.get(name) or {}))
     attack = create_attack(name, **params)
     x, y = digits[0][:12], digits[1][:12]
     batch = attack(trained_mlp, x, y)
@@ -125,7 +205,13 @@ def test_same_result_alone_and_in_batch(name: str, trained_mlp: nn.Module, digit
 
 
 # Attacks that draw random numbers, with parameters under which they do.
-RANDOMISED: dict[str, dict] = {"pgd": {"eps": 0.2, "steps": 2, "random_start": True}}
+RANDOMISED: dict[str, dict] = {
+    "pgd": {"eps": 0.2, "steps": 2, "random_start": True},
+    "spatial-random": {"tries": 3},
+    "spatial-pgd": {"steps": 2, "random_start": True},
+    "eot": {"inner": PGD(eps=0.2, steps=2, random_start=False), "samples": 2},
+    "rp2": {"mask": "object", "steps": 3, "samples": 2},
+}
 
 
 @pytest.mark.parametrize("name", sorted(RANDOMISED))
@@ -147,14 +233,21 @@ def test_pgd_restarts_never_worse(trained_mlp: nn.Module, digits) -> None:
     assert bool((many.success | ~one.success).all())
 
 
-@pytest.mark.parametrize("name", ["fgsm", "pgd", "lbfgs"])
+TARGETED: dict[str, dict] = {
+    "fgsm": {"eps": 0.5, "targeted": True},
+    "pgd": dict(ATTACK_PARAMS["pgd"], eps=0.5, targeted=True),
+    "lbfgs": dict(ATTACK_PARAMS["lbfgs"], targeted=True),
+    "eot": {"inner": PGD(eps=0.5, steps=10, targeted=True), "samples": 8,
+            "distribution": TransformDistribution(rotation=(-10, 10), noise=(0, 0.05))},
+    "rp2": dict(ATTACK_PARAMS["rp2"], targeted=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TARGETED))
 def test_targeted_reaches_targets(name: str, trained_mlp: nn.Module, digits) -> None:
     x, y = digits[0][:50], digits[1][:50]
     target = (y + 1) % 10
-    params = dict(ATTACK_PARAMS[name], targeted=True)
-    if "eps" in params:
-        params["eps"] = 0.5
-    result = create_attack(name, **params)(trained_mlp, x, target)
+    result = create_attack(name, **TARGETED[name])(trained_mlp, x, target, generator=torch.Generator().manual_seed(0))
     assert torch.equal(result.success, result.logits.argmax(1) == target)
     assert result.success_rate > 0.5
 
@@ -178,7 +271,7 @@ def test_chunked_equals_whole_batch(name: str, trained_mlp: nn.Module, digits) -
     chunked = attack_in_batches(attack, trained_mlp, x, y, batch_size=13,
                                 generator=torch.Generator().manual_seed(0))  # fmt: skip
     assert torch.equal(whole.x_adv, chunked.x_adv) and torch.equal(whole.success, chunked.success)
-    if name != "pgd":  # random starts are drawn per chunk shape, by design
+    if name not in RANDOMISED:  # random draws depend on the chunk shape, by design
         five = attack_in_batches(attack, trained_mlp, x, y, batch_size=5)
         torch.testing.assert_close(five.x_adv, whole.x_adv, atol=1e-4, rtol=1e-4)
         assert five.x_adv.shape == x.shape and five.steps.shape == (13,)

@@ -46,3 +46,25 @@ def test_rho_and_median_norm_are_over_successful_samples(trained_mlp: nn.Module,
 def test_run_attack_unknown_param(trained_mlp: nn.Module, digits, tmp_path) -> None:
     with pytest.raises(ValueError, match="unknown parameter"):
         run_attack("deepfool", trained_mlp, digits[0][:4], digits[1][:4], tmp_path, [], eps=0.1)
+
+
+@pytest.mark.parametrize("name", ["spatial-grid", "rp2", "eot"])
+def test_run_attack_with_transformation_attacks(name: str, trained_mlp: nn.Module, digits, tmp_path) -> None:
+    """Spatial attacks, RP2 and EOT (an inner attack and a distribution as parameters) write
+    their results; nested parameters are written as JSON dicts."""
+    from advlab.attacks import PGD
+    from advlab.transforms import TransformDistribution
+
+    params = {"spatial-grid": {"rotations": 5, "translations": 3},
+              "rp2": {"steps": 5, "mask_steps": 3, "samples": 2, "sticker_size": (0.5, 0.5)},
+              "eot": {"inner": PGD(eps=0.2, steps=3), "samples": 2,
+                      "distribution": TransformDistribution(rotation=(-10, 10))}}[name]  # fmt: skip
+    x, y = digits[0][:12], digits[1][:12]
+    _, summary = run_attack(name, trained_mlp, x, y, tmp_path, [str(i) for i in range(10)], **params)
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert on_disk == summary and summary["accuracy_adversarial"] < summary["accuracy_clean"]
+    if name == "eot":
+        assert on_disk["params"]["inner"]["class"] == "PGD" and on_disk["params"]["inner"]["eps"] == 0.2
+        assert on_disk["params"]["distribution"]["rotation"] == [-10.0, 10.0]
+    if name == "rp2":
+        assert on_disk["params"]["conditions"]["yaw"] == [-50.0, 50.0]

@@ -1,5 +1,6 @@
-"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, locally linear, with rho_adv and an attack
-registry; universal perturbations (their own verb, ``fit``) and attacks on ensembles of models
+"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, locally linear, spatial (grid, random,
+first-order), expectation over transformation and RP2, with rho_adv and an attack registry;
+universal perturbations (their own verb, ``fit``) and attacks on ensembles of models
 (``attack(models, x, y)``).
 
     >>> from advlab.attacks import DeepFool, create_attack
@@ -33,11 +34,14 @@ from advlab.attacks.ensemble import (
     ProbabilityEnsemble,
     create_ensemble_attack,
 )
+from advlab.attacks.eot import EOT, ExpectationModel
 from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
 from advlab.attacks.lbfgs import LBFGS
 from advlab.attacks.locally_linear import LocallyLinear
 from advlab.attacks.metrics import relative_perturbation, rho_adv
 from advlab.attacks.pgd import PGD
+from advlab.attacks.rp2 import RP2
+from advlab.attacks.spatial import SpatialGrid, SpatialPGD, SpatialRandom
 from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 from advlab.attacks.universal import (
     UniversalPerturbation,
@@ -73,8 +77,10 @@ __all__ = [
     "Attack",
     "AttackOnEnsemble",
     "DeepFool",
+    "EOT",
     "EnsembleAttack",
     "EnsembleResult",
+    "ExpectationModel",
     "FGSM",
     "Proposal",
     "LBFGS",
@@ -84,6 +90,10 @@ __all__ = [
     "ProbabilityEnsemble",
     "UniversalPerturbation",
     "UniversalResult",
+    "RP2",
+    "SpatialGrid",
+    "SpatialPGD",
+    "SpatialRandom",
     "attack_in_batches",
     "concat_results",
     "create_attack",

@@ -19,7 +19,7 @@ import itertools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +67,9 @@ class Attack:
 
     bounds: Bounds
     targeted: bool = False  # overridden by a dataclass field in attacks that can be targeted
+    ascends_per_sample_loss: ClassVar[bool] = False
+    """True for attacks whose only use of the model is ascending `per_sample_loss` (PGD,
+    FGSM): expectation over transformation (`advlab.attacks.EOT`) can wrap exactly those."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -180,20 +183,41 @@ def is_success(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> to
     return pred == labels if targeted else pred != labels
 
 
+def per_sample_loss(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor, check: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss that loss-based attacks (PGD, FGSM) ascend: (logits (N, K), loss (N,)).
+
+    The cross-entropy of ``model(x)`` against ``labels``, per sample (``check``: validate the
+    logits and labels with `check_logits` first). A model that defines
+    ``per_sample_loss(x, labels) -> (logits, loss)`` supplies its own objective instead: the
+    expectation-over-transformation wrapper (`advlab.attacks.eot`) returns the mean over
+    sampled transformations of the per-transformation cross-entropy, from one batched
+    forward pass. Model wrappers that only change the logits need nothing here.
+    """
+    own = getattr(model, "per_sample_loss", None)
+    if own is not None:
+        return own(x, labels)  # type: ignore[no-any-return]
+    logits = model(x)  # (N, K)
+    if check:
+        check_logits(logits.detach(), labels)
+    return logits, F.cross_entropy(logits, labels, reduction="none")
+
+
 def loss_gradient(
     model: nn.Module, x: torch.Tensor, labels: torch.Tensor, targeted: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ascent direction of the attack objective at x, by one forward and one input backward.
 
     Untargeted: gradient of the cross-entropy to ``labels`` (to increase it); targeted: minus
-    the gradient of the cross-entropy to the targets (to decrease it). Gradients flow to x
-    only (``torch.autograd.grad``), never into the model's parameters.
+    the gradient of the cross-entropy to the targets (to decrease it); the loss is
+    `per_sample_loss`'s. Gradients flow to x only (``torch.autograd.grad``), never into the
+    model's parameters.
     Returns (direction (N, *S), logits (N, K) detached, per-sample loss (N,) detached).
     """
     with torch.enable_grad():
         x_req = x.detach().requires_grad_(True)
-        logits = model(x_req)  # (N, K)
-        loss = F.cross_entropy(logits, labels, reduction="none")  # (N,)
+        logits, loss = per_sample_loss(model, x_req, labels)  # (N, K), (N,)
         (grad,) = torch.autograd.grad(loss.sum(), x_req)
     if targeted:
         grad = -grad

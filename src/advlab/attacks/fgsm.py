@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from advlab.attacks.base import Attack, Proposal, check_logits, registered
+from advlab.attacks.base import Attack, Proposal, check_logits, per_sample_loss, registered
 from advlab.attacks.threat import clip_to_bounds, validate_bounds, validate_eps, validate_inputs
 from advlab.types import Bounds, Norm
 
@@ -33,6 +34,8 @@ class FGSM(Attack):
     targeted: bool = False
     use_predicted_labels: bool = False
     bounds: Bounds = (0.0, 1.0)
+
+    ascends_per_sample_loss: ClassVar[bool] = True
 
     @property
     def norm(self) -> Norm:
@@ -69,10 +72,14 @@ def fgsm_direction(
     """
     with torch.enable_grad():
         x_req = x.detach().requires_grad_(True)
-        logits = model(x_req)  # (N, K)
-        check_logits(logits.detach(), y)
-        labels = logits.detach().argmax(1) if use_predicted_labels else y
-        loss = nn.functional.cross_entropy(logits, labels, reduction="sum")
+        if use_predicted_labels:  # labels from the same forward pass that gives the gradient
+            logits = model(x_req)  # (N, K)
+            check_logits(logits.detach(), y)
+            labels = logits.detach().argmax(1)
+            loss = nn.functional.cross_entropy(logits, labels, reduction="sum")
+        else:  # the shared objective (a model may supply its own: expectation over transformation)
+            logits, losses = per_sample_loss(model, x_req, y, check=True)  # (N, K), (N,)
+            labels, loss = y, losses.sum()
         (grad,) = torch.autograd.grad(loss, x_req)  # (N, *S), inputs only
     direction = -grad.sign() if targeted else grad.sign()
     return direction, labels, logits.detach()

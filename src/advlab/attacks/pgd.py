@@ -4,11 +4,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from advlab.attacks.base import Attack, Proposal, check_logits, loss_gradient, registered
+from advlab.attacks.base import (
+    Attack,
+    Proposal,
+    check_logits,
+    loss_gradient,
+    per_sample_loss,
+    registered,
+)
 from advlab.attacks.threat import (
     flat_norm,
     linf_box,
@@ -46,6 +54,8 @@ class PGD(Attack):
     restarts: int = 1
     targeted: bool = False
     bounds: Bounds = (0.0, 1.0)
+
+    ascends_per_sample_loss: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         validate_eps(self.eps)
@@ -120,6 +130,5 @@ class PGD(Attack):
                 x_adv.add_(direction.div_(length.view(-1, *[1] * (x.ndim - 1))), alpha=alpha)
                 x_adv = project(x, x_adv, self.norm, self.eps, self.bounds)
         with torch.no_grad():
-            logits = model(x_adv)  # (N, K) at the final iterate
-            loss = nn.functional.cross_entropy(logits, y, reduction="none")  # (N,)
+            logits, loss = per_sample_loss(model, x_adv, y)  # (N, K), (N,) at the final iterate
         return x_adv, logits, (-loss if self.targeted else loss)

@@ -164,7 +164,18 @@ def save_example_grid(
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+    """Attack fields as JSON: tuples as lists, nested dataclasses (EOT's inner attack, a
+    transformation distribution) as dicts of their fields, an inner attack with its class."""
+    return {k: _json_value(v) for k, v in params.items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = _jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+        return {"class": type(value).__name__, **fields} if isinstance(value, Attack) else fields
+    return value
 
 
 def _describe(params: dict[str, Any]) -> str:

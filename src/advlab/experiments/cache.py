@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ CLASSIFIER_TRAINING = TrainConfig(epochs=10, lr=0.05, schedule="cosine")
 """Quick-scale training of the lecture's classifiers on mnist-5k, shared by every experiment
 that trains one (classifier-baselines, deepfool-table, fgsm-figure, ...) so that they share
 the cached models: SGD with momentum 0.9, 10 epochs, lr 0.05 decayed by a cosine, batch 64."""
+
+
+DEMO_TRAINING = replace(CLASSIFIER_TRAINING, epochs=2)
+"""`make demo`'s LeNet for the transformation experiments (spatial-table, eot-table): 2 of
+CLASSIFIER_TRAINING's 10 epochs, so that their demo trains one model in seconds even on an
+empty cache."""
 
 
 def trained_classifier(
@@ -125,3 +132,17 @@ def _train(folder: Path, ctx: RunContext, model: str, args: dict[str, Any], data
         after_step=after_step,
     )
     (folder / "spec.json").write_text(json.dumps(spec, indent=2, default=str))
+
+
+def row_classifier(ctx: RunContext, row: str, training: TrainConfig = CLASSIFIER_TRAINING,
+                   pretrained: bool = True) -> nn.Module:  # fmt: skip
+    """The classifier of an experiment row "model@dataset": a torchvision model
+    ("torchvision:<name>@...", its ImageNet weights unless ``pretrained`` is False, never
+    trained here) or `trained_classifier(ctx, model, dataset, training)`. Eval mode, on
+    ctx.device."""
+    model_name, sep, dataset = row.partition("@")
+    if not sep:
+        raise ValueError(f"row {row!r} must look like 'model@dataset', e.g. 'lenet@mnist-5k'")
+    if model_name.startswith("torchvision:"):
+        return models.create(model_name, pretrained=pretrained).to(ctx.device).eval()
+    return trained_classifier(ctx, model_name, dataset, training)
