@@ -6,6 +6,7 @@
 """
 
 from advlab.data import embedded as _embedded  # noqa: F401  (registers the embedded sets)
+from advlab.data import scenes as _scenes  # noqa: F401  (registers the procedural scenes)
 from advlab.data import torchvision_sets as _torchvision_sets  # noqa: F401
 from advlab.data.base import ImageDataset, TensorImageDataset, as_tensors
 from advlab.data.registry import DATASETS, DatasetMissingError, DatasetSpec, info, load

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from advlab.models import scene_nets as _scene_nets  # noqa: F401  (registers scene-vgg)
 from advlab.models.classifiers import CLASSIFIERS
 from advlab.models.torchvision_models import torchvision_classifier
 
