@@ -8,6 +8,7 @@ from torch import nn
 
 from advlab.dissect import (
     ablate,
+    ablated_class_scores,
     concept_fractions,
     insert,
     insertion_effect,
@@ -108,3 +109,22 @@ def test_per_class_accuracy_and_unit_importance() -> None:
     importance = unit_importance(net, "1", 3, x, y, 3)  # (U, K)
     assert importance.shape == (3, 3)
     assert torch.equal(importance.argmin(0), torch.arange(3))  # unit k matters most for class k
+
+
+def test_sequential_shortcut_equals_rerunning_the_whole_model() -> None:
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 4)).eval()
+
+    class Wrapped(nn.Module):  # not an nn.Sequential: every ablation reruns the model
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(x)
+
+    x, y = torch.randn(120, 5), torch.randint(0, 4, (120,))
+    sets = [torch.tensor([0]), torch.tensor([1, 2, 3]), torch.arange(8)]
+    fast = ablated_class_scores(net, "1", sets, x, y, 4, batch_size=50)
+    slow = ablated_class_scores(Wrapped(), "inner.1", sets, x, y, 4, batch_size=50)
+    assert all(torch.allclose(a, b) for a, b in zip(fast, slow, strict=True))

@@ -19,6 +19,7 @@ quantiles, top-k, IoU counts), `scores` (the dissection itself, a unit as a clas
 from advlab.dissect.hooks import ablate, edit_output, insert, layer_shapes, module_named, record
 from advlab.dissect.interventions import (
     InsertionEffect,
+    ablated_class_scores,
     concept_fractions,
     insertion_effect,
     per_class_accuracy,
@@ -39,6 +40,7 @@ from advlab.dissect.scores import (
     dissect,
     gaussian_kde,
     peak_activations,
+    unit_quantiles,
     upsample,
 )
 from advlab.dissect.stats import ConceptOverlap, HistogramQuantile, RunningTopK
@@ -46,8 +48,8 @@ from advlab.dissect.stats import ConceptOverlap, HistogramQuantile, RunningTopK
 __all__ = [
     "IOU_THRESHOLD", "QUANTILE_NETDISSECT", "QUANTILE_PAPER", "ConceptLabels", "ConceptOverlap",
     "HistogramQuantile", "InsertionEffect", "LayerDissection", "MaskLabels", "Probe",
-    "RunningTopK", "SegmentedImages", "Segmenter", "ablate", "concept_fraction",
+    "RunningTopK", "SegmentedImages", "Segmenter", "ablate", "ablated_class_scores", "concept_fraction",
     "concept_fractions", "dissect", "edit_output", "gaussian_kde", "insert", "insertion_effect",
     "layer_shapes", "module_named", "peak_activations", "per_class_accuracy", "record",
-    "removal_curve", "unit_importance", "upsample",
+    "removal_curve", "unit_importance", "unit_quantiles", "upsample",
 ]  # fmt: skip

@@ -88,7 +88,9 @@ def record(model: nn.Module, layers: str | Sequence[str]) -> Iterator[Recording]
             handle.remove()
 
 
-def _ablation_rule(layer: str, units: Sequence[int] | Tensor) -> OutputRule:
+def ablation_rule(layer: str, units: Sequence[int] | Tensor) -> OutputRule:
+    """The output edit of `ablate`: y -> y with channels `units` set to 0."""
+
     def rule(output: Tensor) -> Tensor:
         index = _unit_index(units, output.shape[1], layer)
         keep = torch.ones(output.shape[1], dtype=output.dtype, device=output.device)
@@ -101,7 +103,7 @@ def _ablation_rule(layer: str, units: Sequence[int] | Tensor) -> OutputRule:
 def ablate(model: nn.Module, layer: str, units: Sequence[int] | Tensor) -> Iterator[None]:
     """Remove `units` of `layer`: their activations are 0 at every position (Bau et al.
     2020, Fig. 2 and 4a). Works on (N, C) and (N, C, H, W) outputs."""
-    with edit_output(model, layer, _ablation_rule(layer, units)):
+    with edit_output(model, layer, ablation_rule(layer, units)):
         yield
 
 

@@ -21,14 +21,13 @@ over samples. Models are evaluated through `inference_view` and never changed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from advlab.attacks.base import inference_view
-from advlab.dissect.hooks import ablate, insert, layer_shapes
+from advlab.dissect.hooks import ablate, ablation_rule, insert, layer_shapes
 from advlab.dissect.scores import Segmenter
 
 ToImages = Callable[[Tensor], Tensor]
@@ -120,20 +119,8 @@ def insertion_effect(generator: nn.Module, layer: str, units: Tensor, values: Te
 # ------------------------------------------------------------------------- classifiers
 
 
-@torch.no_grad()
-def per_class_accuracy(model: nn.Module, x: Tensor, y: Tensor, num_classes: int,
-                       layer: str | None = None, removed: Tensor | Sequence[int] = (),
-                       batch_size: int = 250) -> tuple[Tensor, Tensor]:
-    """(recall (K,), balanced accuracy (K,)) of a classifier, with `removed` units of
-    `layer` ablated. Balanced accuracy of class k: (recall_k + true-negative rate_k) / 2,
-    the binary k-vs-rest accuracy of intervention_experiment.py's test_perclass_pra."""
-    net = inference_view(model)
-    predictions = []
-    edit = ablate(net, layer, removed) if layer is not None else nullcontext()
-    with edit:
-        for start in range(0, x.shape[0], batch_size):
-            predictions.append(net(x[start:start + batch_size]).argmax(1).cpu())
-    predicted, truth = torch.cat(predictions), y.cpu()
+def _class_scores(predicted: Tensor, truth: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+    """(recall (K,), balanced accuracy (K,)) of predictions (N,) against labels (N,)."""
     true_counts = torch.bincount(truth, minlength=num_classes).float()
     predicted_counts = torch.bincount(predicted, minlength=num_classes).float()
     correct = torch.bincount(truth[predicted == truth], minlength=num_classes).float()
@@ -143,9 +130,63 @@ def per_class_accuracy(model: nn.Module, x: Tensor, y: Tensor, num_classes: int,
     return recall, (recall + true_negatives / negatives.clamp_min(1)) / 2
 
 
+def _split_at(model: nn.Module, layer: str) -> tuple[nn.Module, nn.Module] | None:
+    """(model up to `layer`, the rest) when `model` is an nn.Sequential and `layer` one of
+    its children: then removing units of that layer only needs the rest to be rerun."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    names = [name for name, _ in model.named_children()]
+    if layer not in names:
+        return None
+    cut = names.index(layer) + 1
+    return model[:cut], model[cut:]
+
+
+@torch.no_grad()
+def ablated_class_scores(model: nn.Module, layer: str, removed: Sequence[Tensor | Sequence[int]],
+                         x: Tensor, y: Tensor, num_classes: int,
+                         batch_size: int = 250) -> tuple[Tensor, Tensor]:
+    """(recall (S, K), balanced accuracy (S, K)) of a classifier with each set of units
+    removed[s] of `layer` ablated in turn. Balanced accuracy of class k: (recall_k +
+    true-negative rate_k) / 2, the binary k-vs-rest accuracy of the authors'
+    test_perclass_pra. For an nn.Sequential cut at `layer`, the layers before it run once."""
+    net = inference_view(model)
+    split = _split_at(net, layer)
+    head = split[0] if split is not None else None
+    features = ([head(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+                if head is not None else [])
+    recalls, balanced = [], []
+    for units in removed:
+        if split is not None:
+            rule = ablation_rule(layer, units)
+            logits = [split[1](rule(f)) for f in features]
+        else:
+            with ablate(net, layer, units):
+                logits = [net(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+        scores = _class_scores(torch.cat(logits).argmax(1).cpu(), y.cpu(), num_classes)
+        recalls.append(scores[0])
+        balanced.append(scores[1])
+    return torch.stack(recalls), torch.stack(balanced)
+
+
+def per_class_accuracy(model: nn.Module, x: Tensor, y: Tensor, num_classes: int,
+                       layer: str | None = None, removed: Tensor | Sequence[int] = (),
+                       batch_size: int = 250) -> tuple[Tensor, Tensor]:
+    """(recall (K,), balanced accuracy (K,)) of a classifier, with `removed` units of
+    `layer` ablated (none when layer is None)."""
+    if layer is None:
+        net = inference_view(model)
+        with torch.no_grad():
+            predicted = torch.cat([net(x[i:i + batch_size]).argmax(1).cpu()
+                                   for i in range(0, x.shape[0], batch_size)])
+        return _class_scores(predicted, y.cpu(), num_classes)
+    recall, balanced = ablated_class_scores(model, layer, [removed], x, y, num_classes, batch_size)
+    return recall[0], balanced[0]
+
+
 def unit_importance(model: nn.Module, layer: str, units: int, x: Tensor, y: Tensor,
                     num_classes: int, batch_size: int = 250) -> Tensor:
     """(U, K) balanced accuracy of every class with each unit removed alone; the lower,
     the more important the unit to that class (rank with `.argsort(0)`)."""
-    return torch.stack([per_class_accuracy(model, x, y, num_classes, layer, [u], batch_size)[1]
-                        for u in range(units)])
+    return ablated_class_scores(model, layer, [[u] for u in range(units)], x, y, num_classes,
+                                batch_size)[1]

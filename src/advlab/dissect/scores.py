@@ -235,6 +235,24 @@ def dissect(
                                   quantile, shapes[name]) for name in probe.layers}
 
 
+def unit_quantiles(probe: Probe, layer: str, q: float, size: tuple[int, int] | None = None,
+                   bins: int = 2048) -> Tensor:
+    """(U,) the q-quantile of each unit of `layer` over every position of every input (its
+    maps upsampled to `size` first when given): e.g. the 99.5th percentile at which Bau et
+    al. 2020 insert door units (Fig. 4c, d; generator_int_experiment.py rq.quantiles(0.995))."""
+    single = Probe(probe.model, (layer,), probe.inputs, probe.batch_size)
+    estimator: HistogramQuantile | None = None
+    while estimator is None or not estimator.done:
+        for _, _, _, acts in single.batches():
+            a = acts[layer] if size is None else upsample(acts[layer], size)
+            if estimator is None:
+                estimator = HistogramQuantile(a.shape[1], q, bins=bins)
+            estimator.add(a)
+        assert estimator is not None
+        estimator.finish_pass()
+    return estimator.result()
+
+
 # ------------------------------------------------------------------ a unit as a classifier
 
 
