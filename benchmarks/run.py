@@ -10,7 +10,7 @@ import importlib
 import sys
 import traceback
 
-BENCHMARKS = ("train", "attacks", "certify", "gan")
+BENCHMARKS = ("train", "attacks", "certify", "gan", "dissect")
 
 
 def main(names: list[str]) -> int:

@@ -106,9 +106,9 @@ def test_per_class_accuracy_and_unit_importance() -> None:
         tnr = (~true_k & ~pred_k).sum() / (~true_k).sum()
         assert torch.isclose(recall[k], expected_recall.float())
         assert torch.isclose(balanced[k], ((expected_recall + tnr) / 2).float())
-    importance = unit_importance(net, "1", 3, x, y, 3)  # (U, K)
-    assert importance.shape == (3, 3)
-    assert torch.equal(importance.argmin(0), torch.arange(3))  # unit k matters most for class k
+    ranking = unit_importance(net, "1", 3, x, y, 3)  # (U, K): most important first
+    assert ranking.shape == (3, 3)
+    assert torch.equal(ranking[0], torch.arange(3))  # unit k matters most for class k
 
 
 def test_sequential_shortcut_equals_rerunning_the_whole_model() -> None:
@@ -127,4 +127,15 @@ def test_sequential_shortcut_equals_rerunning_the_whole_model() -> None:
     sets = [torch.tensor([0]), torch.tensor([1, 2, 3]), torch.arange(8)]
     fast = ablated_class_scores(net, "1", sets, x, y, 4, batch_size=50)
     slow = ablated_class_scores(Wrapped(), "inner.1", sets, x, y, 4, batch_size=50)
-    assert all(torch.allclose(a, b) for a, b in zip(fast, slow, strict=True))
+    for name in ("recall", "balanced", "log_prob"):
+        assert torch.allclose(getattr(fast, name), getattr(slow, name), atol=1e-6)
+    # every hidden unit removed: the logits are the last bias, whatever the input
+    with torch.no_grad():
+        expected = net[2].bias.log_softmax(0)
+    assert torch.allclose(fast.log_prob[2], expected, atol=1e-5)
+    with torch.no_grad():  # one unit removed: the true class's mean log-probability per class
+        hidden = net[1](net[0](x))
+        hidden[:, 0] = 0
+        true_log_prob = net[2](hidden).log_softmax(1).gather(1, y[:, None])[:, 0]
+    for k in range(4):
+        assert torch.isclose(fast.log_prob[0, k], true_log_prob[y == k].mean(), atol=1e-5)

@@ -50,6 +50,7 @@ def _model_and_inputs(checkpoint: Path, data: str, split: str, n: int, segmenter
     from advlab.models.scene_nets import load_segmenter, segment
 
     seg = load_segmenter(segmenter, device) if segmenter is not None else None
+    labels: ConceptLabels
     if read_checkpoint(checkpoint).meta.get("kind") == "gan":
         G, cfg = load_generator(checkpoint, device)
         if seg is None:
@@ -64,7 +65,7 @@ def _model_and_inputs(checkpoint: Path, data: str, split: str, n: int, segmenter
     dataset = datasets.load(data, split)
     x, _ = datasets.as_tensors(dataset, limit=n)
     if seg is not None:
-        labels: ConceptLabels = SegmentedImages(lambda images: segment(seg, images))
+        labels = SegmentedImages(lambda images: segment(seg, images))
     elif hasattr(dataset, "masks"):
         labels = MaskLabels(dataset.masks[: x.shape[0]])
     else:
@@ -145,9 +146,10 @@ def show_masks(name: str, out_png: str | Path, split: str = "train", n: int = 16
     """`advlab data show scenes`: n images of a dataset with concept masks (scenes,
     scenes-32), each above its mask, titled with its category, with a concept legend."""
     from advlab import data as datasets
+    from advlab.data.scenes import ScenesDataset
 
     dataset = datasets.load(name, split)
-    if not hasattr(dataset, "masks"):
+    if not isinstance(dataset, ScenesDataset):
         raise ValueError(f"dataset {name!r} has no concept masks (datasets with masks: scenes, scenes-32)")
     if n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")

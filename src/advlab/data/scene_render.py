@@ -83,7 +83,7 @@ def render(material: np.ndarray, horizon: np.ndarray, rng: np.random.Generator) 
     colours = palettes[np.arange(MATERIALS)[None, :], choice]  # (n, M, 3)
     jitter = (rng.random((n, MATERIALS, 3)).astype(np.float32) * 2 - 1) * texture[None, :, 2:3]
     colours = colours + jitter
-    light = (0.8 + 0.3 * rng.random(n)).astype(np.float32)[:, None, None]  # (n, 1, 1)
+    light = (0.8 + 0.3 * rng.random((n,))).astype(np.float32)[:, None, None]  # (n, 1, 1)
     block = max(1, size // 16)
     coarse = rng.random((n, size // block, size // block)).astype(np.float32)
     coarse = np.repeat(np.repeat(coarse, block, axis=1), block, axis=2)  # (n, S, S)

@@ -18,6 +18,7 @@ quantiles, top-k, IoU counts), `scores` (the dissection itself, a unit as a clas
 
 from advlab.dissect.hooks import ablate, edit_output, insert, layer_shapes, module_named, record
 from advlab.dissect.interventions import (
+    ClassScores,
     InsertionEffect,
     ablated_class_scores,
     concept_fractions,
@@ -46,7 +47,7 @@ from advlab.dissect.scores import (
 from advlab.dissect.stats import ConceptOverlap, HistogramQuantile, RunningTopK
 
 __all__ = [
-    "IOU_THRESHOLD", "QUANTILE_NETDISSECT", "QUANTILE_PAPER", "ConceptLabels", "ConceptOverlap",
+    "IOU_THRESHOLD", "QUANTILE_NETDISSECT", "QUANTILE_PAPER", "ClassScores", "ConceptLabels", "ConceptOverlap",
     "HistogramQuantile", "InsertionEffect", "LayerDissection", "MaskLabels", "Probe",
     "RunningTopK", "SegmentedImages", "Segmenter", "ablate", "ablated_class_scores", "concept_fraction",
     "concept_fractions", "dissect", "edit_output", "gaussian_kde", "insert", "insertion_effect",

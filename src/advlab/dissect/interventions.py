@@ -142,31 +142,46 @@ def _split_at(model: nn.Module, layer: str) -> tuple[nn.Module, nn.Module] | Non
     return model[:cut], model[cut:]
 
 
+@dataclass
+class ClassScores:
+    """Per-class scores of a classifier under S unit removals: recall (S, K), balanced
+    accuracy (S, K) and the mean log-probability of the true class over each class's
+    images (S, K)."""
+
+    recall: Tensor
+    balanced: Tensor
+    log_prob: Tensor
+
+
 @torch.no_grad()
 def ablated_class_scores(model: nn.Module, layer: str, removed: Sequence[Tensor | Sequence[int]],
                          x: Tensor, y: Tensor, num_classes: int,
-                         batch_size: int = 250) -> tuple[Tensor, Tensor]:
-    """(recall (S, K), balanced accuracy (S, K)) of a classifier with each set of units
-    removed[s] of `layer` ablated in turn. Balanced accuracy of class k: (recall_k +
-    true-negative rate_k) / 2, the binary k-vs-rest accuracy of the authors'
-    test_perclass_pra. For an nn.Sequential cut at `layer`, the layers before it run once."""
+                         batch_size: int = 250) -> ClassScores:
+    """Scores of a classifier with each set of units removed[s] of `layer` ablated in turn.
+    Balanced accuracy of class k: (recall_k + true-negative rate_k) / 2, the binary
+    k-vs-rest accuracy of the authors' test_perclass_pra. For an nn.Sequential cut at
+    `layer`, the layers before it run once."""
     net = inference_view(model)
     split = _split_at(net, layer)
     head = split[0] if split is not None else None
     features = ([head(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
                 if head is not None else [])
-    recalls, balanced = [], []
+    truth = y.cpu()
+    per_class = torch.bincount(truth, minlength=num_classes).double().clamp_min(1)
+    recalls, balanced, log_probs = [], [], []
     for units in removed:
         if split is not None:
             rule = ablation_rule(layer, units)
-            logits = [split[1](rule(f)) for f in features]
+            logits = torch.cat([split[1](rule(f)) for f in features]).cpu()
         else:
             with ablate(net, layer, units):
-                logits = [net(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-        scores = _class_scores(torch.cat(logits).argmax(1).cpu(), y.cpu(), num_classes)
+                logits = torch.cat([net(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]).cpu()
+        scores = _class_scores(logits.argmax(1), truth, num_classes)
         recalls.append(scores[0])
         balanced.append(scores[1])
-    return torch.stack(recalls), torch.stack(balanced)
+        true_log_prob = logits.log_softmax(1).gather(1, truth[:, None])[:, 0].double()  # (N,)
+        log_probs.append((torch.bincount(truth, true_log_prob, minlength=num_classes) / per_class).float())
+    return ClassScores(torch.stack(recalls), torch.stack(balanced), torch.stack(log_probs))
 
 
 def per_class_accuracy(model: nn.Module, x: Tensor, y: Tensor, num_classes: int,
@@ -180,13 +195,18 @@ def per_class_accuracy(model: nn.Module, x: Tensor, y: Tensor, num_classes: int,
             predicted = torch.cat([net(x[i:i + batch_size]).argmax(1).cpu()
                                    for i in range(0, x.shape[0], batch_size)])
         return _class_scores(predicted, y.cpu(), num_classes)
-    recall, balanced = ablated_class_scores(model, layer, [removed], x, y, num_classes, batch_size)
-    return recall[0], balanced[0]
+    scores = ablated_class_scores(model, layer, [removed], x, y, num_classes, batch_size)
+    return scores.recall[0], scores.balanced[0]
 
 
 def unit_importance(model: nn.Module, layer: str, units: int, x: Tensor, y: Tensor,
                     num_classes: int, batch_size: int = 250) -> Tensor:
-    """(U, K) balanced accuracy of every class with each unit removed alone; the lower,
-    the more important the unit to that class (rank with `.argsort(0)`)."""
-    return ablated_class_scores(model, layer, [[u] for u in range(units)], x, y, num_classes,
-                                batch_size)[1]
+    """(U, K) ranking of the units of `layer` by importance to each class: column k lists
+    the units, most important first, by the class's balanced accuracy with the unit removed
+    alone (the authors' criterion: lower = more important), ties broken by the mean
+    log-probability of the true class (lower = more important)."""
+    scores = ablated_class_scores(model, layer, [[u] for u in range(units)], x, y, num_classes,
+                                  batch_size)
+    by_log_prob = scores.log_prob.argsort(dim=0, stable=True)  # (U, K)
+    balanced = scores.balanced.gather(0, by_log_prob)
+    return by_log_prob.gather(0, balanced.argsort(dim=0, stable=True))

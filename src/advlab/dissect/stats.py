@@ -83,15 +83,17 @@ class HistogramQuantile:
         inside = (x >= lo) & (x <= hi)  # (N, U, P)
         self.below += (x < lo).sum(dim=(0, 2)).cpu()
         bin_index = ((x - lo) * scale).floor_().clamp_(0, self.bins - 1).long()  # (N, U, P)
-        offset = self.bins * torch.arange(self.units, device=x.device)[:, None]  # (U, 1)
-        flat = (bin_index + offset)[inside]
-        kept = x[inside]
         size = self.units * self.bins
-        self.histogram += torch.bincount(flat, minlength=size).cpu()
-        lowest = torch.full((size,), float("inf"), device=x.device)
-        highest = torch.full((size,), float("-inf"), device=x.device)
-        self.bin_min = torch.minimum(self.bin_min, lowest.scatter_reduce(0, flat, kept, "amin").cpu())
-        self.bin_max = torch.maximum(self.bin_max, highest.scatter_reduce(0, flat, kept, "amax").cpu())
+        # values outside the bracket go to one extra bin (index `size`) that is dropped:
+        # cheaper than selecting the inside values
+        offset = self.bins * torch.arange(self.units, device=x.device)[:, None]  # (U, 1)
+        flat = torch.where(inside, bin_index + offset, size).flatten()
+        self.histogram += torch.bincount(flat, minlength=size + 1)[:size].cpu()
+        lowest = torch.full((size + 1,), float("inf"), device=x.device)
+        highest = torch.full((size + 1,), float("-inf"), device=x.device)
+        values = x.flatten()
+        self.bin_min = torch.minimum(self.bin_min, lowest.scatter_reduce(0, flat, values, "amin")[:size].cpu())
+        self.bin_max = torch.maximum(self.bin_max, highest.scatter_reduce(0, flat, values, "amax")[:size].cpu())
 
     def _order_statistics(self) -> tuple[float, int, int]:
         """(position q (n - 1), floor, ceil) of torch.quantile's linear interpolation."""

@@ -34,6 +34,7 @@ from advlab.data.scenes import concept_index, load_scenes
 from advlab.dissect import (
     IOU_THRESHOLD,
     QUANTILE_PAPER,
+    ConceptLabels,
     MaskLabels,
     Probe,
     SegmentedImages,
@@ -44,7 +45,12 @@ from advlab.dissect import (
 )
 from advlab.experiments import dissect_figures as figs
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.dissect_results import example_units, layer_summary, unit_strips
+from advlab.experiments.dissect_results import (
+    example_units,
+    layer_summary,
+    save_arrays,
+    unit_strips,
+)
 from advlab.experiments.scene_models import (
     SCENE_CLASSIFIER_TRAINING,
     scene_size,
@@ -137,6 +143,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     model = trained_scene_classifier(ctx, config.data, config.width, config.training).eval()
     test = load_scenes(size, "test", n=config.images)
     x, y = test.images.to(ctx.device), test.labels
+    labels: ConceptLabels
     if config.labels == "masks":
         labels, truth = MaskLabels(test.masks), test.masks.long()
     else:
@@ -156,7 +163,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     result.examples = [{"layer": last.layer, "unit": u, "concept": CONCEPTS[int(concept[u])],
                         "iou": float(best[u])} for u in chosen]
     strips = unit_strips(model, last, chosen, x, config.top_images, lambda inputs, _: inputs)
-    np.savez_compressed(ctx.out_dir / "unit_images.npz", **strips)
+    save_arrays(ctx.out_dir / "unit_images.npz", strips)
     result.unit_images = "unit_images.npz"
     result.unit_classifier = _unit_classifier(config, model, last, x, truth)
     with torch.no_grad():
@@ -195,17 +202,16 @@ def _removal(config: Config, ctx: RunContext, model: torch.nn.Module, last: Any)
     k = len(SCENE_CLASSES)
     units = last.units
     counts = [n for n in config.removal_counts if n <= units]
-    importance = unit_importance(model, last.layer, units, train.images.to(ctx.device),
-                                 train.labels, k)  # (U, K): lower = more important
-    ranking = importance.argsort(dim=0)  # (U, K)
+    ranking = unit_importance(model, last.layer, units, train.images.to(ctx.device),
+                              train.labels, k)  # (U, K): most important first
     sets = [ranking[:n, c] for c in range(k) for n in counts]
-    _, top = ablated_class_scores(model, last.layer, sets, test.images.to(ctx.device),
-                                  test.labels, k)  # (K * len(counts), K)
+    top = ablated_class_scores(model, last.layer, sets, test.images.to(ctx.device),
+                               test.labels, k).balanced  # (K * len(counts), K)
     g = torch.Generator().manual_seed(config.seed)
     random_sets = [torch.randperm(units, generator=g)[:n] for _ in range(config.random_draws)
                    for n in counts]
-    _, rand = ablated_class_scores(model, last.layer, random_sets, test.images.to(ctx.device),
-                                   test.labels, k)  # (R * len(counts), K)
+    rand = ablated_class_scores(model, last.layer, random_sets, test.images.to(ctx.device),
+                                test.labels, k).balanced  # (R * len(counts), K)
     top = top.view(k, len(counts), k)
     rand = rand.view(config.random_draws, len(counts), k)
     classes = {}

@@ -4,6 +4,7 @@ experiments and `advlab dissect` share (Bau et al. 2020, Fig. 1b-e and 3b-d)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,3 +65,9 @@ def unit_strips(model: nn.Module, dissection: LayerDissection, units: list[int],
 def to_uint8(images: Tensor) -> np.ndarray:
     """[0, 1] images (N, 3, H, W) -> uint8 (N, 3, H, W) for saving beside a result."""
     return (images.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Save named arrays beside a result (numpy .npz, read back with allow_pickle=False)."""
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+    return path

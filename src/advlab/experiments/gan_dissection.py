@@ -36,7 +36,13 @@ from advlab.dissect import (
 )
 from advlab.experiments import dissect_figures as figs
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.dissect_results import example_units, layer_summary, to_uint8, unit_strips
+from advlab.experiments.dissect_results import (
+    example_units,
+    layer_summary,
+    save_arrays,
+    to_uint8,
+    unit_strips,
+)
 from advlab.experiments.scene_models import (
     SCENE_GAN,
     SEGMENTER_TRAINING,
@@ -46,7 +52,7 @@ from advlab.experiments.scene_models import (
 )
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.sampling import generate, to_unit_range
-from advlab.tables import Table
+from advlab.tables import Cell, Table
 from advlab.train import TrainConfig
 
 NAME = "gan-dissection"
@@ -149,7 +155,7 @@ def run(config: Config, ctx: RunContext) -> Result:
                              lambda _, out: to_unit_range(out))
         arrays.update({f"{layer}/{k}": v for k, v in strips.items()})
     result.unit_classifier = _unit_classifier(config, G, dissections, z, seen, images, arrays)
-    np.savez_compressed(ctx.out_dir / "gan_dissection.npz", **arrays)
+    save_arrays(ctx.out_dir / "gan_dissection.npz", arrays)
     result.arrays = "gan_dissection.npz"
     return result
 
@@ -270,8 +276,8 @@ def _layer_table(result: Result) -> Table:
 
 
 def _concepts_table(result: Result) -> Table:
-    rows = [[c, round(100 * v["generated"], 2), round(100 * v["real"], 2),
-             round(100 * v["real_segmented"], 2)] for c, v in result.concepts.items()]
+    rows: list[list[Cell]] = [[c, round(100 * v["generated"], 2), round(100 * v["real"], 2),
+                               round(100 * v["real_segmented"], 2)] for c, v in result.concepts.items()]
     return Table("Concepts in generated and real scenes (% of pixels)",
                  ["concept", "generated (segmenter)", "real (exact masks)", "real (segmenter)"], rows,
                  caption="How much of each concept the generator draws, as the segmenter sees it, "

@@ -31,7 +31,6 @@ import torch
 from advlab.data.scene_layout import CONCEPTS
 from advlab.data.scenes import concept_index
 from advlab.dissect import (
-    IOU_THRESHOLD,
     QUANTILE_PAPER,
     Probe,
     SegmentedImages,
@@ -44,7 +43,7 @@ from advlab.dissect import (
 )
 from advlab.experiments import dissect_figures as figs
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.dissect_results import to_uint8
+from advlab.experiments.dissect_results import save_arrays, to_uint8
 from advlab.experiments.scene_models import SCENE_GAN, SEGMENTER_TRAINING, scene_generator
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.sampling import generate, to_unit_range
@@ -169,7 +168,7 @@ def run(config: Config, ctx: RunContext) -> Result:
                                        for i, c in enumerate(CONCEPTS)},
                         "mean_added": float(effect.added.mean())}
     arrays.update(_door_examples(config, G, setup, door_units, levels, z_insert, effect, result))
-    np.savez_compressed(ctx.out_dir / "gan_interventions.npz", **arrays)
+    save_arrays(ctx.out_dir / "gan_interventions.npz", arrays)
     result.arrays = "gan_interventions.npz"
     return result
 
