@@ -16,13 +16,7 @@ from advlab.experiments.scene_models import pixel_cross_entropy
 from advlab.models.scene_nets import create_segmenter
 from advlab.train import TrainConfig, fit
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _classifier(folder: Path) -> Path:

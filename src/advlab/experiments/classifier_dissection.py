@@ -327,9 +327,7 @@ def _removal_figure(result: Result, out_dir: Path) -> Figure:
         ax.set_ylabel("balanced accuracy", fontsize=7)
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "unit_removal.png", dpi=120)
-    plt.close(fig)
+    figs.save(fig, out_dir / "unit_removal.png")
     return Figure("unit_removal.png",
                   f"Balanced (class vs rest) accuracy of each class on held-out scenes when its most "
                   f"important units of {removal['layer']} ({removal['units']} units; ranked by removing "

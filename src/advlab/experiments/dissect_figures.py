@@ -37,6 +37,16 @@ def _plt():  # type: ignore[no-untyped-def]
     return plt
 
 
+def save(fig, path: Path, dpi: int = 120) -> Path:  # type: ignore[no-untyped-def]
+    """Lay out, write and close a matplotlib figure; returns the path."""
+    plt = _plt()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def colourise(labels: np.ndarray, concepts: Sequence[str] = CONCEPTS) -> np.ndarray:
     """Concept labels (..., H, W) -> RGB (..., H, W, 3) with CONCEPT_COLOURS (-1: black)."""
     table = np.array([CONCEPT_COLOURS.get(c, (0.5, 0.5, 0.5)) for c in concepts] + [(0, 0, 0)])
@@ -118,10 +128,7 @@ def unit_rows(rows: Sequence[tuple[str, np.ndarray]], path: Path, suptitle: str 
         axes[i][0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=8)
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110)
 
 
 def layer_counts(layers: Sequence[str], counts: Sequence[dict[str, int]], path: Path,
@@ -140,10 +147,7 @@ def layer_counts(layers: Sequence[str], counts: Sequence[dict[str, int]], path: 
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", labelsize=8, rotation=30)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=120)
 
 
 def concept_bars(counts: dict[str, int], path: Path, title: str) -> Path:
@@ -158,10 +162,7 @@ def concept_bars(counts: dict[str, int], path: Path, title: str) -> Path:
     ax.set_ylabel("units")
     ax.set_title(title, fontsize=9)
     ax.tick_params(axis="x", labelsize=8, rotation=45)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=120)
 
 
 def jitter_kde(with_concept: np.ndarray, without: np.ndarray, labels: tuple[str, str],
@@ -191,7 +192,4 @@ def jitter_kde(with_concept: np.ndarray, without: np.ndarray, labels: tuple[str,
     bottom.set_xlabel(xlabel)
     if title:
         top.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=120)

@@ -269,9 +269,7 @@ def _removal_figure(result: Result, out_dir: Path) -> Figure:
     ax.set_ylabel(f"{r['concept']} pixels (% of unedited)")
     ax.set_ylim(0, 110)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "tree_removal.png", dpi=120)
-    plt.close(fig)
+    figs.save(fig, out_dir / "tree_removal.png")
     claim = result.claim
     return Figure("tree_removal.png",
                   f"{r['concept'].capitalize()} pixels in generated scenes (segmenter) against the number of "
@@ -312,9 +310,7 @@ def _context_figure(result: Result, out_dir: Path) -> Figure:
     ax.set_ylabel("door pixels added (% of image)")
     ax.set_xlabel("concept at the activated position")
     ax.tick_params(axis="x", labelsize=8, rotation=30)
-    fig.tight_layout()
-    fig.savefig(out_dir / "door_context.png", dpi=120)
-    plt.close(fig)
+    figs.save(fig, out_dir / "door_context.png")
     ins = result.insertion
     return Figure("door_context.png",
                   f"Door pixels added by switching on {len(ins['units'])} door units at one position of the "
