@@ -10,7 +10,8 @@ from advlab.registry import UnknownNameError
 CASES = [
     ("lenet", 1, 28), ("lenet", 3, 32), ("fc500-150-10", 1, 28), ("lenet-cifar", 3, 32),
     ("nin", 3, 32), ("wong-small", 1, 28), ("wong-small", 3, 32), ("wong-large", 1, 28),
-    ("resnet18-cifar", 3, 32), ("torchvision:resnet18", 3, 64),
+    ("resnet18-cifar", 3, 32), ("torchvision:resnet18", 3, 64), ("scene-vgg", 3, 32),
+    ("scene-vgg", 3, 64),
 ]  # fmt: skip
 
 

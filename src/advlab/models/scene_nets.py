@@ -101,14 +101,19 @@ def scene_unet(in_channels: int = 3, num_classes: int = 12, width: int = 16,
 
 
 def create_segmenter(name: str, **kwargs: Any) -> nn.Module:
-    """Build segmenter `name` (unknown names list the valid ones)."""
-    return SEGMENTERS.get(name)(**kwargs)
+    """Build segmenter `name`: ``scene-unet``, or ``torchvision:<segmentation model>``
+    (`advlab.models.torchvision_segmenters`); unknown names list the valid ones."""
+    from advlab.models import torchvision_segmenters  # noqa: F401  (registers torchvision:)
+
+    builder = SEGMENTERS.get(name)
+    return builder(name, **kwargs) if name.startswith("torchvision:") else builder(**kwargs)
 
 
 def load_segmenter(path: Any, device: str | torch.device = "cpu") -> nn.Module:
     """A segmenter from a checkpoint written by `advlab.train.fit` with meta {"model":
     segmenter name, "model_args": {...}}, in eval mode on `device`."""
     from advlab.errors import CheckpointError
+    from advlab.models import torchvision_segmenters  # noqa: F401  (registers torchvision:)
     from advlab.models.checkpoint import load_weights, read_checkpoint
 
     checkpoint = read_checkpoint(path)
