@@ -112,3 +112,30 @@ def test_cached_gan_resumes_an_interrupted_run(ctx):
     assert gan.folder == str(folder) and gan.config.iters == 4
     assert read_gan_checkpoint(folder / "checkpoint.safetensors")[1]["step"] == 4
     assert len((folder / "metrics.csv").read_text().splitlines()) == 1 + 4  # header + 4 steps
+
+
+def test_classifier_dissection_paper_path_on_photographs(ctx, tmp_path, monkeypatch):
+    """The paper-scale path (a torchvision classifier on an image folder, a torchvision
+    segmenter's VOC labels) with untrained weights standing in for the pretrained ones."""
+    from PIL import Image
+
+    from advlab.models import scene_nets
+
+    for label in ("a", "b"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(3):
+            pixels = (torch.rand(32, 32, 3) * 255).byte().numpy()
+            Image.fromarray(pixels).save(tmp_path / "photos" / label / f"{i}.png")
+    create, create_segmenter = models.create, scene_nets.create_segmenter
+    monkeypatch.setattr(models, "create", lambda name, pretrained=False, **kw: create(name, **kw))
+    monkeypatch.setattr(scene_nets, "create_segmenter",
+                        lambda name, pretrained=False, **kw: create_segmenter(name, **kw))
+    config = dataclasses.replace(classifier_dissection.Config.paper(), model="torchvision:alexnet",
+                                 data=f"folder:{tmp_path / 'photos'}@64", images=6,
+                                 segmenter="torchvision:lraspp_mobilenet_v3_large",
+                                 classifier_concept="auto", example_units=2, top_images=2)
+    result, _ = _check(classifier_dissection, config, ctx)
+    assert [layer["layer"] for layer in result.layers] == ["1.features.0", "1.features.3",
+                                                           "1.features.6", "1.features.8",
+                                                           "1.features.10"]
+    assert result.removal == {} and len(result.layers[0]["counts"]) == 21  # the VOC classes

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from advlab.data.scene_layout import CONCEPT_CATEGORY, CONCEPTS
+from advlab.data.scene_layout import CONCEPTS
 from advlab.dissect import (
     IOU_THRESHOLD,
     QUANTILE_PAPER,
@@ -129,7 +129,7 @@ def dissect_command(checkpoint: str | Path, layers: Sequence[str], out_dir: str 
         figs.unit_rows([(f"unit {u}\n{CONCEPTS[int(concept[u])]}\nIoU {float(best[u]):.2f}",
                          strips[f"unit{u}"] / 255.0) for u in chosen], out / f"{safe}_units.png", name)
         tables.append(Table(f"{name}: best units", ["unit", "concept", "category", "IoU", "threshold"],
-                            [[u, CONCEPTS[int(concept[u])], CONCEPT_CATEGORY[CONCEPTS[int(concept[u])]],
+                            [[u, CONCEPTS[int(concept[u])], figs.concept_category(CONCEPTS[int(concept[u])]),
                               round(float(best[u]), 4), round(float(layer.thresholds[u]), 4)]
                              for u in best.argsort(descending=True)[:10].tolist()]))
     return tables

@@ -12,10 +12,11 @@ activation on scenes with and without its concept (Fig. 1f, jitter plot and kern
 estimates); and, as in Fig. 2, removing each class's most important units of the last layer
 (ranked by single-unit removal on training scenes) is compared with removing random units.
 
-Quick scale: 64x64 scenes, 1,000 held-out scenes. Paper scale: the paper's VGG-16 trained on
-Places365 with a segmenter on real photographs needs weights and data that are not
-downloadable here; `Config.paper()` runs the same code with the segmenter as the labeller on
-larger scenes sets and is the place to plug them in.
+Quick scale: 64x64 scenes, 1,000 held-out scenes, exact masks. Demo: 32x32, 500 scenes.
+Paper scale: torchvision's pretrained VGG-16 on photographs (an ImageFolder tree) labelled by
+a pretrained torchvision segmenter (DeepLabV3, the 21 VOC classes); both need weights and
+images on disk (not downloadable here), and unit removal is skipped there because it needs
+the classifier's own classes.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from advlab.data.scene_layout import CONCEPT_CATEGORY, CONCEPTS, SCENE_CLASSES
-from advlab.data.scenes import concept_index, load_scenes
+from advlab.data.scene_layout import CONCEPTS, SCENE_CLASSES
+from advlab.data.scenes import load_scenes
 from advlab.dissect import (
     IOU_THRESHOLD,
     QUANTILE_PAPER,
@@ -82,11 +83,13 @@ class Config:
     ranking_images: training scenes used to rank units per class; random_draws: random unit
     sets per count for the control."""
 
+    model: str = "scene-vgg"
     data: str = "scenes"
     width: int = 16
     training: TrainConfig = SCENE_CLASSIFIER_TRAINING
     images: int = 1000
     labels: str = "masks"
+    segmenter: str = "scene-unet"
     quantile: float = QUANTILE_PAPER
     iou_threshold: float = IOU_THRESHOLD
     example_units: int = 8
@@ -110,9 +113,14 @@ class Config:
 
     @classmethod
     def paper(cls) -> Config:
-        return cls(width=64, images=10_000, labels="segmenter", ranking_images=5000,
-                   training=dataclasses.replace(SCENE_CLASSIFIER_TRAINING, epochs=30),
-                   removal_counts=(0, 1, 2, 3, 4, 5, 20, 64, 128, 256), random_draws=10)
+        """VGG-16 (torchvision's ImageNet weights; the paper's Places365 weights are not in
+        torchvision) on photographs in an ImageFolder tree under $ADVLAB_DATA/places365
+        (e.g. the Places365 validation images), labelled by torchvision's DeepLabV3 (the 21
+        VOC classes); the airplane unit of Fig. 1f. Unit removal needs the classifier's own
+        classes and is skipped."""
+        return cls(model="torchvision:vgg16", data="folder:places365@224", images=10_000,
+                   labels="segmenter", segmenter="torchvision:deeplabv3_resnet50",
+                   classifier_concept="aeroplane", removal_counts=())
 
 
 @dataclass
@@ -131,62 +139,100 @@ class Result:
     quantile: float = QUANTILE_PAPER
     iou_threshold: float = IOU_THRESHOLD
     labels: str = "masks"
+    model: str = "scene-vgg"
     unit_images: str = ""
+
+
+@dataclass
+class _Setup:
+    """The classifier, its layers, the dissected images (and labels, for scenes), the
+    concept-label source, per-pixel concepts of the images, and the concept names."""
+
+    model: torch.nn.Module
+    layers: tuple[str, ...]
+    x: torch.Tensor
+    y: torch.Tensor | None
+    labels: ConceptLabels
+    truth: torch.Tensor
+    concepts: list[str]
+
+
+def _setup(config: Config, ctx: RunContext) -> _Setup:
+    """Scenes: the cached scene-vgg and held-out scenes with exact masks (or scene-unet's
+    labels). Otherwise (paper scale): a pretrained torchvision classifier, images of
+    `config.data`, and a pretrained torchvision segmenter's labels."""
+    from advlab.models.scene_nets import create_segmenter
+
+    if config.labels not in LABEL_SOURCES:
+        raise ValueError(f"unknown labels {config.labels!r}; valid: {', '.join(LABEL_SOURCES)}")
+    if config.model == "scene-vgg":
+        model = trained_scene_classifier(ctx, config.data, config.width, config.training).eval()
+        test = load_scenes(scene_size(config.data), "test", n=config.images)
+        x, y = test.images.to(ctx.device), test.labels
+        layers = tuple(scene_vgg_layers())
+        if config.labels == "masks":
+            return _Setup(model, layers, x, y, MaskLabels(test.masks), test.masks.long(), list(CONCEPTS))
+        segmenter = trained_segmenter(ctx, config.data) if config.segmenter == "scene-unet" else \
+            create_segmenter(config.segmenter, pretrained=True).to(ctx.device).eval()
+    else:  # a pretrained ImageNet classifier on real photographs (Bau et al. 2020: VGG-16)
+        from advlab import data as datasets
+        from advlab import models
+
+        if config.labels != "segmenter" or config.segmenter == "scene-unet":
+            raise ValueError(f"model {config.model!r} needs labels='segmenter' and a "
+                             f"torchvision:<name> segmenter for photographs")
+        model = models.create(config.model, pretrained=True).to(ctx.device).eval()
+        x = datasets.as_tensors(datasets.load(config.data, "test", root=ctx.data_root),
+                                limit=config.images)[0].to(ctx.device)
+        y = None
+        layers = tuple(name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d))
+        segmenter = create_segmenter(config.segmenter, pretrained=True).to(ctx.device).eval()
+    concepts = list(getattr(segmenter, "concepts", CONCEPTS))
+    labels = SegmentedImages(lambda images: segment(segmenter, images))
+    return _Setup(model, layers, x, y, labels, segment(segmenter, x).cpu(), concepts)
 
 
 def run(config: Config, ctx: RunContext) -> Result:
     """Train (or load) the classifier, dissect every conv layer, pick examples, test a unit
     as a classifier and remove units per class."""
-    if config.labels not in LABEL_SOURCES:
-        raise ValueError(f"unknown labels {config.labels!r}; valid: {', '.join(LABEL_SOURCES)}")
-    size = scene_size(config.data)
-    model = trained_scene_classifier(ctx, config.data, config.width, config.training).eval()
-    test = load_scenes(size, "test", n=config.images)
-    x, y = test.images.to(ctx.device), test.labels
-    labels: ConceptLabels
-    if config.labels == "masks":
-        labels, truth = MaskLabels(test.masks), test.masks.long()
-    else:
-        segmenter = trained_segmenter(ctx, config.data)
-        labels = SegmentedImages(lambda images: segment(segmenter, images))
-        truth = segment(segmenter, x).cpu()
-    layers = tuple(scene_vgg_layers())
+    s = _setup(config, ctx)
     with ctx.reporter.task("dissection passes", None) as task:
-        dissections = dissect(Probe(model, layers, x), labels, CONCEPTS, config.quantile,
+        dissections = dissect(Probe(s.model, s.layers, s.x), s.labels, s.concepts, config.quantile,
                               top_k=config.top_images, progress=lambda _: task.advance())
-    result = Result(images=int(x.shape[0]), quantile=config.quantile,
-                    iou_threshold=config.iou_threshold, labels=config.labels)
-    result.layers = [layer_summary(dissections[name], config.iou_threshold) for name in layers]
-    last = dissections[layers[-1]]
+    result = Result(images=int(s.x.shape[0]), quantile=config.quantile,
+                    iou_threshold=config.iou_threshold, labels=config.labels, model=config.model)
+    result.layers = [layer_summary(dissections[name], config.iou_threshold) for name in s.layers]
+    last = dissections[s.layers[-1]]
     chosen = example_units(last, config.example_units)
     best, concept = last.best()
-    result.examples = [{"layer": last.layer, "unit": u, "concept": CONCEPTS[int(concept[u])],
+    result.examples = [{"layer": last.layer, "unit": u, "concept": s.concepts[int(concept[u])],
                         "iou": float(best[u])} for u in chosen]
-    strips = unit_strips(model, last, chosen, x, config.top_images, lambda inputs, _: inputs)
+    strips = unit_strips(s.model, last, chosen, s.x, config.top_images, lambda inputs, _: inputs)
     save_arrays(ctx.out_dir / "unit_images.npz", strips)
     result.unit_images = "unit_images.npz"
-    result.unit_classifier = _unit_classifier(config, model, last, x, truth)
-    with torch.no_grad():
-        result.accuracy = float((model(x).argmax(1).cpu() == y).float().mean())
-    result.removal = _removal(config, ctx, model, last)
+    result.unit_classifier = _unit_classifier(config, s, last)
+    if s.y is not None:  # scene labels: accuracy and Fig. 2's unit removal
+        with torch.no_grad():
+            result.accuracy = float((s.model(s.x).argmax(1).cpu() == s.y).float().mean())
+        result.removal = _removal(config, ctx, s.model, last)
     return result
 
 
-def _unit_classifier(config: Config, model: torch.nn.Module, last: Any, x: torch.Tensor,
-                     truth: torch.Tensor) -> dict[str, Any]:
-    """Peak activations of one unit on scenes with and without its concept (Fig. 1f)."""
+def _unit_classifier(config: Config, s: _Setup, last: Any) -> dict[str, Any]:
+    """Peak activations of one unit on images with and without its concept (Fig. 1f)."""
     best, concept = last.best()
     if config.classifier_concept == "auto":
-        objects = [u for u in range(last.units) if CONCEPT_CATEGORY[CONCEPTS[int(concept[u])]] == "object"]
+        objects = [u for u in range(last.units)
+                   if figs.concept_category(s.concepts[int(concept[u])]) == "object"]
         unit = max(objects, key=lambda u: float(best[u])) if objects else int(best.argmax())
-        name = CONCEPTS[int(concept[unit])]
+        name = s.concepts[int(concept[unit])]
     else:
         name = config.classifier_concept
         unit = int(last.ranked_units(name)[0])
-    peaks = peak_activations(Probe(model, (last.layer,), x), last.layer, unit)
-    present = (truth == concept_index(name)).flatten(1).float().mean(1) > config.presence_fraction
-    return {"layer": last.layer, "unit": unit, "concept": name,
-            "iou": float(last.iou[unit, concept_index(name)]),
+    index = s.concepts.index(name)
+    peaks = peak_activations(Probe(s.model, (last.layer,), s.x), last.layer, unit)
+    present = (s.truth == index).flatten(1).float().mean(1) > config.presence_fraction
+    return {"layer": last.layer, "unit": unit, "concept": name, "iou": float(last.iou[unit, index]),
             "with": peaks[present].tolist(), "without": peaks[~present].tolist(),
             "presence_fraction": config.presence_fraction}
 
@@ -290,7 +336,7 @@ def _layer_table(result: Result) -> Table:
 
 
 def _examples_table(result: Result) -> Table:
-    rows = [[e["layer"], e["unit"], e["concept"], CONCEPT_CATEGORY[e["concept"]], round(e["iou"], 4)]
+    rows = [[e["layer"], e["unit"], e["concept"], figs.concept_category(e["concept"]), round(e["iou"], 4)]
             for e in result.examples]
     uc = result.unit_classifier
     if uc:

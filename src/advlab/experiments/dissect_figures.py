@@ -26,6 +26,14 @@ CONCEPT_COLOURS: dict[str, tuple[float, float, float]] = {
 }  # fmt: skip
 CATEGORY_COLOURS = {"object": "#4B4CBF", "part": "#F0883B", "stuff": "#6BAF5A"}
 CATEGORIES = ("object", "part", "stuff")
+STUFF = {"background", "sky", "grass", "ground", "road", "water", "mountain", "wall", "floor"}
+
+
+def concept_category(name: str) -> str:
+    """object / part / stuff of a concept: the scenes' own categories, else "stuff" for
+    background-like names and "object" for the rest (e.g. the VOC classes of a torchvision
+    segmenter)."""
+    return CONCEPT_CATEGORY.get(name, "stuff" if name in STUFF else "object")
 
 
 def _plt():  # type: ignore[no-untyped-def]
@@ -139,7 +147,7 @@ def layer_counts(layers: Sequence[str], counts: Sequence[dict[str, int]], path: 
     fig, ax = plt.subplots(figsize=(1.1 * len(layers) + 2.5, 3.4))
     bottom = np.zeros(len(layers))
     for category in CATEGORIES:
-        heights = np.array([sum(v for c, v in layer.items() if CONCEPT_CATEGORY.get(c) == category)
+        heights = np.array([sum(v for c, v in layer.items() if concept_category(c) == category)
                             for layer in counts], float)
         ax.bar(layers, heights, bottom=bottom, color=CATEGORY_COLOURS[category], label=category)
         bottom += heights
@@ -155,10 +163,10 @@ def concept_bars(counts: dict[str, int], path: Path, title: str) -> Path:
     (Bau et al. 2020, Fig. 1d, 3d)."""
     plt = _plt()
     order = sorted((c for c, v in counts.items() if v > 0),
-                   key=lambda c: (CATEGORIES.index(CONCEPT_CATEGORY.get(c, "stuff")), -counts[c]))
+                   key=lambda c: (CATEGORIES.index(concept_category(c)), -counts[c]))
     fig, ax = plt.subplots(figsize=(0.45 * max(len(order), 4) + 1.5, 3.0))
     ax.bar(order, [counts[c] for c in order],
-           color=[CATEGORY_COLOURS[CONCEPT_CATEGORY.get(c, "stuff")] for c in order])
+           color=[CATEGORY_COLOURS[concept_category(c)] for c in order])
     ax.set_ylabel("units")
     ax.set_title(title, fontsize=9)
     ax.tick_params(axis="x", labelsize=8, rotation=45)

@@ -12,16 +12,15 @@ import torch
 from torch import Tensor, nn
 
 from advlab.attacks.base import inference_view
-from advlab.data.scene_layout import CONCEPT_CATEGORY
 from advlab.dissect import LayerDissection, record
-from advlab.experiments.dissect_figures import CATEGORIES, highlight
+from advlab.experiments.dissect_figures import CATEGORIES, concept_category, highlight
 
 
 def layer_summary(dissection: LayerDissection, iou_threshold: float) -> dict[str, Any]:
     """The per-layer numbers of Fig. 1e / 3c: units labelled per concept (IoU above the
     threshold) and per category (object / part / stuff), and the mean best IoU."""
     counts = dissection.concept_counts(iou_threshold)
-    categories = {c: sum(v for k, v in counts.items() if CONCEPT_CATEGORY.get(k) == c)
+    categories = {c: sum(v for k, v in counts.items() if concept_category(k) == c)
                   for c in CATEGORIES}
     best, _ = dissection.best()
     return {"layer": dissection.layer, "shape": list(dissection.shape), "units": dissection.units,
