@@ -153,8 +153,11 @@ def run(config: Config, ctx: RunContext) -> Result:
     arrays = _before_after(config, G, setup, ranked, z, tree)
     # (c, d) inserting door units at their 99.5th percentile
     door_units = layer.ranked_units(config.inserted_concept)[: config.door_units]
+    # the level of each unit over its maps upsampled to the image, as the authors'
+    # rq.quantiles(0.995)
+    height, width = generate(G, z_dissect[:1]).shape[-2:]
     levels = unit_quantiles(Probe(G, (config.layer,), z_dissect), config.layer,
-                            config.door_quantile)[door_units]
+                            config.door_quantile, size=(int(height), int(width)))[door_units]
     z_insert = setup.latents(config.insertion_samples, config.seed + 2, ctx.device)
     with ctx.reporter.task(f"inserting {config.inserted_concept} units at every position", None):
         effect = insertion_effect(G, config.layer, door_units, levels, z_insert, setup.segment,
