@@ -130,3 +130,21 @@ def test_dissect_refuses_vector_layers_and_bad_quantiles() -> None:
         dissect(Probe(net, ("1",), x), MaskLabels(torch.zeros(4, 2, 2)), ["a"])
     with pytest.raises(ValueError, match=r"quantile must be in \(0, 1\)"):
         dissect(Probe(net, ("1",), x), MaskLabels(torch.zeros(4, 2, 2)), ["a"], quantile=1.0)
+
+
+def test_dissect_at_a_lower_mask_resolution() -> None:
+    net = _conv_net().eval()
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(12, 3, 12, 12, generator=g)
+    labels = torch.randint(0, 3, (12, 12, 12), generator=g)
+    got = dissect(Probe(net, ("2",), x), MaskLabels(labels), ["a", "b", "c"], quantile=0.1,
+                  mask_size=6)["2"]
+    up = F.interpolate(net(x), size=(6, 6), mode="bilinear", align_corners=False)  # (N, U, 6, 6)
+    small = labels[:, ::2, ::2]  # nearest-neighbour sampling of the labels
+    thresholds = torch.quantile(up.transpose(0, 1).reshape(up.shape[1], -1), 0.9, dim=1)
+    assert torch.allclose(got.thresholds, thresholds, atol=1e-5)
+    above = up > thresholds[None, :, None, None]
+    for u in range(up.shape[1]):
+        inter = (above[:, u] & (small == 1)).sum()
+        union = (above[:, u] | (small == 1)).sum()
+        assert abs(float(got.iou[u, 1]) - float(inter / union)) < 1e-6

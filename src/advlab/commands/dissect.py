@@ -93,9 +93,10 @@ def dissect_command(checkpoint: str | Path, layers: Sequence[str], out_dir: str 
                     data: str = "scenes", split: str = "test", n: int = 1000,
                     segmenter: str | Path | None = None, quantile: float = QUANTILE_PAPER,
                     iou_threshold: float = IOU_THRESHOLD, top_units: int = 6, top_images: int = 5,
-                    seed: int = 0, device: str = "cpu") -> list[Table]:
+                    mask_size: int | None = None, seed: int = 0, device: str = "cpu") -> list[Table]:
     """`advlab dissect`: dissect `layers` of the checkpoint's model; write dissection.json
-    and figures into out_dir; return a summary table and one table of units per layer."""
+    and figures into out_dir; return a summary table and one table of units per layer.
+    mask_size: compare at this resolution (None: the images')."""
     if n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")
     out = Path(out_dir)
@@ -104,7 +105,8 @@ def dissect_command(checkpoint: str | Path, layers: Sequence[str], out_dir: str 
     model, inputs, labels, kind, images_of = _model_and_inputs(
         Path(checkpoint), data, split, n, Path(segmenter) if segmenter else None, seed, dev)
     names = resolve_layers(model, layers, kind)
-    results = dissect(Probe(model, tuple(names), inputs), labels, CONCEPTS, quantile, top_k=top_images)
+    results = dissect(Probe(model, tuple(names), inputs), labels, CONCEPTS, quantile,
+                      top_k=top_images, mask_size=mask_size)
     summaries = [layer_summary(results[name], iou_threshold) for name in names]
     payload = {"checkpoint": str(checkpoint), "kind": kind, "data": data if kind == "classifier" else None,
                "inputs": int(inputs.shape[0]), "quantile": quantile, "iou_threshold": iou_threshold,

@@ -184,6 +184,7 @@ def dissect(
     quantile: float = QUANTILE_PAPER,
     top_k: int = 8,
     bins: int = 2048,
+    mask_size: int | None = None,
     progress: Callable[[str], Any] | None = None,
 ) -> dict[str, LayerDissection]:
     """Dissect every layer of `probe` against the concepts of `labels` (Bau et al. 2020,
@@ -191,7 +192,10 @@ def dissect(
 
     Passes over the inputs: one for each unit's range and peak activations (top_k inputs per
     unit), one or more to pin the thresholds down (`HistogramQuantile`; usually one or two),
-    one for the IoU counts. `progress(description)` is called at the start of each pass."""
+    one for the IoU counts. mask_size: compare at (mask_size, mask_size) instead of the
+    labels' resolution, the labels sampled by nearest neighbour (the authors work at a
+    quarter of the image resolution: 56x56 for 224-px classifier inputs, 64x64 for 256-px
+    generator outputs). `progress(description)` is called at the start of each pass."""
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"quantile must be in (0, 1), got {quantile}")
     estimators: dict[str, HistogramQuantile] = {}
@@ -203,7 +207,7 @@ def dissect(
         if progress is not None:
             progress(f"thresholds, pass {pass_number + 1}")
         for _, x, out, acts in probe.batches():
-            mask_size = labels.size(x, out)
+            size = (mask_size, mask_size) if mask_size else labels.size(x, out)
             for name, a in acts.items():
                 if name not in estimators:
                     if a.ndim != 4:
@@ -216,7 +220,7 @@ def dissect(
                     continue
                 if pass_number == 0:
                     tops[name].add(a.flatten(2).amax(dim=2))  # (n, U): peak per input
-                estimators[name].add(upsample(a, mask_size))
+                estimators[name].add(upsample(a, size))
         for est in estimators.values():
             if not est.done:
                 est.finish_pass()
@@ -227,9 +231,12 @@ def dissect(
         progress("IoU with concepts")
     for rows, x, out, acts in probe.batches():
         truth = labels(rows, x, out)  # (n, H, W)
+        if mask_size and tuple(truth.shape[-2:]) != (mask_size, mask_size):
+            truth = F.interpolate(truth[:, None].float(), size=(mask_size, mask_size),
+                                  mode="nearest")[:, 0].long()
         for name, a in acts.items():
             t = thresholds[name].to(a.device)[None, :, None, None]
-            overlaps[name].add(upsample(a, labels.size(x, out)) > t, truth)
+            overlaps[name].add(upsample(a, (truth.shape[-2], truth.shape[-1])) > t, truth)
     return {name: LayerDissection(name, thresholds[name], overlaps[name].iou(),
                                   tops[name].indices, tops[name].values, list(concepts),
                                   quantile, shapes[name]) for name in probe.layers}

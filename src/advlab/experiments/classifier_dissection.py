@@ -75,7 +75,8 @@ PAPER_SETTINGS = {"quantile": 0.01, "iou_threshold": 0.04, "jitter_images_per_si
 @dataclass(frozen=True)
 class Config:
     """data: `scenes` (64 px) or `scenes-32`; width: the classifier's first-block filters;
-    images: held-out scenes dissected; labels: "masks" (exact) or "segmenter" (``scene-unet``
+    images: held-out scenes dissected; mask_size: resolution of the comparison (None: the
+    images'; the authors use a quarter of it, 56 for 224-px inputs); labels: "masks" (exact) or "segmenter" (``scene-unet``
     trained on training masks); example_units / top_images: units shown and scenes per unit;
     classifier_concept: concept of the unit tested as a classifier ("auto": the last layer's
     best object unit); presence_fraction: a scene "has" the concept when it covers more than
@@ -92,6 +93,7 @@ class Config:
     segmenter: str = "scene-unet"
     quantile: float = QUANTILE_PAPER
     iou_threshold: float = IOU_THRESHOLD
+    mask_size: int | None = 32
     example_units: int = 8
     top_images: int = 5
     classifier_concept: str = "auto"
@@ -108,6 +110,7 @@ class Config:
     @classmethod
     def demo(cls) -> Config:
         return cls(data="scenes-32", width=8, images=500, ranking_images=500, example_units=6,
+                   mask_size=None,
                    removal_counts=(0, 1, 2, 4, 8, 16, 32), random_draws=3,
                    training=dataclasses.replace(SCENE_CLASSIFIER_TRAINING, epochs=4))
 
@@ -118,7 +121,7 @@ class Config:
         (e.g. the Places365 validation images), labelled by torchvision's DeepLabV3 (the 21
         VOC classes); the airplane unit of Fig. 1f. Unit removal needs the classifier's own
         classes and is skipped."""
-        return cls(model="torchvision:vgg16", data="folder:places365@224", images=10_000,
+        return cls(model="torchvision:vgg16", data="folder:places365@224", images=10_000, mask_size=56,
                    labels="segmenter", segmenter="torchvision:deeplabv3_resnet50",
                    classifier_concept="aeroplane", removal_counts=())
 
@@ -140,6 +143,7 @@ class Result:
     iou_threshold: float = IOU_THRESHOLD
     labels: str = "masks"
     model: str = "scene-vgg"
+    mask_size: int | None = None
     unit_images: str = ""
 
 
@@ -198,9 +202,11 @@ def run(config: Config, ctx: RunContext) -> Result:
     s = _setup(config, ctx)
     with ctx.reporter.task("dissection passes", None) as task:
         dissections = dissect(Probe(s.model, s.layers, s.x), s.labels, s.concepts, config.quantile,
-                              top_k=config.top_images, progress=lambda _: task.advance())
+                              top_k=config.top_images, mask_size=config.mask_size,
+                              progress=lambda _: task.advance())
     result = Result(images=int(s.x.shape[0]), quantile=config.quantile,
-                    iou_threshold=config.iou_threshold, labels=config.labels, model=config.model)
+                    iou_threshold=config.iou_threshold, labels=config.labels, model=config.model,
+                    mask_size=config.mask_size)
     result.layers = [layer_summary(dissections[name], config.iou_threshold) for name in s.layers]
     last = dissections[s.layers[-1]]
     chosen = example_units(last, config.example_units)
@@ -281,7 +287,8 @@ def render(result: Result, out_dir: Path) -> Rendered:
                       out_dir / "units_per_layer.png", f"Units labelled with a concept (IoU > {threshold:g})")
     figures.append(Figure("units_per_layer.png",
                           f"Units per layer of the scene classifier whose best concept has IoU > {threshold:g} "
-                          f"(top {100 * result.quantile:g}% quantile, {result.images} held-out scenes, "
+                          f"(top {100 * result.quantile:g}% quantile, {result.images} held-out scenes"
+                          f"{f' compared at {result.mask_size}x{result.mask_size}' if result.mask_size else ''}, "
                           f"{'exact masks' if result.labels == 'masks' else 'segmenter labels'}), "
                           "by concept category (Fig. 1e)"))
     last = result.layers[-1]
