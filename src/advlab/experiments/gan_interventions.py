@@ -205,14 +205,15 @@ def _before_after(config: Config, G: torch.nn.Module, setup: Any, ranked: torch.
 
 def _door_examples(config: Config, G: torch.nn.Module, setup: Any, units: torch.Tensor,
                    levels: torch.Tensor, z: torch.Tensor, effect: Any, result: Result) -> dict[str, np.ndarray]:
-    """Fig. 4c: scenes that have every example context; doors inserted at one position of
-    each context (the position of that context where the most door pixels appeared)."""
+    """Fig. 4c: the scenes with the most of the example contexts (building, window, tree,
+    sky) at the centres of the layer's positions; doors inserted at one position of each
+    context (the one where the most door pixels appeared), the scene unchanged where the
+    context is missing."""
     h, w = effect.grid
     contexts = [concept_index(c) for c in EXAMPLE_CONTEXTS]
-    has_all = torch.stack([(effect.context == c).any(1) for c in contexts], 1).all(1)  # (N,)
-    scenes = torch.nonzero(has_all).flatten()[: config.examples // 2 or 1]
-    if scenes.numel() == 0:
-        return {}
+    present = torch.stack([(effect.context == c).any(1) for c in contexts], 1)  # (N, 4)
+    score = present.sum(1) * 10.0 + effect.added.max(1).values.clamp(0, 1)  # contexts first
+    scenes = score.argsort(descending=True)[: max(1, config.examples // 2)]
     rows, labels, positions = [], [], []
     with torch.no_grad():
         originals = generate(G, z[scenes])
@@ -220,6 +221,9 @@ def _door_examples(config: Config, G: torch.nn.Module, setup: Any, units: torch.
             images = [originals[row]]
             for c in contexts:
                 candidates = torch.nonzero(effect.context[s] == c).flatten()
+                if candidates.numel() == 0:
+                    images.append(originals[row])
+                    continue
                 best = candidates[effect.added[s, candidates].argmax()]
                 where = torch.zeros(h, w, dtype=torch.bool)
                 where[int(best) // w, int(best) % w] = True
@@ -292,7 +296,7 @@ def _door_figure(result: Result, arrays: Any, out_dir: Path) -> Figure:
         titles.append("original")
         for c in EXAMPLE_CONTEXTS:
             e = examples.get((row, concept_index(c)))
-            titles.append(f"at {c}\n+{100 * e[4]:.1f}% door" if e else f"at {c}")
+            titles.append(f"at {c}\n+{100 * e[4]:.1f}% door" if e else f"no {c} here")
     figs.images_with_masks(flat, seg, titles, out_dir / "door_insertion_examples.png",
                            f"{len(result.insertion['units'])} door units set to their "
                            f"99.5th percentile at one position of {result.layer}", ncols=cols)
