@@ -50,8 +50,10 @@ def test_removal_curve_counts_concept_pixels_per_number_removed() -> None:
     G = _ToyGenerator().eval()
     z = torch.randn(50, 4)
     orders = torch.tensor([[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0]])
-    curve = removal_curve(G, "features", orders, [0, 1, 3, 6], z, _segment, _identity, 1, 3,
-                          batch_size=16)
+    curves = removal_curve(G, "features", orders, [0, 1, 3, 6], z, _segment, _identity, 3,
+                           batch_size=16)  # (R, counts, C)
+    assert curves.shape == (2, 4, 3) and torch.allclose(curves.sum(2), torch.ones(2, 4))
+    curve = curves[..., 1]  # the "tree" concept
     base = concept_fractions(G, z, _segment, _identity, 3)[:, 1].mean()
     assert torch.allclose(curve[:, 0], base.expand(2))
     with ablate(G, "features", [0]):

@@ -77,13 +77,15 @@ def _tiny(module):
 
 def test_gan_dissection_smallest(ctx):
     config = dataclasses.replace(gan_dissection.Config.quick(), **_tiny(gan_dissection), samples=40,
-                                 example_units=2, top_images=2, grid=4)
+                                 example_units=2, top_images=2, grid=4, classifier_samples=50,
+                                 per_side=20)
     result, _ = _check(gan_dissection, config, ctx)
     assert [layer["layer"] for layer in result.layers] == ["net.2", "net.5", "net.8"]  # 4, 8, 16 px
     assert result.layers[0]["shape"] == [16, 4, 4]
     assert 0.0 <= result.segmenter["pixel_accuracy"] <= 1.0 and result.segmenter["images"] == 40
     assert abs(sum(v["generated"] for v in result.concepts.values()) - 1.0) < 1e-5
-    assert len(result.unit_classifier["with"]) + len(result.unit_classifier["without"]) == 40
+    uc = result.unit_classifier
+    assert len(uc["with"]) == min(20, uc["images_with"]) and len(uc["without"]) == min(20, 50 - uc["images_with"])
     # the models are cached: a second run trains nothing and gives the same numbers
     again = gan_dissection.run(config, ctx)
     assert again.layers == result.layers

@@ -50,19 +50,19 @@ def concept_fractions(generator: nn.Module, latents: Tensor, segmenter: Segmente
 
 @torch.no_grad()
 def removal_curve(generator: nn.Module, layer: str, orders: Tensor, counts: Sequence[int],
-                  latents: Tensor, segmenter: Segmenter, to_images: ToImages, concept: int,
-                  concepts: int, batch_size: int = 100) -> Tensor:
-    """Mean fraction of `concept` pixels in generated images with the first n units of each
-    order removed from `layer`, for n in `counts`: orders (R, U) of unit indices (a ranking
-    by IoU, or random permutations) -> (R, len(counts)) (Bau et al. 2020, Fig. 4a)."""
+                  latents: Tensor, segmenter: Segmenter, to_images: ToImages, concepts: int,
+                  batch_size: int = 100) -> Tensor:
+    """Mean fraction of each concept's pixels in generated images with the first n units of
+    each order removed from `layer`, for n in `counts`: orders (R, U) of unit indices (a
+    ranking by IoU, or random permutations) -> (R, len(counts), C) (Bau et al. 2020, Fig.
+    4a: the tree column against the number of tree units removed)."""
     net = inference_view(generator)
-    curve = torch.zeros(orders.shape[0], len(counts))
+    curve = torch.zeros(orders.shape[0], len(counts), concepts)
     for r in range(orders.shape[0]):
         for j, n in enumerate(counts):
             with ablate(net, layer, orders[r, :n]):
-                fractions = concept_fractions(net, latents, segmenter, to_images, concepts,
-                                              batch_size)
-            curve[r, j] = fractions[:, concept].mean()
+                curve[r, j] = concept_fractions(net, latents, segmenter, to_images, concepts,
+                                                batch_size).mean(0)
     return curve
 
 

@@ -70,8 +70,10 @@ class Config:
     segmenter_images / segmenter_training: the segmenter; quality_images: held-out scenes it
     is measured on (and compared with generated ones); samples: generated images
     dissected; classifier_concept / presence_fraction: the unit tested as a classifier and
-    the area above which an image "has" the concept (paper: windows, 5%); counterexamples:
-    images with the concept on which the unit stays low."""
+    the area above which an image "has" the concept (paper: windows, 5%); classifier_samples
+    / per_side: fresh samples drawn for that test and how many with and without the concept
+    are kept (paper: 800 and 800); counterexamples: images with the concept on which the
+    unit stays low."""
 
     gan: GANTrainConfig = SCENE_GAN
     segmenter_width: int = 16
@@ -85,6 +87,8 @@ class Config:
     top_images: int = 5
     classifier_concept: str = "window"
     presence_fraction: float = 0.05
+    classifier_samples: int = 5000
+    per_side: int = 800
     counterexamples: int = 6
     grid: int = 16
     seed: int = 0
@@ -154,33 +158,38 @@ def run(config: Config, ctx: RunContext) -> Result:
         strips = unit_strips(G, dissections[layer], chosen, z, config.top_images,
                              lambda _, out: to_unit_range(out))
         arrays.update({f"{layer}/{k}": v for k, v in strips.items()})
-    result.unit_classifier = _unit_classifier(config, G, dissections, z, seen, images, arrays)
+    result.unit_classifier = _unit_classifier(config, setup, dissections, ctx, arrays)
     save_arrays(ctx.out_dir / "gan_dissection.npz", arrays)
     result.arrays = "gan_dissection.npz"
     return result
 
 
-def _unit_classifier(config: Config, G: torch.nn.Module, dissections: dict[str, Any],
-                     z: torch.Tensor, seen: torch.Tensor, images: torch.Tensor,
+def _unit_classifier(config: Config, setup: Any, dissections: dict[str, Any], ctx: RunContext,
                      arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """The unit with the highest IoU with the concept (over all layers) as a classifier of
-    generated images with / without more than presence_fraction of it (Fig. 3f, g)."""
-    c = concept_index(config.classifier_concept)
+    generated images with more than presence_fraction of it against images without: the
+    first `per_side` of each among `classifier_samples` fresh samples, as the paper's 800
+    and 800 (Fig. 3f); counterexamples: images with the concept on which the unit peaks
+    below its mean on images without (Fig. 3g)."""
+    G, c = setup.generator, concept_index(config.classifier_concept)
     layer = max(dissections, key=lambda name: float(dissections[name].iou[:, c].max()))
     unit = int(dissections[layer].ranked_units(config.classifier_concept)[0])
+    z = setup.latents(config.classifier_samples, config.seed + 1, ctx.device)
     peaks = peak_activations(Probe(G, (layer,), z), layer, unit)  # (N,)
-    present = (seen == c).flatten(1).float().mean(1) > config.presence_fraction
-    without = peaks[~present]
-    # counterexamples: images with the concept on which the unit stays below the mean peak
-    # of the images without it
-    low = present & (peaks < (without.mean() if without.numel() else peaks.max()))
-    order = torch.argsort(peaks + torch.where(low, 0.0, float("inf")))[: config.counterexamples]
-    order = order[low[order]]
-    arrays["counterexamples"] = to_uint8(images[order])
+    images = generate(G, z)  # (N, 3, S, S)
+    share = (setup.segment(images).cpu() == c).flatten(1).float().mean(1)  # (N,)
+    present = share > config.presence_fraction
+    with_index = torch.nonzero(present).flatten()[: config.per_side]
+    without_index = torch.nonzero(~present).flatten()[: config.per_side]
+    without = peaks[without_index]
+    low = with_index[peaks[with_index] < (without.mean() if without.numel() else peaks.max())]
+    low = low[peaks[low].argsort()][: config.counterexamples]
+    arrays["counterexamples"] = to_uint8(images[low])
     return {"layer": layer, "unit": unit, "concept": config.classifier_concept,
-            "iou": float(dissections[layer].iou[unit, c]), "with": peaks[present].tolist(),
+            "iou": float(dissections[layer].iou[unit, c]), "with": peaks[with_index].tolist(),
             "without": without.tolist(), "presence_fraction": config.presence_fraction,
-            "counterexample_peaks": peaks[order].tolist()}
+            "samples": config.classifier_samples, "images_with": int(present.sum()),
+            "counterexample_peaks": peaks[low].tolist()}
 
 
 def render(result: Result, out_dir: Path) -> Rendered:
@@ -233,7 +242,8 @@ def render(result: Result, out_dir: Path) -> Rendered:
         figures.append(Figure("unit_classifier.png",
                               f"Peak activation of {uc['layer']} unit {uc['unit']} on {len(with_c)} generated "
                               f"scenes with {uc['concept']}s larger than {share:g}% of the image (segmenter) and "
-                              f"{len(without)} without (Fig. 3f; paper: 800 and 800)"))
+                              f"{len(without)} without, the first of each among {uc['samples']} samples "
+                              f"({uc['images_with']} had such {uc['concept']}s) (Fig. 3f; paper: 800 and 800)"))
         if arrays is not None and arrays["counterexamples"].shape[0]:
             counter = torch.from_numpy(arrays["counterexamples"].astype(np.float32) / 255)
             from advlab.plotting import labelled_grid
