@@ -48,6 +48,7 @@ from advlab.experiments import dissect_figures as figs
 from advlab.experiments.base import Figure, Rendered, RunContext
 from advlab.experiments.dissect_results import (
     example_units,
+    layer_label,
     layer_summary,
     save_arrays,
     unit_strips,
@@ -281,8 +282,7 @@ def render(result: Result, out_dir: Path) -> Rendered:
     classifier) and Fig. 2 (removing units per class), with tables."""
     figures: list[Figure] = []
     threshold = result.iou_threshold
-    names = [layer["layer"] for layer in result.layers]
-    labels = [f"{n}\n{'x'.join(map(str, layer['shape'][1:]))}" for n, layer in zip(names, result.layers, strict=True)]
+    labels = [layer_label(layer) for layer in result.layers]
     figs.layer_counts(labels, [layer["counts"] for layer in result.layers],
                       out_dir / "units_per_layer.png", f"Units labelled with a concept (IoU > {threshold:g})")
     figures.append(Figure("units_per_layer.png",

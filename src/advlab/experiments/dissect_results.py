@@ -29,6 +29,11 @@ def layer_summary(dissection: LayerDissection, iou_threshold: float) -> dict[str
             "mean_best_iou": float(best.mean())}
 
 
+def layer_label(summary: dict[str, Any]) -> str:
+    """A layer's name, resolution and unit count for figure axes: "net.5\n8x8, 64 units"."""
+    return f"{summary['layer']}\n{'x'.join(map(str, summary['shape'][1:]))}, {summary['units']} units"
+
+
 def example_units(dissection: LayerDissection, count: int, per_concept: int = 2) -> list[int]:
     """The units with the highest IoU, at most `per_concept` per concept so that they vary."""
     best, concept = dissection.best()

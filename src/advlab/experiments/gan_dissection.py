@@ -38,6 +38,7 @@ from advlab.experiments import dissect_figures as figs
 from advlab.experiments.base import Figure, Rendered, RunContext
 from advlab.experiments.dissect_results import (
     example_units,
+    layer_label,
     layer_summary,
     save_arrays,
     to_uint8,
@@ -207,7 +208,7 @@ def render(result: Result, out_dir: Path) -> Rendered:
                               f"{result.gan.get('loss')}, {result.gan.get('iters')} iterations) and the "
                               "concepts the segmenter labels in them"))
     threshold = result.iou_threshold
-    names = [f"{layer['layer']}\n{'x'.join(map(str, layer['shape'][1:]))}" for layer in result.layers]
+    names = [layer_label(layer) for layer in result.layers]
     figs.layer_counts(names, [layer["counts"] for layer in result.layers],
                       out_dir / "units_per_layer.png", f"Generator units labelled with a concept (IoU > {threshold:g})")
     figures.append(Figure("units_per_layer.png",
