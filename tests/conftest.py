@@ -55,3 +55,13 @@ def trained_mlp() -> nn.Module:
     model.zero_grad(set_to_none=True)
     return model.eval()
 
+
+
+@pytest.fixture
+def single_thread():
+    """Tiny networks: one intra-op thread is fastest (and avoids OpenMP spin on shared
+    cores). Use with `pytestmark = pytest.mark.usefixtures("single_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

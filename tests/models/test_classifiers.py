@@ -14,6 +14,7 @@ CASES = [
     ("sparsity-cnn", 1, 28), ("linear-svm", 3, 8), ("sparsified", 1, 28),
     ("mlp-shallow", 1, 28), ("mlp-deep", 1, 28), ("cnn-wide", 1, 28), ("cnn-wide", 1, 8),
     ("cnn-bn-dropout", 1, 28), ("cnn-bn-dropout", 1, 8),
+    ("scene-vgg", 3, 32), ("scene-vgg", 3, 64),
 ]  # fmt: skip
 
 

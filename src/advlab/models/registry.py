@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from advlab.models import mnist_zoo, sparsifying, sparsity_nets  # noqa: F401  (they register their models)
+from advlab.models import mnist_zoo, scene_nets, sparsifying, sparsity_nets  # noqa: F401  (they register their models)
 from advlab.models.classifiers import CLASSIFIERS
 from advlab.models.torchvision_models import torchvision_classifier
 

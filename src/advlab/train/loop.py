@@ -195,10 +195,13 @@ def fit(
 
 def _accumulate(sums: dict[str, torch.Tensor], out: Any, y: torch.Tensor) -> None:
     """Add one batch to the epoch's running sums (float64 scalars on the batch's device, so
-    no per-step host copy): loss * n, correct predictions, count, and every extra metric * n."""
+    no per-step host copy): loss * n, correct predictions (the fraction of correct pixels per
+    image for per-pixel labels), count, and every extra metric * n."""
     with torch.no_grad():
         n = y.shape[0]
-        parts = {"loss": out.loss.detach() * n, "correct": (out.logits.argmax(1) == y).sum()}
+        hits = out.logits.argmax(1) == y  # (N,), or (N, H, W) for dense (per-pixel) labels
+        correct = hits.flatten(1).float().mean(1).sum() if hits.ndim > 1 else hits.sum()
+        parts = {"loss": out.loss.detach() * n, "correct": correct}
         parts.update({k: v.detach() * n for k, v in out.metrics.items()})
         for k, v in parts.items():
             sums[k] = sums[k] + v if k in sums else v.double()

@@ -1,0 +1,143 @@
+"""The dissection experiments run their smallest configs end to end (tiny models trained for a
+step or two through the real cached-training paths) and render tables and figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from advlab import models
+from advlab.experiments import classifier_dissection, gan_dissection, gan_interventions
+from advlab.experiments.base import RunContext
+from advlab.experiments.scene_models import (
+    SCENE_GAN,
+    SEGMENTER_TRAINING,
+    scene_gan_folder,
+    trained_scene_gan,
+)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    return RunContext(out_dir=out, cache_dir=tmp_path / "cache")
+
+
+def _check(module, config, ctx):
+    result = module.run(config, ctx)
+    json.dumps(dataclasses.asdict(result))  # results must be JSON-serialisable
+    rendered = module.render(result, ctx.out_dir)
+    assert rendered.tables and rendered.figures
+    for figure in rendered.figures:
+        assert (ctx.out_dir / figure.path).is_file(), figure.path
+    for table in rendered.tables:
+        assert table.rows
+    return result, rendered
+
+
+@pytest.mark.parametrize("module", [classifier_dissection, gan_dissection, gan_interventions])
+def test_configs_build_at_every_scale(module):
+    assert module.Config.quick() != module.Config.paper()
+    demo = module.Config.demo() if hasattr(module.Config, "demo") else module.Config.quick()
+    assert module.NAME and module.PAPER and demo is not None
+
+
+def test_classifier_dissection_smallest(ctx, monkeypatch):
+    def untrained(ctx, data, width, training=None):
+        torch.manual_seed(0)
+        return models.create("scene-vgg", in_channels=3, num_classes=6, image_size=32, width=width).eval()
+
+    monkeypatch.setattr(classifier_dissection, "trained_scene_classifier", untrained)
+    config = dataclasses.replace(classifier_dissection.Config.demo(), width=2, images=60,
+                                 ranking_images=30, removal_counts=(0, 1, 4), random_draws=2,
+                                 example_units=2, top_images=2)
+    result, rendered = _check(classifier_dissection, config, ctx)
+    assert [layer["layer"] for layer in result.layers] == ["conv1_1", "conv2_1", "conv3_1", "conv3_2",
+                                                           "conv4_1", "conv4_2"]
+    assert result.layers[-1]["units"] == 16 and len(result.examples) == 2
+    assert sum(result.layers[0]["counts"].values()) == result.layers[0]["detectors"]
+    uc = result.unit_classifier
+    assert len(uc["with"]) + len(uc["without"]) == 60
+    removal = result.removal["classes"]["forest"]
+    assert len(removal["top"]) == 3 and removal["top"][0] == removal["random"][0]
+    assert len(rendered.tables) == 3
+
+
+def _tiny(module):
+    return dict(gan=SCENE_GAN.replace(width=4, iters=2, batch_size=16, checkpoint_every=0),
+                segmenter_width=4, segmenter_images=32, quality_images=40,
+                segmenter_training=dataclasses.replace(SEGMENTER_TRAINING, epochs=1))
+
+
+def test_gan_dissection_smallest(ctx):
+    config = dataclasses.replace(gan_dissection.Config.quick(), **_tiny(gan_dissection), samples=40,
+                                 example_units=2, top_images=2, grid=4, classifier_samples=50,
+                                 per_side=20)
+    result, _ = _check(gan_dissection, config, ctx)
+    assert [layer["layer"] for layer in result.layers] == ["net.2", "net.5", "net.8"]  # 4, 8, 16 px
+    assert result.layers[0]["shape"] == [16, 4, 4]
+    assert 0.0 <= result.segmenter["pixel_accuracy"] <= 1.0 and result.segmenter["images"] == 40
+    assert abs(sum(v["generated"] for v in result.concepts.values()) - 1.0) < 1e-5
+    uc = result.unit_classifier
+    assert len(uc["with"]) == min(20, uc["images_with"]) and len(uc["without"]) == min(20, 50 - uc["images_with"])
+    # the models are cached: a second run trains nothing and gives the same numbers
+    again = gan_dissection.run(config, ctx)
+    assert again.layers == result.layers
+
+
+def test_gan_interventions_smallest(ctx):
+    config = dataclasses.replace(gan_interventions.Config.quick(), **_tiny(gan_interventions),
+                                 dissect_samples=30, samples=10, removal_counts=(0, 2, 20),
+                                 random_draws=2, door_units=3, insertion_samples=4, examples=2)
+    result, rendered = _check(gan_interventions, config, ctx)
+    assert result.removal["counts"] == [0, 2]  # counts above the layer's 8 units are dropped
+    assert result.claim["units"] == 2 and result.claim["paper"] == 0.5
+    assert result.insertion["grid"] == [8, 8] and len(result.insertion["units"]) == 3
+    positions = sum(v["positions"] for v in result.insertion["by_context"].values())
+    assert positions == 4 * 64
+
+
+def test_cached_gan_resumes_an_interrupted_run(ctx):
+    from advlab.gan.state import read_gan_checkpoint
+    from advlab.gan.trainer import train
+
+    cfg = SCENE_GAN.replace(width=4, iters=4, batch_size=16, checkpoint_every=2, device="cpu")
+    folder = scene_gan_folder(ctx, cfg)
+    train(cfg.replace(iters=2), folder, tensorboard=False)  # as if stopped at step 2 of 4
+    gan = trained_scene_gan(ctx, cfg)
+    assert gan.folder == str(folder) and gan.config.iters == 4
+    assert read_gan_checkpoint(folder / "checkpoint.safetensors")[1]["step"] == 4
+    assert len((folder / "metrics.csv").read_text().splitlines()) == 1 + 4  # header + 4 steps
+
+
+def test_classifier_dissection_paper_path_on_photographs(ctx, tmp_path, monkeypatch):
+    """The paper-scale path (a torchvision classifier on an image folder, a torchvision
+    segmenter's VOC labels) with untrained weights standing in for the pretrained ones."""
+    from PIL import Image
+
+    from advlab.models import scene_nets
+
+    for label in ("a", "b"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(3):
+            pixels = (torch.rand(32, 32, 3) * 255).byte().numpy()
+            Image.fromarray(pixels).save(tmp_path / "photos" / label / f"{i}.png")
+    create, create_segmenter = models.create, scene_nets.create_segmenter
+    monkeypatch.setattr(models, "create", lambda name, pretrained=False, **kw: create(name, **kw))
+    monkeypatch.setattr(scene_nets, "create_segmenter",
+                        lambda name, pretrained=False, **kw: create_segmenter(name, **kw))
+    config = dataclasses.replace(classifier_dissection.Config.paper(), model="torchvision:alexnet",
+                                 data=f"folder:{tmp_path / 'photos'}@64", images=6,
+                                 segmenter="torchvision:lraspp_mobilenet_v3_large",
+                                 classifier_concept="auto", example_units=2, top_images=2)
+    result, _ = _check(classifier_dissection, config, ctx)
+    assert [layer["layer"] for layer in result.layers] == ["1.features.0", "1.features.3",
+                                                           "1.features.6", "1.features.8",
+                                                           "1.features.10"]
+    assert result.removal == {} and len(result.layers[0]["counts"]) == 21  # the VOC classes
