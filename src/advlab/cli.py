@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +21,10 @@ from rich.table import Table as RichTable
 
 from advlab.tables import Table, fit_to_width, format_cell
 
+HELP = """advlab: GANs, adversarial examples and provable defences, from the lecture to your models.
+
+Datasets, training, evaluation, attacks, certification, GANs, dissection, reproduction of the
+lecture's figures and tables (`advlab reproduce NAME`) and the HTML report."""
 LOG_WIDTH = 120  # width of tables written to a file or pipe (a terminal uses its own width)
 
 
@@ -34,7 +37,7 @@ def _console(stderr: bool = False) -> Console:
 
 
 console = _console()
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(help=HELP, rich_markup_mode="markdown", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="List and look at datasets.", no_args_is_help=True)
 train_app = typer.Typer(help="Train classifiers.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -102,9 +105,15 @@ def data_show(
     split: str = "train",
     n: Annotated[int, typer.Option("--samples", "--n", min=1, help="Number of samples.")] = 32,
     download: Annotated[bool, typer.Option(help="Download the dataset if missing (needs a network).")] = False,
+    masks: Annotated[bool, typer.Option(help="Each image above its concept mask (scenes, scenes-32).")] = False,
     data_root: DataRoot = None,
 ) -> None:
-    """Save a grid of samples of dataset NAME with their labels."""
+    """Save a grid of samples of dataset NAME with their labels (--masks: with concept masks)."""
+    if masks:
+        from advlab.commands.dissect import show_masks
+
+        say(f"saved {show_masks(name, out, split, n)}")
+        return
     from advlab.commands.data import show_samples
 
     say(show_samples(name, out, split, n, download, data_root))
@@ -269,130 +278,38 @@ def certify_command(
         shutdown(env)
 
 
-# ----------------------------------------------------------------------------- experiments
-@app.command("list")
-def list_command(
-    models_: Annotated[bool, typer.Option("--models", help="List the classifiers instead.")] = False,
-    attacks: Annotated[bool, typer.Option("--attacks", help="List the attacks and their options instead.")] = False,
-) -> None:
-    """Every experiment (lecture figure or table) with its paper reference."""
-    if models_:
-        from advlab import models
-
-        show(Table("Classifiers", ["name", "description"],
-                   [[n, models.describe(n) if not n.endswith("<name>") else "any torchvision model"]
-                    for n in models.names()]))  # fmt: skip
-        return
-    if attacks:
-        from advlab.attacks import ATTACKS
-        from advlab.commands.attack_protocols import PROTOCOLS
-        from advlab.options import describe_fields
-
-        for name, cls in [*ATTACKS.items(), *PROTOCOLS.items()]:
-            doc = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
-            show(Table(f"advlab attack {name}", ["option", "type", "default"],
-                       [list(r) for r in describe_fields(cls)], caption=doc))  # fmt: skip
-        return
-    from advlab.commands.experiments import experiment_table
-
-    show(experiment_table())
-
-
-@app.command("reproduce", context_settings=EXTRA)
-def reproduce(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Experiment name (advlab list) or 'all'.")],
-    scale: Annotated[str, typer.Option(help="demo (make demo's size), quick (CPU, embedded data, minutes) or paper (full data, GPU).")] = "quick",
-    out: Annotated[Path, typer.Option(help="Results folder; one sub-folder per experiment.")] = Path("runs/reproduce"),
-    cache_dir: Annotated[Path | None, typer.Option(help="Cache of trained models (default ~/.cache/advlab/models).")] = None,
+# ----------------------------------------------------------------------------- dissection
+@app.command("dissect")
+def dissect_command(
+    checkpoint: Annotated[Path, typer.Option(help="Classifier or GAN checkpoint folder.")],
+    layer: Annotated[list[str], typer.Option(help="Layer to dissect (repeat the option; 'all': every conv layer).")],
+    data: Annotated[str, typer.Option(help="Images with concept masks for a classifier (scenes, scenes-32).")] = "scenes",
+    split: str = "test",
+    n: Annotated[int, typer.Option("--samples", "--n", min=1, help="Number of images (a GAN: generated samples).")] = 1000,
+    segmenter: Annotated[Path | None, typer.Option(help="Segmenter checkpoint that labels the images (a GAN's always).")] = None,
+    quantile: Annotated[float, typer.Option(help="Top fraction of activations that counts as 'on' (the paper: 0.01).")] = 0.01,
+    iou_threshold: Annotated[float, typer.Option(help="IoU above which a unit is labelled with its concept.")] = 0.04,
+    mask_size: Annotated[int | None, typer.Option(help="Compare at this resolution (default: the images').")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for dissection.json and figures (default runs/dissect/CHECKPOINT[-k]).")] = None,
+    force: Force = False,
     seed: int = 0,
-    data_root: DataRoot = None,
     device: Device = "cpu",
 ) -> None:
-    """Reproduce a figure or table of the lecture. Extra `--field value` options override the
-    experiment's config fields (see config.json in the output for the names)."""
-    from advlab import experiments
-    from advlab.options import split_words
+    """Network dissection (Bau et al. 2017, 2019): label each unit of the layers with the concept
+    its top activations overlap best (IoU), with figures of the best units."""
+    from advlab.commands.common import output_dir
+    from advlab.commands.dissect import dissect_command as run_dissect
 
-    names = experiments.names() if name == "all" else [name]
-    _run_experiments(names, scale, out, split_words(_words(ctx), set()), cache_dir, seed, data_root, device)
-
-
-def _run_experiments(names: list[str], scale: str, out: Path, overrides: dict[str, str],
-                     cache_dir: Path | None, seed: int, data_root: Path | None, device: str) -> None:  # fmt: skip
-    """Validate, run each experiment with a running total, print its tables, write the report."""
-    from advlab.commands.experiments import run_experiments, validate, write_report
-    from advlab.experiments.base import default_cache_dir
-    from advlab.train.distributed import init_from_env, shutdown
-
-    validate(names, scale, overrides)  # before anything is printed or run
-    env, dev = init_from_env(device)
-    start = time.perf_counter()
-    main = env.is_main
-
-    def started(name: str, index: int) -> None:
-        if main:
-            console.rule(f"[bold]{name}[/] ({scale}, {index + 1} of {len(names)})")
-
-    def done(outcome: Any) -> None:
-        if not main:
-            return
-        for table in outcome.tables:
-            show(table)
-        total = time.perf_counter() - start
-        if outcome.error:
-            say(f"[red]{outcome.name} failed: {outcome.error}[/]")
-        say(f"{outcome.name}: {outcome.seconds:.1f} s (running total {total:.0f} s), results in {outcome.out_dir}")
-
-    ctx_kwargs = {"cache_dir": cache_dir or default_cache_dir(), "device": dev, "seed": seed,
-                  "reporter": progress() if main else None, "data_root": data_root}  # fmt: skip
-    if not main:  # other ranks compute the same experiments; only rank 0 writes the results
-        import tempfile
-
-        out = Path(tempfile.mkdtemp(prefix=f"advlab-rank{env.rank}-"))
-        del ctx_kwargs["reporter"]
-    try:
-        finished = run_experiments(names, scale, out, overrides, ctx_kwargs, started, done)
-    finally:
-        shutdown(env)
-    if not main:
-        return
-    report = write_report(out)
-    say(f"finished in {time.perf_counter() - start:.0f} s; report: [bold]{report.resolve()}[/]")
-    failures = [f.name for f in finished if f.error]
-    if failures:
-        raise UserError(f"{len(failures)} experiment(s) failed: {', '.join(failures)}")
+    if not 0 < quantile < 1:
+        raise UserError(f"--quantile must be in (0, 1), got {quantile}")
+    folder = output_dir(out, "dissect", checkpoint.resolve().name, force, "dissection.json")
+    for table in run_dissect(checkpoint, layer, folder, data, split, n, segmenter, quantile, iou_threshold,
+                             mask_size=mask_size, seed=seed, device=device):  # fmt: skip
+        show(table)
+    say(f"results: [bold]{folder}[/]")
 
 
-@app.command("report")
-def report_command(
-    folder: Annotated[Path, typer.Argument(help="Folder with experiment results (advlab reproduce --out).")],
-    out: Annotated[Path | None, typer.Option(help="HTML file (default FOLDER/report.html).")] = None,
-) -> None:
-    """Render every result in FOLDER into one self-contained report.html."""
-    from advlab.commands.experiments import write_report
-
-    say(f"report: [bold]{write_report(folder, out)}[/]")
-
-
-DEMO_EXPERIMENTS: tuple[str, ...] = ("classifier-baselines", "deepfool-table", "fgsm-figure", "wong-table",
-                                     "inception-curves")
-
-
-@app.command("demo")
-def demo(
-    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("runs/demo"),
-    cache_dir: Annotated[Path | None, typer.Option(help="Cache of trained models.")] = None,
-) -> None:
-    """The main job on the embedded default: every family of the lecture at demo size (one
-    experiment or two each), with a running total, then the HTML report."""
-    from advlab import experiments
-
-    names = [n for n in DEMO_EXPERIMENTS if n in experiments.names()]
-    _run_experiments(names, "demo", out, {}, cache_dir, 0, None, "cpu")
-
-
-from advlab import cli_gan  # noqa: E402  (the `advlab gan ...` commands, on this app)
+from advlab import cli_experiments, cli_gan  # noqa: E402, F401  (more commands on this app)
 
 app.add_typer(cli_gan.gan_app, name="gan")
 

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-gan_app = typer.Typer(help="Train GANs, sample from them, walk their latent space.", no_args_is_help=True)
+gan_app = typer.Typer(help="Train GANs, sample from them, walk their latent space.", rich_markup_mode="markdown",
+                      no_args_is_help=True)
 
 
 def _given_on_command_line(ctx: typer.Context, name: str) -> bool:

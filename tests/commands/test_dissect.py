@@ -77,3 +77,28 @@ def test_dissect_a_generator_needs_and_uses_a_segmenter(tmp_path: Path) -> None:
     assert report["kind"] == "generator" and [row[0] for row in tables[0].rows] == ["net.2", "net.5", "net.8"]
     with pytest.raises(ValueError, match="no layer 'conv9'"):
         dissect_command(gan, ["conv9"], tmp_path / "bad", n=4, segmenter=tmp_path / "seg")
+
+
+def test_cli_dissect_and_data_show_masks(tmp_path: Path) -> None:
+    """`advlab dissect` and `advlab data show --masks` as a user types them."""
+    from typer.testing import CliRunner
+
+    from advlab.cli import app
+
+    runner = CliRunner()
+    checkpoint = _classifier(tmp_path / "clf")
+    out = tmp_path / "dissect"
+    result = runner.invoke(app, ["dissect", "--checkpoint", str(checkpoint), "--layer", "conv4_2",
+                                 "--layer", "conv3_1", "--data", "scenes-32", "--samples", "24",
+                                 "--out", str(out)], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "conv4_2" in result.output and (out / "dissection.json").exists()
+    report = json.loads((out / "dissection.json").read_text())
+    assert report["quantile"] == 0.01 and report["inputs"] == 24
+    again = runner.invoke(app, ["dissect", "--checkpoint", str(checkpoint), "--layer", "conv4_2",
+                                "--data", "scenes-32", "--out", str(out)])  # fmt: skip
+    assert again.exit_code != 0 and "--force" in str(again.exception)  # never overwritten silently
+    png = tmp_path / "masks.png"
+    shown = runner.invoke(app, ["data", "show", "scenes-32", "--masks", "--samples", "4", "--out", str(png)],
+                          catch_exceptions=False)  # fmt: skip
+    assert shown.exit_code == 0 and png.stat().st_size > 5000
