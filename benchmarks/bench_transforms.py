@@ -205,7 +205,7 @@ class RandomlyTransformed(nn.Module):
 
 def bench_eot(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """An EOT step with 30 samples against its floor and against torchattacks' EOTPGD."""
-    eot = EOT(PGD(eps=0.2, step_size=0.02, steps=EOT_STEPS), distribution=DISTRIBUTION, samples=EOT_SAMPLES)
+    eot = EOT(PGD(eps=0.2, step_size=0.02, steps=EOT_STEPS), distribution=DISTRIBUTION, draws=EOT_SAMPLES)
 
     def attack() -> Any:
         return eot(model, x, y, generator=torch.Generator().manual_seed(0))

@@ -60,8 +60,7 @@ def show(table: Table) -> None:
     """Print an advlab Table, split or transposed so that no cell is cut at the console's
     width (`advlab.tables.fit_to_width`)."""
     for part in fit_to_width(table, console.width):
-        rich_table = RichTable(title=part.title, caption=part.caption or None, title_justify="left",
-                               caption_justify="left")  # fmt: skip
+        rich_table = RichTable(title=part.title, title_justify="left")
         for i, column in enumerate(part.columns):
             cells = [row[i] for row in part.rows]
             numeric = all(isinstance(v, int | float | type(None)) for v in cells)
@@ -71,6 +70,8 @@ def show(table: Table) -> None:
         for row in part.rows:
             rich_table.add_row(*(format_cell(v) for v in row))
         console.print(rich_table)
+        if part.caption:  # at the console's width, not wrapped to a narrow table's
+            console.print(part.caption, style="dim", highlight=False, markup=False)
 
 
 def say(text: str) -> None:

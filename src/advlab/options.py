@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -82,22 +83,82 @@ def split_words(words: list[str], flags: set[str]) -> dict[str, str]:
     return pairs
 
 
-def parse_field_options(words: list[str], config_type: type, owner: str) -> dict[str, Any]:
+def parse_field_options(words: list[str], config_type: type, owner: str,
+                        choosers: Mapping[type, Callable[[str], type]] | None = None,
+                        prefix: str = "") -> dict[str, Any]:  # fmt: skip
     """Typed values for the fields of `config_type` named in `words` (``--field value``).
 
     Unknown names are refused with the list of valid options; a value that does not parse as
     its field's type is refused naming the option (``--eps expects float, got 'x'``).
+
+    Nested fields are configured part by part: a field whose type is a dataclass takes
+    ``--<field>-<part> value`` for each of its fields (``--distribution-rotation -30,30``); a
+    field whose type is a key of `choosers` takes a name (``--inner pgd``, resolved to a class
+    by ``choosers[type](name)``) and that class's fields as ``--inner-<part> value``. The
+    nested value is built with its class; its missing required parts are named as options.
     """
     kinds = field_types(config_type)
-    flags = {name for name, kind in kinds.items() if is_bool(kind)}
-    for word in words:  # unknown names first: a typo is answered with the valid options
+    choosers = choosers or {}
+    nested = {n: k for n, k in kinds.items() if isinstance(k, type) and (dataclasses.is_dataclass(k) or k in choosers)}
+    own, parts = _split_nested(words, nested)
+    named = {n: (str if n in nested else k) for n, k in kinds.items()}  # a nested field's own value: a name
+    flags = {name for name, kind in named.items() if is_bool(kind)}
+    for word in own:  # unknown names first: a typo is answered with the valid options
         key = word[2:].partition("=")[0] if word.startswith("--") else ""
         name = key.replace("-", "_")
         if key and name not in kinds and not (name.startswith("no_") and name[3:] in flags):
-            valid = ", ".join(option_name(n) for n in kinds)
-            raise ValueError(f"{owner} has no option --{key}; its options: {valid}")
-    return {key.replace("-", "_"): coerce(text, kinds[key.replace("-", "_")], f"--{key}")
-            for key, text in split_words(words, flags).items()}
+            valid = ", ".join(option_name(prefix + n) for n in kinds)
+            raise ValueError(f"{owner} has no option --{prefix.replace('_', '-')}{key}; its options: {valid}")
+    values = {key.replace("-", "_"): coerce(text, named[key.replace("-", "_")], f"--{prefix.replace('_', '-')}{key}")
+              for key, text in split_words(own, flags).items()}  # fmt: skip
+    for field, kind in nested.items():
+        choice = values.pop(field, None)
+        if choice is None and not parts[field]:
+            continue
+        option = option_name(prefix + field)
+        if kind in choosers:
+            if choice is None:
+                raise ValueError(f"{owner}: {option} needs a name before its parts ({option}-...)")
+            target = choosers[kind](choice)
+        elif choice is not None:
+            raise ValueError(f"{owner}: {option} takes no value; set its parts with {option}-<part>")
+        else:
+            target = kind
+        values[field] = _build(target, parse_field_options(parts[field], target, owner, choosers, f"{prefix}{field}_"),
+                               owner, f"{prefix}{field}_")  # fmt: skip
+    return values
+
+
+def _split_nested(words: list[str], nested: Mapping[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
+    """The words of `words` that belong to nested fields (``--<field>-<part> [value]``, as
+    ``--<part> [value]``) apart from the rest."""
+    own: list[str] = []
+    parts: dict[str, list[str]] = {n: [] for n in nested}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        key = word[2:].partition("=")[0].replace("-", "_") if word.startswith("--") else ""
+        field = next((n for n in nested if key.startswith(n + "_")), None)
+        if field is None:
+            own.append(word)
+            i += 1
+            continue
+        parts[field].append("--" + word[3 + len(field):])
+        i += 1
+        if "=" not in word and i < len(words) and not words[i].startswith("--"):
+            parts[field].append(words[i])
+            i += 1
+    return own, parts
+
+
+def _build(target: type, values: dict[str, Any], owner: str, prefix: str) -> Any:
+    """target(**values), its missing required fields named as the options to give."""
+    missing = [f.name for f in dataclasses.fields(target)
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and f.name not in values]  # fmt: skip
+    if missing:
+        raise ValueError(f"{owner} needs {', '.join(option_name(prefix + n) for n in missing)}")
+    return target(**values)
 
 
 def option_name(field: str) -> str:
@@ -105,18 +166,30 @@ def option_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def describe_fields(config_type: type) -> list[tuple[str, str, str]]:
-    """(option, type, default) for every field of a dataclass type, for help tables."""
+def describe_fields(config_type: type, prefix: str = "", instance: Any = None) -> list[tuple[str, str, str]]:
+    """(option, type, default) for every field of a dataclass type, for help tables; the
+    parts of a dataclass-typed field as ``--<field>-<part>`` rows (their defaults those of
+    the field's default value, or of `instance`)."""
     rows = []
     kinds = field_types(config_type)
     for f in dataclasses.fields(config_type):
-        if f.default is not dataclasses.MISSING:
-            default = repr(f.default)
+        if instance is not None:
+            value: Any = getattr(instance, f.name)
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
         elif f.default_factory is not dataclasses.MISSING:
-            default = repr(f.default_factory())
+            value = f.default_factory()
         else:
-            default = "required"
-        rows.append((option_name(f.name), type_name(kinds[f.name]), default))
+            value = dataclasses.MISSING
+        kind = kinds[f.name]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            rows += describe_fields(kind, f"{prefix}{f.name}_", None if value is dataclasses.MISSING else value)
+            continue
+        kind_name = type_name(kind)
+        if isinstance(kind, type) and kind.__module__.startswith("advlab"):  # chosen by name (an attack)
+            kind_name = f"{kind.__name__.lower()} name, then {option_name(prefix + f.name)}-<option>"
+        default = "required" if value is dataclasses.MISSING else repr(value)
+        rows.append((option_name(prefix + f.name), kind_name, default))
     return rows
 
 

@@ -37,7 +37,8 @@ class Table:
 
 
 def format_cell(value: Cell) -> str:
-    """Human formatting: ints as is, floats with 4 significant digits, None as an em dash."""
+    """Human formatting: ints as is, floats with 4 significant digits (whole numbers from
+    1,000 to 1e9), None as an em dash."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -47,8 +48,10 @@ def format_cell(value: Cell) -> str:
     if isinstance(value, float):
         if value != value:  # NaN
             return "nan"
-        if value == 0 or 1e-3 <= abs(value) < 1e5:
+        if value == 0 or 1e-3 <= abs(value) < 1e3:
             return f"{value:.4g}"
+        if 1e3 <= abs(value) < 1e9:  # 14920, not 1.492e+04
+            return f"{value:.0f}"
         return f"{value:.3e}"
     return str(value)
 

@@ -43,9 +43,9 @@ def test_identity_distribution_reduces_eot_to_the_inner_attack(trained_mlp: nn.M
     x, y = digits[0][:20], digits[1][:20]
     pgd = PGD(eps=0.2, steps=5, random_start=False)
     plain = pgd(trained_mlp, x, y)
-    wrapped = EOT(pgd, distribution=TransformDistribution(), samples=3)(trained_mlp, x, y)
+    wrapped = EOT(pgd, distribution=TransformDistribution(), draws=3)(trained_mlp, x, y)
     torch.testing.assert_close(wrapped.x_adv, plain.x_adv)
-    fgsm = EOT(FGSM(eps=0.1), distribution=TransformDistribution(), samples=2)(trained_mlp, x, y)
+    fgsm = EOT(FGSM(eps=0.1), distribution=TransformDistribution(), draws=2)(trained_mlp, x, y)
     torch.testing.assert_close(fgsm.x_adv, FGSM(eps=0.1)(trained_mlp, x, y).x_adv)
 
 
@@ -55,7 +55,7 @@ def test_eot_adversarials_survive_transformations_better(trained_mlp: nn.Module,
     pgd = PGD(eps=0.3, steps=20, step_size=0.03, targeted=True)
     g = torch.Generator().manual_seed(0)
     plain = pgd(trained_mlp, x, target, generator=g).x_adv
-    robust = EOT(pgd, distribution=DIST, samples=10)(trained_mlp, x, target, generator=g).x_adv
+    robust = EOT(pgd, distribution=DIST, draws=10)(trained_mlp, x, target, generator=g).x_adv
     check = _draw(trained_mlp, x, 50, seed=1)
     with torch.no_grad():
         hit = {name: (check.transformed_logits(image).argmax(2) == target[:, None]).float().mean()

@@ -27,7 +27,7 @@ ATTACK_PARAMS: dict[str, dict] = {
     "spatial-grid": {"rotations": 7, "translations": 3},
     "spatial-random": {"tries": 10},
     "spatial-pgd": {"steps": 10},
-    "eot": {"inner": PGD(eps=0.2, steps=5), "samples": 4},
+    "eot": {"inner": PGD(eps=0.2, steps=5), "draws": 4},
     "rp2": {"steps": 20, "mask_steps": 10, "sticker_size": (0.5, 0.5)},
 }
 
@@ -209,8 +209,8 @@ RANDOMISED: dict[str, dict] = {
     "pgd": {"eps": 0.2, "steps": 2, "random_start": True},
     "spatial-random": {"tries": 3},
     "spatial-pgd": {"steps": 2, "random_start": True},
-    "eot": {"inner": PGD(eps=0.2, steps=2, random_start=False), "samples": 2},
-    "rp2": {"mask": "object", "steps": 3, "samples": 2},
+    "eot": {"inner": PGD(eps=0.2, steps=2, random_start=False), "draws": 2},
+    "rp2": {"mask": "object", "steps": 3, "draws": 2},
 }
 
 
@@ -237,7 +237,7 @@ TARGETED: dict[str, dict] = {
     "fgsm": {"eps": 0.5, "targeted": True},
     "pgd": dict(ATTACK_PARAMS["pgd"], eps=0.5, targeted=True),
     "lbfgs": dict(ATTACK_PARAMS["lbfgs"], targeted=True),
-    "eot": {"inner": PGD(eps=0.5, steps=10, targeted=True), "samples": 8,
+    "eot": {"inner": PGD(eps=0.5, steps=10, targeted=True), "draws": 8,
             "distribution": TransformDistribution(rotation=(-10, 10), noise=(0, 0.05))},
     "rp2": dict(ATTACK_PARAMS["rp2"], targeted=True),
 }

@@ -37,14 +37,14 @@ def test_non_printability_is_zero_on_the_palette_and_a_product_of_distances() ->
 
 def test_rp2_keeps_x_outside_its_mask(trained_mlp: nn.Module, digits) -> None:
     x, y = digits[0][:10], digits[1][:10]
-    attack = RP2(steps=10, mask_steps=5, stickers=1, sticker_size=(0.25, 0.5), samples=2,
+    attack = RP2(steps=10, mask_steps=5, stickers=1, sticker_size=(0.25, 0.5), draws=2,
                  palette=(0.0, 1.0), nps_weight=0.1)  # fmt: skip
     result = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(0))
     mask = result.params.view(10, 1, 8, 8)
     assert bool((mask.flatten(1).sum(1) == 8).all())  # one 2x4 sticker each
     assert torch.equal(torch.where(mask > 0, x, result.x_adv), x)
     assert int(result.steps[0]) == 15
-    whole = RP2(mask="object", steps=5, samples=2)(trained_mlp, x, y, generator=torch.Generator().manual_seed(0))
+    whole = RP2(mask="object", steps=5, draws=2)(trained_mlp, x, y, generator=torch.Generator().manual_seed(0))
     assert bool((whole.params == 1).all()) and int(whole.steps[0]) == 5
 
 
@@ -53,7 +53,7 @@ def test_robust_to_conditions_beats_the_plain_masked_attack(trained_mlp: nn.Modu
     x, y = digits[0][:30], digits[1][:30]
     target = (y + 1) % 10
     conditions = TransformDistribution(rotation=(-20, 20), blur=(0, 0.8))
-    common = {"mask": "object", "steps": 40, "samples": 8, "targeted": True, "norm_weight": 0.05}
+    common = {"mask": "object", "steps": 40, "draws": 8, "targeted": True, "norm_weight": 0.05}
     robust = RP2(conditions=conditions, **common)(trained_mlp, x, target, generator=torch.Generator().manual_seed(0))
     plain = RP2(conditions=TransformDistribution(), **common)(trained_mlp, x, target)
     g = torch.Generator().manual_seed(1)

@@ -56,8 +56,8 @@ def test_run_attack_with_transformation_attacks(name: str, trained_mlp: nn.Modul
     from advlab.transforms import TransformDistribution
 
     params = {"spatial-grid": {"rotations": 5, "translations": 3},
-              "rp2": {"steps": 5, "mask_steps": 3, "samples": 2, "sticker_size": (0.5, 0.5)},
-              "eot": {"inner": PGD(eps=0.2, steps=3), "samples": 2,
+              "rp2": {"steps": 5, "mask_steps": 3, "draws": 2, "sticker_size": (0.5, 0.5)},
+              "eot": {"inner": PGD(eps=0.2, steps=3), "draws": 2,
                       "distribution": TransformDistribution(rotation=(-10, 10))}}[name]  # fmt: skip
     x, y = digits[0][:12], digits[1][:12]
     _, summary = run_attack(name, trained_mlp, x, y, tmp_path, [str(i) for i in range(10)], **params)

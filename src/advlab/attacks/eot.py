@@ -5,9 +5,9 @@ EOT makes an adversarial example robust to a distribution T of transformations b
 the expected attack loss E_{t ~ T}[L(f(t(x')), y)] instead of L(f(x'), y). `EOT` wraps any
 loss-based attack (PGD, FGSM: the attacks whose ``ascends_per_sample_loss`` is true): the
 inner attack runs unchanged on `ExpectationModel`, a view of the model whose
-`per_sample_loss` draws ``samples`` fresh transformations of every image at every call and
+`per_sample_loss` draws ``draws`` fresh transformations of every image at every call and
 returns the mean per-transformation cross-entropy, computed by ONE batched forward of the
-N x samples transformed images (and one backward through it and the resampling).
+N x draws transformed images (and one backward through it and the resampling).
 
 How this differs from foolbox's ``ExpectationOverTransformationWrapper``: foolbox averages
 the model's LOGITS over its (stochastic) calls and the attack differentiates the loss of the
@@ -16,7 +16,7 @@ logits is not the expectation Athalye et al. optimise: cross-entropy is convex i
 logits, so L(mean_t z_t) <= mean_t L(z_t) (Jensen), and a few transformations with large
 logits dominate the average; its gradient is that of a different objective. This module
 computes mean_t ∇_x L(f(t(x)), y) = ∇_x E_t[L(f(t(x)), y)], the unbiased Monte-Carlo gradient
-of eq. (1)'s objective, in one batched pass instead of ``samples`` sequential ones.
+of eq. (1)'s objective, in one batched pass instead of ``draws`` sequential ones.
 
 The threat model is the inner attack's (its ``enforce``); success is judged by the final
 step on the untransformed x_adv, like every attack's. Robustness under T is measured by
@@ -47,27 +47,27 @@ DEFAULT_DISTRIBUTION = TransformDistribution(
 class ExpectationModel(nn.Module):
     """``model`` seen through random transformations: the objective of EOT.
 
-    `per_sample_loss(x, labels)` draws ``samples`` conditions per image from ``distribution``
-    (from ``generator``), renders the N x samples images (one resampling of each image),
+    `per_sample_loss(x, labels)` draws ``draws`` conditions per image from ``distribution``
+    (from ``generator``), renders the N x draws images (one resampling of each image),
     runs ONE forward pass and returns (logits (N, K), loss (N,)) with loss_i the mean over
     the samples of the cross-entropy of the transformed x_i, and logits_i = log of the mean
     predicted probabilities (so that argmax is the class most probable under T).
     `forward(x)` returns those logits. Shapes: x (N, C, H, W).
     """
 
-    def __init__(self, model: nn.Module, distribution: TransformDistribution, samples: int,
+    def __init__(self, model: nn.Module, distribution: TransformDistribution, draws: int,
                  generator: torch.Generator | None, bounds: Bounds) -> None:  # fmt: skip
         super().__init__()
         self.model = model
         self.distribution = distribution
-        self.samples = samples
+        self.draws = draws
         self.generator = generator
         self.bounds = bounds
         self.checked = False
 
     def transformed_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(N, S, K) logits of S fresh transformations of each image, one forward pass."""
-        n, s = x.shape[0], self.samples
+        n, s = x.shape[0], self.draws
         params = self.distribution.uniform.sample(n * s, generator=self.generator, device=x.device, dtype=x.dtype)
         images = self.distribution.apply(x, params.view(n, s, -1), generator=self.generator, bounds=self.bounds)
         return self.model(images.reshape(n * s, *x.shape[1:])).view(n, s, -1)
@@ -97,18 +97,18 @@ class EOT(Attack):
 
     inner: the wrapped attack (PGD or FGSM; targeted or not, its threat model and step rule);
     distribution: the transformations T (`advlab.transforms.TransformDistribution`);
-    samples: transformations drawn per image at every loss evaluation (the paper's
+    draws: transformations drawn per image at every loss evaluation (the paper's
     mini-batch of transformations); bounds: None takes the inner attack's, a pair replaces it.
 
-    Cost per inner step: one forward and one backward of N x samples images, plus one
+    Cost per inner step: one forward and one backward of N x draws images, plus one
     resampling of the N images (`benchmarks/bench_transforms.py` measures it against that
     floor). Randomness: ``generator`` (transformations, and the inner attack's random start).
-    Call: ``EOT(PGD(eps=0.1, targeted=True), samples=30)(model, x, targets, generator=g)``.
+    Call: ``EOT(PGD(eps=0.1, targeted=True), draws=30)(model, x, targets, generator=g)``.
     """
 
     inner: Attack
     distribution: TransformDistribution = field(default=DEFAULT_DISTRIBUTION)
-    samples: int = 30
+    draws: int = 30
     bounds: Bounds | None = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -124,7 +124,7 @@ class EOT(Attack):
             )
         if not isinstance(self.distribution, TransformDistribution):
             raise ValueError(f"distribution must be a TransformDistribution, got {self.distribution!r}")
-        validate_positive_int(self.samples, "samples")
+        validate_positive_int(self.draws, "draws")
         if self.bounds is None:
             object.__setattr__(self, "bounds", self.inner.bounds)
         else:
@@ -150,7 +150,7 @@ class EOT(Attack):
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
     ) -> Proposal:
         assert self.bounds is not None
-        wrapped = ExpectationModel(model, self.distribution, self.samples, generator, self.bounds)
+        wrapped = ExpectationModel(model, self.distribution, self.draws, generator, self.bounds)
         inner = self.inner._run(wrapped, x, y, generator)
         # the inner logits are expected log-probabilities under T: the final step evaluates
         # the plain model at x_adv instead

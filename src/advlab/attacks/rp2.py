@@ -59,11 +59,11 @@ class RP2(Attack):
     final stage's lambda ||M . delta||_p; mask_weight: the l1 stage's lambda.
     nps_weight, palette: weight of the non-printability score and the printable colours,
     flattened (k colours of C channels: k * C numbers; empty: no NPS term).
-    samples: conditions drawn per image at every step from ``conditions``.
+    draws: conditions drawn per image at every step from ``conditions``.
     targeted: y are targets (the paper's setting; success = target class), else labels.
 
     Randomness: ``generator`` (the sampled conditions). Cost per step: one forward and
-    backward of N x samples images. Call: ``RP2(targeted=True)(model, x, targets, generator=g)``.
+    backward of N x draws images. Call: ``RP2(targeted=True)(model, x, targets, generator=g)``.
     """
 
     mask: Literal["stickers", "object"] = "stickers"
@@ -77,7 +77,7 @@ class RP2(Attack):
     mask_weight: float = 0.002
     nps_weight: float = 0.0
     palette: tuple[float, ...] = ()
-    samples: int = 8
+    draws: int = 8
     conditions: TransformDistribution = field(default=DEFAULT_CONDITIONS)
     targeted: bool = False
     bounds: Bounds = (0.0, 1.0)
@@ -87,7 +87,7 @@ class RP2(Attack):
             raise ValueError(f"mask must be one of stickers, object, got {self.mask!r}")
         if self.penalty not in ("l1", "l2"):
             raise ValueError(f"penalty must be one of l1, l2, got {self.penalty!r}")
-        for name in ("stickers", "steps", "mask_steps", "samples"):
+        for name in ("stickers", "steps", "mask_steps", "draws"):
             validate_positive_int(getattr(self, name), name)
         validate_eps(self.step_size, "step_size")
         for name in ("norm_weight", "mask_weight", "nps_weight"):
@@ -117,7 +117,7 @@ class RP2(Attack):
         penalty: str, weight: float, generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample objective (N,) of eq. (3) and the logits (N*S, K) it saw."""
-        n, s = x.shape[0], self.samples
+        n, s = x.shape[0], self.draws
         x_p = (x + mask * delta).clamp(*self.bounds)  # (N, C, H, W) the object with its stickers
         params = self.conditions.uniform.sample(n * s, generator=generator, device=x.device, dtype=x.dtype)
         seen = self.conditions.apply(x_p, params.view(n, s, -1), generator=generator, bounds=self.bounds)
@@ -147,7 +147,7 @@ class RP2(Attack):
                 d = delta.detach().requires_grad_(True)
                 objective, logits = self._objective(model, x, y, mask, d, penalty, weight, generator)
                 if step == 1:
-                    check_logits(logits.detach()[:: self.samples], y)
+                    check_logits(logits.detach()[:: self.draws], y)
                 (grad,) = torch.autograd.grad(objective.sum(), d)  # (N, C, H, W), inputs only
             m.mul_(b1).add_(grad, alpha=1 - b1)
             v.mul_(b2).addcmul_(grad, grad, value=1 - b2)

@@ -30,7 +30,7 @@ def build_attack(name: str, words: list[str]) -> Attack:
     --no-random-start ...``): every dataclass field of the attack is an option, typed by the
     field. A missing required field is named as the option to give."""
     cls = ATTACKS.get(name)
-    values = parse_field_options(words, cls, f"attack {name}")
+    values = parse_field_options(words, cls, f"attack {name}", choosers={Attack: ATTACKS.get})
     missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                and f.name not in values]  # fmt: skip

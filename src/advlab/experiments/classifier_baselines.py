@@ -14,7 +14,7 @@ from typing import Any
 
 from advlab import data as datasets
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
+from advlab.experiments.cache import CLASSIFIER_TRAINING, DEMO_TRAINING, trained_classifier
 from advlab.tables import Table
 from advlab.train import TrainConfig, evaluate
 
@@ -44,6 +44,11 @@ class Config:
 
     rows: tuple[str, ...] = ("lenet@mnist-5k", "fc500-150-10@mnist-5k", "wong-small@mnist-5k")
     training: TrainConfig = CLASSIFIER_TRAINING
+
+    @classmethod
+    def demo(cls) -> Config:
+        """`make demo`: the same rows, trained for DEMO_TRAINING's 2 epochs."""
+        return cls(training=DEMO_TRAINING)
 
     @classmethod
     def quick(cls) -> Config:

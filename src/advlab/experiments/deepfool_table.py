@@ -30,7 +30,7 @@ from torch import nn
 from advlab import data as datasets
 from advlab.attacks import FGSM, LBFGS, DeepFool, attack_in_batches, minimal_fgsm_eps, rho_adv
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
+from advlab.experiments.cache import CLASSIFIER_TRAINING, DEMO_TRAINING, trained_classifier
 from advlab.tables import Table
 from advlab.train import TrainConfig
 from advlab.types import AttackResult, Norm
@@ -85,6 +85,11 @@ class Config:
     attack_batch: int = 500
     seed: int = 0
     pretrained: bool = True
+
+    @classmethod
+    def demo(cls) -> Config:
+        """`make demo`: 200 test digits (L-BFGS on 10), classifiers trained for 2 epochs."""
+        return cls(n_attack=200, n_lbfgs=10, training=DEMO_TRAINING)
 
     @classmethod
     def quick(cls) -> Config:

@@ -122,7 +122,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     g = torch.Generator(device=x.device).manual_seed(config.seed)
     targets = (y + torch.randint(1, k, y.shape, generator=g, device=x.device)) % k  # never the label
     pgd = PGD(eps=config.eps, steps=config.steps, step_size=config.step_size, targeted=True)
-    eot = EOT(pgd, distribution=config.distribution, samples=config.samples)
+    eot = EOT(pgd, distribution=config.distribution, draws=config.samples)
     chunk = max(1, min(x.shape[0], config.batch_size // max(1, config.samples)))
     images = {"clean": x}
     for name, attack in (("pgd", pgd), ("eot", eot)):

@@ -15,7 +15,7 @@ from advlab import data as datasets
 from advlab.attacks import FGSM
 from advlab.attacks.fgsm import fgsm_direction
 from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, trained_classifier
+from advlab.experiments.cache import CLASSIFIER_TRAINING, DEMO_TRAINING, trained_classifier
 from advlab.tables import Table
 from advlab.train import TrainConfig
 
@@ -38,6 +38,11 @@ class Config:
     examples: int = 4
     training: TrainConfig = CLASSIFIER_TRAINING
     seed: int = 0
+
+    @classmethod
+    def demo(cls) -> Config:
+        """`make demo`: the LeNet trained for 2 epochs (shared with the other demos)."""
+        return cls(training=DEMO_TRAINING)
 
     @classmethod
     def quick(cls) -> Config:

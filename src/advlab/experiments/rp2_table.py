@@ -160,7 +160,7 @@ def run(config: Config, ctx: RunContext) -> Result:
         attack = RP2(mask=mask, stickers=config.stickers, sticker_size=config.sticker_size, steps=config.steps,
                      mask_steps=config.mask_steps, step_size=config.step_size, norm_weight=config.norm_weight,
                      mask_weight=config.mask_weight, nps_weight=config.nps_weight, palette=config.palette,
-                     samples=config.samples, conditions=config.train_conditions, targeted=True)  # fmt: skip
+                     draws=config.samples, conditions=config.train_conditions, targeted=True)  # fmt: skip
         generator = torch.Generator(device=ctx.device).manual_seed(config.seed)
         out = attack(model, objects, targets, generator=generator)
         summary = _summary(_predictions(model, out.x_adv, params), config.target_class)
