@@ -48,7 +48,7 @@ def reproduce(
     scale: Annotated[str, typer.Option(help="demo (make demo's size), quick (CPU, embedded data, minutes) or paper (full data, GPU).")] = "quick",
     out: Annotated[Path, typer.Option(help="Results folder; one sub-folder per experiment.")] = Path("runs/reproduce"),
     cache_dir: Annotated[Path | None, typer.Option(help="Cache of trained models (default ~/.cache/advlab/models).")] = None,
-    seed: int = 0,
+    seed: Annotated[int | None, typer.Option(help="Set every seed of the experiment's config (its training's too); default: the config's own.")] = None,
     data_root: DataRoot = None,
     device: Device = "cpu",
 ) -> None:
@@ -62,7 +62,7 @@ def reproduce(
 
 
 def _run_experiments(names: list[str], scale: str, out: Path, overrides: dict[str, str],
-                     cache_dir: Path | None, seed: int, data_root: Path | None, device: str) -> None:  # fmt: skip
+                     cache_dir: Path | None, seed: int | None, data_root: Path | None, device: str) -> None:  # fmt: skip
     """Validate, run each experiment with a running total, print its tables, write the report."""
     from advlab.commands.experiments import run_experiments, validate, write_report
     from advlab.experiments.base import default_cache_dir
@@ -132,4 +132,4 @@ def demo(
     from advlab import experiments
 
     names = [n for n in DEMO_EXPERIMENTS if n in experiments.names()]
-    _run_experiments(names, "demo", out, {}, cache_dir, 0, None, "cpu")
+    _run_experiments(names, "demo", out, {}, cache_dir, None, None, "cpu")

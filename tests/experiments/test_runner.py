@@ -41,6 +41,16 @@ def test_overrides_are_coerced_to_field_types() -> None:
         experiments.get("deepfool")
 
 
+def test_seed_sets_every_seed_field_before_the_overrides() -> None:
+    from advlab.experiments import deepfool_table
+
+    reseeded = build_config(deepfool_table, "quick", None, seed=3)
+    assert reseeded.seed == 3 and reseeded.training.seed == 3  # the attack's and the training's
+    assert build_config(deepfool_table, "quick").training.seed == 0
+    explicit = build_config(deepfool_table, "quick", {"training.seed": "5"}, seed=3)
+    assert explicit.seed == 3 and explicit.training.seed == 5
+
+
 def test_classifier_baselines_runs_caches_and_renders(tmp_path: Path) -> None:
     overrides = {"rows": "fc500-150-10@digits,wong-small@digits", "epochs": "3", "lr": "0.05",
                  "schedule": "constant"}

@@ -23,8 +23,13 @@ SCALES = ("demo", "quick", "paper")
 quick()); quick: a 2-core CPU in minutes, offline; paper: the paper's data and models."""
 
 
-def build_config(module: ModuleType, scale: str = "quick", overrides: dict[str, str] | None = None) -> Any:
+def build_config(module: ModuleType, scale: str = "quick", overrides: dict[str, str] | None = None,
+                 seed: int | None = None) -> Any:  # fmt: skip
     """`module.Config.quick()` or `.paper()`, with string overrides coerced to field types.
+
+    seed: when given, every ``seed`` field (the config's and its nested configs', e.g. the
+    classifier training's) is set to it before the overrides (`reseeded`); a run with seed 1
+    trains other models and draws other samples than one with seed 0.
 
     A field of a nested config dataclass (``training: TrainConfig``) is overridden by its own
     name (``--epochs 20``) when no top-level field has that name, or as ``--training.epochs``.
@@ -34,9 +39,24 @@ def build_config(module: ModuleType, scale: str = "quick", overrides: dict[str, 
     if scale == "demo" and not hasattr(module.Config, "demo"):
         scale = "quick"
     config = getattr(module.Config, scale)()
+    if seed is not None:
+        config = reseeded(config, seed)
     for key, text in (overrides or {}).items():
         config = _override(config, key.replace("-", "_").split("."), text, module.NAME)
     return config
+
+
+def reseeded(config: Any, seed: int) -> Any:
+    """A copy of the config dataclass with every field named ``seed``, its own and those of
+    nested config dataclasses, set to `seed`."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name == "seed":
+            changes[f.name] = seed
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes[f.name] = reseeded(value, seed)
+    return dataclasses.replace(config, **changes)
 
 
 def settable_fields(config_type: type) -> list[str]:
@@ -96,10 +116,10 @@ def run_experiment(
     """Run experiment `name` at `scale` into `out_root/name`; write config.json, result.json
     (with timing and the paper reference) and rendered.json beside its figures."""
     module = experiments.get(name)
-    config = build_config(module, scale, overrides)
+    config = build_config(module, scale, overrides, (ctx_kwargs or {}).get("seed"))
     out = out_root / name
     out.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(out_dir=out, **(ctx_kwargs or {}))
+    ctx = RunContext(out_dir=out, **{k: v for k, v in (ctx_kwargs or {}).items() if not (k == "seed" and v is None)})
     (out / "config.json").write_text(json.dumps(
         {"experiment": name, "scale": scale, "config": dataclasses.asdict(config)}, indent=2, default=str
     ))  # fmt: skip
