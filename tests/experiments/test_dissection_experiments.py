@@ -41,13 +41,6 @@ def _check(module, config, ctx):
     return result, rendered
 
 
-@pytest.mark.parametrize("module", [classifier_dissection, gan_dissection, gan_interventions])
-def test_configs_build_at_every_scale(module):
-    assert module.Config.quick() != module.Config.paper()
-    demo = module.Config.demo() if hasattr(module.Config, "demo") else module.Config.quick()
-    assert module.NAME and module.PAPER and demo is not None
-
-
 def test_classifier_dissection_smallest(ctx, monkeypatch):
     def untrained(ctx, data, width, training=None):
         torch.manual_seed(0)

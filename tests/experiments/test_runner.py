@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -17,9 +18,10 @@ def test_every_experiment_module_follows_the_convention() -> None:
         module = experiments.get(name)
         assert module.NAME == name
         assert module.TITLE and module.PAPER
-        for scale in ("quick", "paper"):
-            config = getattr(module.Config, scale)()
+        for scale in ("demo", "quick", "paper"):
+            config = build_config(module, scale)
             assert type(config) is module.Config
+            json.dumps(dataclasses.asdict(config), default=str)  # config.json can be written
         assert callable(module.run) and callable(module.render)
 
 
