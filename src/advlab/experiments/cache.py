@@ -41,10 +41,12 @@ def model_args_for(model: str, dataset: str, **model_kwargs: Any) -> dict[str, A
     return {"in_channels": c, "num_classes": spec.num_classes, "image_size": h, **model_kwargs}
 
 
-CLASSIFIER_TRAINING = TrainConfig(epochs=10, lr=0.05, schedule="cosine")
+CLASSIFIER_TRAINING = TrainConfig(epochs=10, lr=0.05, schedule="cosine", warmup_steps=63)
 """Quick-scale training of the lecture's classifiers on mnist-5k, shared by every experiment
 that trains one (classifier-baselines, deepfool-table, fgsm-figure, ...) so that they share
-the cached models: SGD with momentum 0.9, 10 epochs, lr 0.05 decayed by a cosine, batch 64."""
+the cached models: SGD with momentum 0.9, 10 epochs, lr 0.05 decayed by a cosine, batch 64,
+warmed up linearly over the first epoch (63 steps; without it LeNet diverged to NaN in its
+first epoch at seed 1)."""
 
 
 DEMO_TRAINING = replace(CLASSIFIER_TRAINING, epochs=2)

@@ -16,6 +16,7 @@ class TrainConfig:
     optimizer: "sgd" (with `momentum`, Nesterov off) or "adam"; schedule: "constant",
     "cosine" (to zero over the run) or "step" (x0.1 at 50% and 75% of the epochs).
     checkpoint_every: also checkpoint every N batches (0: only at the end of each epoch).
+    warmup_steps: linear learning-rate warm-up over the first N optimiser steps (0: none).
     """
 
     epochs: int = 5
@@ -28,6 +29,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 0
     eval_batch_size: int = 500
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -39,6 +41,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
 

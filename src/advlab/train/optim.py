@@ -19,7 +19,15 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
-    """Multiplier of the base learning rate after `step` of `total_steps` optimiser steps."""
+    """Multiplier of the base learning rate after `step` of `total_steps` optimiser steps:
+    the schedule, times a linear warm-up over the first ``cfg.warmup_steps`` steps (Goyal et
+    al. 2017, Sec. 2.2: from lr / warmup_steps up to lr), which keeps a high base rate from
+    blowing up an untrained network in its first batches."""
+    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    return warm * _schedule_factor(cfg, step, total_steps)
+
+
+def _schedule_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
     if cfg.schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
     if cfg.schedule == "step":
