@@ -132,6 +132,7 @@ def train_classifier(
     momentum: float = 0.9,
     weight_decay: float = 0.0,
     schedule: Annotated[str, typer.Option(help="constant, cosine or step.")] = "constant",
+    warmup_steps: Annotated[int, typer.Option(min=0, help="Linear lr warm-up over the first N steps.")] = 0,
     seed: int = 0,
     out: Annotated[Path | None, typer.Option(help="Run folder (default runs/classifier/MODEL-DATA[-k]).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out bit-for-bit.")] = False,
@@ -160,7 +161,7 @@ def train_classifier(
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,  # type: ignore[arg-type]
                       momentum=momentum, weight_decay=weight_decay, schedule=schedule,  # type: ignore[arg-type]
-                      seed=seed, checkpoint_every=checkpoint_every)  # fmt: skip
+                      seed=seed, checkpoint_every=checkpoint_every, warmup_steps=warmup_steps)  # fmt: skip
     if resume and out is None:
         raise UserError("--resume needs --out, the run folder to continue")
     folder = out if resume and out is not None else output_dir(out, "classifier", f"{model}-{data}", force,
