@@ -191,7 +191,7 @@ def test_user_mistakes_get_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPa
     assert code == 2 and "does not take mnist-5k images of shape 1x28x28" in " ".join(err.split())
     code, err = run_main(monkeypatch, capsys, "train", "classifier", "--model", "lenet", "--data", "digits",
                          "--out", str(tmp_path / "lenet"))  # fmt: skip
-    assert code == 2 and "lenet cannot take digits's 1x8x8 images" in " ".join(err.split())
+    assert code == 2 and "model 'lenet' cannot be built for 8x8 images" in " ".join(err.split())
     code, err = run_main(monkeypatch, capsys, "report", str(tmp_path))
     assert code == 2 and "no experiment results" in err
     code, err = run_main(monkeypatch, capsys, "attack", "pgd", "--checkpoint", str(checkpoint))

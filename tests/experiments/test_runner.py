@@ -55,7 +55,7 @@ def test_seed_sets_every_seed_field_before_the_overrides() -> None:
 
 def test_classifier_baselines_runs_caches_and_renders(tmp_path: Path) -> None:
     overrides = {"rows": "fc500-150-10@digits,wong-small@digits", "epochs": "3", "lr": "0.05",
-                 "schedule": "constant"}
+                 "schedule": "constant", "warmup_steps": "0"}
     ctx = {"cache_dir": tmp_path / "cache"}
     first = run_experiment("classifier-baselines", "quick", tmp_path / "out", overrides, ctx)
     result = json.loads((tmp_path / "out" / "classifier-baselines" / "result.json").read_text())

@@ -12,7 +12,7 @@ from advlab.experiments import decision_regions, transfer_table, universal
 from advlab.experiments.base import RunContext
 from advlab.experiments.cache import CLASSIFIER_TRAINING
 
-TINY_TRAINING = dataclasses.replace(CLASSIFIER_TRAINING, epochs=2)
+TINY_TRAINING = dataclasses.replace(CLASSIFIER_TRAINING, epochs=2, warmup_steps=0)  # 46 steps on digits
 MODELS = ("fc500-150-10", "mlp-shallow")
 
 

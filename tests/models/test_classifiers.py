@@ -54,3 +54,12 @@ def test_bad_arguments_are_named() -> None:
         models.Normalize((0.5,), (0.0,))
     with pytest.raises(ValueError, match="unknown torchvision model"):
         models.create("torchvision:not-a-net")
+
+
+def test_a_model_too_deep_for_the_image_size_is_refused_in_one_line() -> None:
+    import pytest
+
+    from advlab import models
+
+    with pytest.raises(ValueError, match="model 'lenet' cannot be built for 8x8 images"):
+        models.create("lenet", in_channels=1, num_classes=10, image_size=8)

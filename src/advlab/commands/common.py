@@ -68,19 +68,7 @@ def load_model_and_data(checkpoint: Path, data: str, split: str, n: int | None,
     x, y = datasets.as_tensors(dataset, limit=n)
     if x.shape[0] == 0:
         raise ValueError(f"{data} ({split}) holds no samples")
+    from advlab.models.registry import check_fits
+
     check_fits(model, x[:1].to(dev), f"checkpoint {checkpoint}", f"{data} images")
     return model, dataset, x.to(dev), y.to(dev)
-
-
-def check_fits(model: Any, sample: Any, model_name: str, data_name: str) -> None:
-    """Run one sample (1, C, H, W) through `model`; a shape error becomes a ValueError that
-    names the model and the data."""
-    import torch
-
-    try:
-        with torch.no_grad():
-            model(sample)
-    except RuntimeError as error:
-        shape = "x".join(map(str, sample.shape[1:]))
-        first = str(error).splitlines()[0]
-        raise ValueError(f"{model_name} does not take {data_name} of shape {shape} ({first})") from None

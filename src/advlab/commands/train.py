@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advlab.commands.common import check_fits, load_model_and_data
+from advlab.commands.common import load_model_and_data
+from advlab.models.registry import check_fits
 from advlab.progress import Progress
 from advlab.tables import Table, format_cell
 from advlab.train.config import TrainConfig
@@ -59,12 +60,7 @@ def train_classifier(
     train_set = datasets.load(data, "train", root=data_root, download=download)
     test_set = datasets.load(data, "test", root=data_root, download=download)
     torch.manual_seed(cfg.seed)
-    shape = "x".join(map(str, train_set.shape))
-    try:
-        setup = classifier_setup(model, data, front_end=front_end, l1_budget=l1_budget)
-    except RuntimeError as error:  # the dry run that sizes the classifier head failed
-        first = str(error).splitlines()[0]
-        raise ValueError(f"model {model} cannot take {data}'s {shape} images ({first})") from None
+    setup = classifier_setup(model, data, front_end=front_end, l1_budget=l1_budget)  # size errors: models.create
     net = setup.model.to(device)
     check_fits(net.eval(), train_set[0][0][None].to(device), f"model {model}", f"{data} images")
     meta: dict[str, Any] = dict(setup.meta)

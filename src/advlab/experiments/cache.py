@@ -21,6 +21,7 @@ from advlab import data as datasets
 from advlab import models
 from advlab.experiments.base import RunContext
 from advlab.models.checkpoint import CHECKPOINT_FILE, CheckpointError
+from advlab.models.registry import check_fits
 from advlab.train import BatchLoss, StepHook, TrainConfig, cross_entropy_loss, fit
 from advlab.train.distributed import barrier, current_env
 
@@ -41,11 +42,11 @@ def model_args_for(model: str, dataset: str, **model_kwargs: Any) -> dict[str, A
     return {"in_channels": c, "num_classes": spec.num_classes, "image_size": h, **model_kwargs}
 
 
-CLASSIFIER_TRAINING = TrainConfig(epochs=10, lr=0.05, schedule="cosine", warmup_steps=63)
+CLASSIFIER_TRAINING = TrainConfig(epochs=10, lr=0.05, schedule="cosine", warmup_steps=32)
 """Quick-scale training of the lecture's classifiers on mnist-5k, shared by every experiment
 that trains one (classifier-baselines, deepfool-table, fgsm-figure, ...) so that they share
 the cached models: SGD with momentum 0.9, 10 epochs, lr 0.05 decayed by a cosine, batch 64,
-warmed up linearly over the first epoch (63 steps; without it LeNet diverged to NaN in its
+warmed up linearly over the first half epoch (32 steps; without it LeNet diverged to NaN in its
 first epoch at seed 1)."""
 
 
@@ -119,6 +120,9 @@ def _train(folder: Path, ctx: RunContext, model: str, args: dict[str, Any], data
     torch.manual_seed(cfg.seed)
     net = models.create(model, **args).to(ctx.device)
     train_set: Any = datasets.load(data, "train", root=ctx.data_root)
+    size = int(args["image_size"])  # what the model is built for (a canvas loss may pad the data)
+    check_fits(net.eval(), torch.zeros(1, int(args["in_channels"]), size, size, device=ctx.device),
+               f"model {model}", f"{data} images")  # fmt: skip
     if classes is not None:
         train_set = datasets.select_classes(*datasets.as_tensors(train_set), classes)
     fit(

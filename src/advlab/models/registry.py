@@ -25,6 +25,10 @@ def create(name: str, **kwargs: Any) -> nn.Module:
         return builder(**kwargs)
     except TypeError as error:
         raise TypeError(f"model {name!r}: {error}") from error
+    except RuntimeError as error:  # a layer that cannot take the image size (5x5 convs on 8x8)
+        size = kwargs.get("image_size")
+        first = str(error).splitlines()[0]
+        raise ValueError(f"model {name!r} cannot be built for {size}x{size} images ({first})") from None
 
 
 def names() -> list[str]:
@@ -36,3 +40,17 @@ def describe(name: str) -> str:
     """The first paragraph of the builder's docstring (for `advlab list --models`)."""
     doc = (CLASSIFIERS.get(name).__doc__ or "").strip()
     return " ".join(doc.split("\n\n")[0].split())
+
+
+def check_fits(model: Any, sample: Any, model_name: str, data_name: str) -> None:
+    """Run one sample (1, C, H, W) through `model`; a shape error becomes a ValueError that
+    names the model and the data."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            model(sample)
+    except RuntimeError as error:
+        shape = "x".join(map(str, sample.shape[1:]))
+        first = str(error).splitlines()[0]
+        raise ValueError(f"{model_name} does not take {data_name} of shape {shape} ({first})") from None
