@@ -84,7 +84,7 @@ def main(width: int = 64, repeats: int = 9, device: str = "auto", amp: bool = Fa
 
     def fresh():
         G, D = copy.deepcopy(G0).to(dev).train(), copy.deepcopy(D0).to(dev).train()
-        return G, D, objective.make_optimizer(G.parameters()), objective.make_optimizer(D.parameters())
+        return G, D, objective.rule.make_optimizer(G.parameters()), objective.rule.make_optimizer(D.parameters())
 
     ours_nets, plain_nets, plain_twin_nets = fresh(), fresh(), fresh()
     eps_gen = torch.Generator(device=dev).manual_seed(0)

@@ -13,16 +13,6 @@ from advlab.gan.trainer import CollapseDetector, DiscriminatorCollapsed, train
 from advlab.models.checkpoint import save_state
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These networks are tiny: one intra-op thread is fastest, and on a shared 2-core machine
-    a second OpenMP thread that spin-waits can make a small convolution 100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Interrupted(Exception):
     pass
 
@@ -52,7 +42,7 @@ def interrupt_at(stop: int):
 )
 def test_interrupted_then_resumed_run_equals_uninterrupted_run(tmp_path, changes):
     cfg = GANTrainConfig(width=8, batch_size=32, data_limit=96, iters=6, checkpoint_every=2,
-                         sample_every=0, seed=1, device="cpu", **changes)
+                         sample_every=0, seed=1, device="cpu").with_options(**changes)
     # 96 images / 32 = 3 batches per epoch, so the runs cross epoch boundaries
     train(cfg, tmp_path / "full", tensorboard=False)
 
@@ -79,8 +69,12 @@ def test_resume_extends_a_finished_run_and_refuses_a_different_config(tmp_path):
     cfg = GANTrainConfig(loss="nonsaturating", width=8, batch_size=32, data_limit=64, iters=2,
                          sample_every=0, device="cpu")
     train(cfg, tmp_path, tensorboard=False)
+    # the resumed step 3 equals an uninterrupted run's
     result = train(cfg.replace(iters=3), tmp_path, resume=True, tensorboard=False)
     assert (result.resumed_from, result.step) == (2, 3)
+    train(cfg.replace(iters=3), tmp_path / "full", tensorboard=False)
+    resumed, full = read_gan_checkpoint(tmp_path)[0], read_gan_checkpoint(tmp_path / "full")[0]
+    assert all(torch.equal(resumed[k], full[k]) for k in full)
     with pytest.raises(ValueError, match="cannot resume.*loss"):
         train(cfg.replace(loss="lsgan", iters=4), tmp_path, resume=True, tensorboard=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
@@ -110,21 +104,28 @@ def test_resumed_run_keeps_the_collapse_streak_and_stops_at_the_same_step(tmp_pa
         train(cfg, tmp_path / "cut", resume=True, tensorboard=False)
 
 
-def test_checkpoint_without_collapse_count_loads_with_zero(tmp_path):
+NEWER_FIELDS = ("collapse_run", "divergence_scales")
+
+
+def test_checkpoint_without_newer_fields_loads_with_starting_values(tmp_path):
     cfg = GANTrainConfig(loss="nonsaturating", arch="mlp", width=8, batch_size=32, data_limit=64,
                          iters=2, sample_every=0, latent_prior="uniform", device="cpu")
     train(cfg, tmp_path, tensorboard=False)
     tensors, meta = read_gan_checkpoint(tmp_path)
-    old = {k: v for k, v in meta.items() if k not in ("collapse_run", "format_version", "sha256")}
-    save_state(tmp_path / "checkpoint.safetensors", tensors, old)  # as written before the field
+    old = {k: v for k, v in meta.items() if k not in (*NEWER_FIELDS, "format_version", "sha256")}
+    save_state(tmp_path / "checkpoint.safetensors", tensors, old)  # as written before them
 
     from advlab.gan.state import build_networks
 
     G, D = build_networks(cfg, (1, 28, 28))
-    objective = cfg.objective()
+    rule = cfg.learning_rule()
     progress = load_training_state(tmp_path / "checkpoint.safetensors", G, D, None,
-                                   objective.make_optimizer(G.parameters(), "G"),
-                                   objective.make_optimizer(D.parameters(), "D"))
+                                   rule.make_optimizer(G.parameters(), "G"),
+                                   rule.make_optimizer(D.parameters(), "D"))
     assert progress == RunProgress(step=2, batches_seen=2, wall_seconds=meta["wall_seconds"])
+    # the resumed step 3 equals an uninterrupted run's
     result = train(cfg.replace(iters=3), tmp_path, resume=True, tensorboard=False)
     assert (result.resumed_from, result.step) == (2, 3)
+    train(cfg.replace(iters=3), tmp_path / "full", tensorboard=False)
+    resumed, full = read_gan_checkpoint(tmp_path)[0], read_gan_checkpoint(tmp_path / "full")[0]
+    assert all(torch.equal(resumed[k], full[k]) for k in full)

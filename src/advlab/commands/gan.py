@@ -5,19 +5,27 @@
     advlab gan sample --checkpoint runs/wgan-gp --n 64 --out grid.png
     advlab gan interpolate --checkpoint runs/wgan-gp --out walk.png --steps 10 --rows 8
 
+`train_config` turns the options of `advlab gan train` (any field of `GANTrainConfig` or of its
+learning rule, by its flat name) into a config.
+
 Under ``torchrun --nproc_per_node=N -m advlab gan train ...`` the same `train_command` runs in
 every process; `advlab.gan.trainer.train` joins the process group from torchrun's environment.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from advlab.gan.config import GANTrainConfig
+from advlab.gan.learning_rule import LearningRule
+from advlab.gan.realdata import load_real_images
 from advlab.gan.sampling import (
     INTERPOLATIONS,
     generate,
@@ -26,7 +34,7 @@ from advlab.gan.sampling import (
     save_grid,
 )
 from advlab.gan.state import load_generator, read_gan_checkpoint
-from advlab.gan.trainer import TrainResult, load_real_images, train
+from advlab.gan.trainer import TrainResult, train
 from advlab.models.checkpoint import CHECKPOINT_FILE
 from advlab.progress import Progress
 from advlab.tables import Table
@@ -69,15 +77,49 @@ def _train_feature_classifier(cfg: GANTrainConfig, folder: Path) -> None:
               "purpose": "GAN evaluation features"})
 
 
-def resumed_config(out_dir: str | Path, changes: dict[str, Any]) -> GANTrainConfig:
-    """The config saved in `<out_dir>`'s checkpoint with `changes` (the options given on the
-    command line) applied, so that `advlab gan train --out DIR --iters N --resume` needs no
-    other option. `train` then refuses changes that would alter the run's trajectory."""
-    path = Path(out_dir) / CHECKPOINT_FILE
+def option_types() -> dict[str, Any]:
+    """The type of every option `train_config` takes, by flat name (config fields, then the
+    fields of the learning rule)."""
+    types: dict[str, Any] = {}
+    for owner in (LearningRule, GANTrainConfig):
+        hints = typing.get_type_hints(owner)
+        types.update({f.name: hints[f.name] for f in dataclasses.fields(owner)})
+    del types["rule"]
+    return types
+
+
+def train_config(options: Mapping[str, Any], resume_from: str | Path | None = None) -> GANTrainConfig:
+    """The config of `advlab gan train`: `options` by flat name (`--n-critic 5` -> n_critic,
+    `--lr 1e-4` -> the learning rule's lr; hyphens or underscores), values typed or as command-line strings (coerced to the field's
+    type: "0,0.9" for betas, "none" for None). A new run starts from the defaults and the
+    objective's paper rule; with `resume_from` (a run folder) it starts from the run's saved
+    config, and only the options given change it (`train` then refuses changes that would
+    alter the trajectory). Unknown names are refused with the valid ones."""
+    from advlab.experiments.runner import coerce
+
+    types = option_types()
+    values: dict[str, Any] = {}
+    for key, value in options.items():
+        name = key.replace("-", "_")
+        if name not in types:
+            raise ValueError(f"unknown option --{key.replace('_', '-')}; GAN options: "
+                             f"{', '.join(sorted('--' + n.replace('_', '-') for n in types))}")
+        values[name] = coerce(value, types[name], name) if isinstance(value, str) else value
+    if resume_from is None:
+        loss = values.pop("loss", GANTrainConfig.loss)
+        return GANTrainConfig(loss=loss).with_options(**values)
+    path = Path(resume_from) / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {path}")
     saved = GANTrainConfig.from_json(read_gan_checkpoint(path)[1]["config"])
-    return saved.replace(**changes)
+    return saved.with_options(**values)
+
+
+def resumed_config(out_dir: str | Path, changes: dict[str, Any]) -> GANTrainConfig:
+    """The config saved in `<out_dir>`'s checkpoint with `changes` (the options given on the
+    command line) applied, so that `advlab gan train --out DIR --iters N --resume` needs no
+    other option (`train_config` with resume_from)."""
+    return train_config(changes, resume_from=out_dir)
 
 
 def train_command(

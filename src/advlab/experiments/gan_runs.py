@@ -52,7 +52,9 @@ def run_gan(ctx: RunContext, cfg: GANTrainConfig, name: str,
     if isinstance(features, str):
         cfg = cfg.replace(eval_features=features)
     try:
-        train(cfg, out, extractor=extractor, tensorboard=False)
+        # the run's iterations are a progress task nested under the caller's (methods, cells)
+        train(cfg, out, extractor=extractor, tensorboard=False, reporter=ctx.reporter,
+              label=name)
     except (TrainingDiverged, DiscriminatorCollapsed) as error:
         status = str(error).split(";")[0]
         log.warning("%s: %s", name, status)

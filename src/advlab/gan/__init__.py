@@ -1,11 +1,14 @@
-"""GAN training parts: objectives (losses.py), weight constraints and penalties
-(penalties.py), learning-rule schedules (schedules.py) and generative metrics (metrics.py,
-imported on demand because it pulls in torchmetrics).
+"""GAN training parts: objectives (losses.py), learning rules (learning_rule.py, with the
+schedule formulas in schedules.py), weight constraints and penalties (penalties.py), stop
+rules (monitors.py) and generative metrics (metrics.py, imported on demand because it pulls in
+torchmetrics).
 
 Architectures live in `advlab.models.gan` (`build_gan`, `GAN_ARCHS`).
 """
 
+from advlab.gan.learning_rule import LearningRule
 from advlab.gan.losses import (
+    GOODFELLOW_RULE,
     OBJECTIVES,
     Objective,
     get_objective,
@@ -28,7 +31,9 @@ from advlab.gan.penalties import (
 from advlab.gan.schedules import exponential_decay_lr, linear_momentum
 
 __all__ = [
+    "GOODFELLOW_RULE",
     "OBJECTIVES",
+    "LearningRule",
     "Objective",
     "clip_weights_",
     "critic_gradient_norms",

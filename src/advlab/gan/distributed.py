@@ -18,6 +18,13 @@ How the GAN maps onto DDP (checked in tests/gan/test_distributed.py):
 - The generator step runs D *unwrapped* with its parameters frozen (requires_grad False):
   no useless D weight-gradients and no all-reduce for them; G's DDP wrapper averages G's
   gradients.
+- Gradients live in DDP's buckets (gradient_as_bucket_view=True, gradients created before
+  wrapping and zeroed in place, `zero_grad_`): the convolution weights are channels-last, and
+  a weight with a size-1 dimension (the (width, 1, 4, 4) first layer of a critic on grey
+  images) has strides that the two layouts leave ambiguous; different kernels (the plain and
+  the double backward of the penalty) return its gradient in different ones, and DDP warned
+  "Grad strides do not match bucket view strides" and copied. Accumulated into the bucket
+  view, every gradient has the parameter's strides whatever the kernel.
 - Each rank reads its shard of every global batch (see `advlab.gan.trainer.BatchStream`),
   draws its own noise (seeded by rank and step), and the logged losses are all-reduced, so
   every rank takes the same stop decisions. Rank 0 alone writes files.
@@ -98,12 +105,28 @@ def shutdown(env: DistEnv) -> None:
         dist.destroy_process_group()
 
 
-def wrap(module: nn.Module, env: DistEnv, device: torch.device) -> nn.Module:
-    """DDP-wrap `module` in a multi-process run; the module itself otherwise."""
+def wrap(module: nn.Module, env: DistEnv, device: torch.device,
+         find_unused_parameters: bool = False) -> nn.Module:
+    """DDP-wrap `module` in a multi-process run; the module itself otherwise.
+
+    The gradients are DDP's bucket views from the start (module docstring): zero gradients
+    are created before wrapping, so DDP points them into its buckets at construction, and
+    `zero_grad_` keeps them there. find_unused_parameters: for networks that use only some of
+    their layers in a step (a growing network)."""
     if not env.distributed:
         return module
+    for parameter in module.parameters():
+        if parameter.requires_grad and parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)  # same strides as the parameter
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids)
+    return DistributedDataParallel(module, device_ids=ids, gradient_as_bucket_view=True,
+                                   find_unused_parameters=find_unused_parameters)
+
+
+def zero_grad_(optimizer: torch.optim.Optimizer, module: nn.Module) -> None:
+    """Clear the gradients of `module`'s optimiser before a backward pass: in place for a DDP
+    module (its gradients are views of DDP's buckets, `wrap`), to None otherwise."""
+    optimizer.zero_grad(set_to_none=not isinstance(module, DistributedDataParallel))
 
 
 def unwrap(module: nn.Module) -> nn.Module:

@@ -2,7 +2,7 @@
 and the max-norm constraint of Goodfellow et al.'s pylearn2 configurations.
 
 All are separate from the objectives (`advlab.gan.losses`): an `Objective` only says whether
-it uses them (`uses_gradient_penalty`, `gp_weight`, `clip_value`, `max_norm`).
+it uses them (`gp_weight`, `clip_value`; `max_norm` is part of its `LearningRule`).
 """
 
 from __future__ import annotations

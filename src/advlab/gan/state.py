@@ -7,18 +7,17 @@ atomically) holds tensors
     opt_g.*, opt_d.*  both optimisers' state (Adam moments, RMSProp averages, momenta),
     rng.torch_cpu     the global torch CPU generator state (uint8),
 and JSON metadata {"kind": "gan", "config": GANTrainConfig, "image_shape": [C, H, W],
-"step", "batches_seen", "wall_seconds", "collapse_run", "opt_g"/"opt_d": param groups}.
-Nothing else is needed to continue bit-for-bit: the data order and the noise are pure
-functions of (seed, position), and so are the learning-rate and momentum schedules
-(`advlab.gan.schedules`: of the step and the batches seen). `collapse_run` (the collapse
-detector's count of consecutive collapsed steps) is absent from older checkpoints and reads
-as 0 there.
+"step", "batches_seen", "wall_seconds", "collapse_run", "divergence_scales", "opt_g"/"opt_d":
+param groups}. Nothing else is needed to continue bit-for-bit: the data order and the noise
+are pure functions of (seed, position), and so are the learning-rate and momentum schedules
+(`LearningRule.at`: of the step and the batches seen). Fields added later (collapse_run,
+divergence_scales) are absent from older checkpoints and read as their starting values there.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +41,17 @@ CHECKPOINT_KIND = "gan"
 
 @dataclass
 class RunProgress:
-    """Where a run is: generator steps done, real batches consumed, seconds trained so far, and
-    how many consecutive steps up to now the discriminator has won outright (`collapse_run`,
-    the count of `advlab.gan.trainer.CollapseDetector`, so a resumed run stops where the
-    uninterrupted one would)."""
+    """Where a run is: generator steps done, real batches consumed (the discriminator's update
+    count), seconds trained so far, how many consecutive steps up to now the discriminator has
+    won outright (`collapse_run`, `advlab.gan.monitors.CollapseDetector`) and the divergence
+    detector's running scales, so a resumed run stops exactly where the uninterrupted one
+    would."""
 
     step: int = 0
     batches_seen: int = 0
     wall_seconds: float = 0.0
     collapse_run: int = 0
+    divergence_scales: dict[str, float] = field(default_factory=dict)
 
 
 def build_networks(cfg: GANTrainConfig, image_shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
@@ -139,6 +140,7 @@ def save_training_state(
         "batches_seen": progress.batches_seen,
         "wall_seconds": progress.wall_seconds,
         "collapse_run": progress.collapse_run,
+        "divergence_scales": progress.divergence_scales,
         "opt_g": g_meta,
         "opt_d": d_meta,
         "ema": G_ema is not None,
@@ -166,7 +168,7 @@ def load_training_state(
     opt_d: torch.optim.Optimizer,
 ) -> RunProgress:
     """Restore everything `save_training_state` wrote, in place; returns the run's progress
-    (`collapse_run` = 0 for checkpoints written before it was saved)."""
+    (fields added later take their starting values for older checkpoints)."""
     tensors, meta = read_gan_checkpoint(path)
     G.load_state_dict(unprefixed("G", tensors))
     D.load_state_dict(unprefixed("D", tensors))
@@ -178,8 +180,11 @@ def load_training_state(
     optimizer_state_from_tensors(opt_g, tensors, meta["opt_g"], "opt_g")
     optimizer_state_from_tensors(opt_d, tensors, meta["opt_d"], "opt_d")
     torch.set_rng_state(tensors["rng.torch_cpu"])
-    return RunProgress(int(meta["step"]), int(meta["batches_seen"]), float(meta["wall_seconds"]),
-                       int(meta.get("collapse_run", 0)))
+    return RunProgress(
+        step=int(meta["step"]), batches_seen=int(meta["batches_seen"]),
+        wall_seconds=float(meta["wall_seconds"]), collapse_run=int(meta.get("collapse_run", 0)),
+        divergence_scales={k: float(v) for k, v in meta.get("divergence_scales", {}).items()},
+    )
 
 
 def load_generator(
