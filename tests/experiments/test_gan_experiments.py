@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from advlab import models
-from advlab.experiments import gan_algorithm1, gan_architectures, inception_curves
+from advlab.experiments import (
+    gan_algorithm1,
+    gan_architectures,
+    inception_curves,
+    memorisation,
+    progressive_gan,
+)
 from advlab.experiments.base import RunContext
 from advlab.gan.learning_rule import LearningRule
 from advlab.gan.losses import GOODFELLOW_RULE
@@ -166,3 +172,50 @@ def test_inception_curves_reports_training_progress_inside_the_methods(ctx):
     # one training task per method, named by it, with a total (an ETA) and run to the end
     assert [t["description"] for t in inner] == ["dcgan", "wgan-gp-adam"]
     assert all(t["total"] == t["done"] == 3 for t in inner)
+
+
+def test_progressive_gan_smallest(ctx):
+    config = dataclasses.replace(progressive_gan.Config.quick(), rows=("no-growing", "pixelnorm"),
+                                 width=4, max_width=8, latent_dim=8, stable_images=32,
+                                 fade_images=32, final_images=32, batch_size=16, eval_samples=40)
+    result, rendered = _check(progressive_gan, config, ctx)
+    rows = {r["row"]: r for r in result.rows}
+    # the same number of real images for both rows: 3 x (32 + 32) + 32 = 224
+    assert rows["no-growing"]["images"] == rows["pixelnorm"]["images"] == 224
+    for r in result.rows:
+        m = r["metrics"]
+        assert set(m) == {"swd_32", "swd_16", "swd_avg", "ms_ssim", "fid"}
+        assert m["swd_avg"] > 0 and 0 <= m["ms_ssim"] <= 1 and sum(r["classes"]) == 1000
+    # the full method's samples at the end of every resolution, 4x4 to 32x32 (Figure 1)
+    assert sorted(result.snapshots, key=int) == ["4", "8", "16", "32"]
+    # (a stabilisation includes the step that starts at exactly 32 images: 0, 16, 32)
+    assert [result.snapshot_images[k] for k in ("4", "8", "16")] == [48, 112, 176]
+    table = rendered.tables[0]
+    assert len(table.rows) == 3 and table.columns[1:3] == ["SWD 32px", "SWD 16px"]
+    # runs are cached: a second run trains nothing and gives the same numbers
+    again = progressive_gan.run(config, ctx)
+    assert [r["metrics"] for r in again.rows] == [r["metrics"] for r in result.rows]
+
+
+def test_memorisation_of_any_run_and_of_the_progressive_generator(ctx, tmp_path):
+    from advlab.gan.config import GANTrainConfig
+    from advlab.gan.trainer import train
+
+    run_dir = tmp_path / "dcgan"
+    train(GANTrainConfig(loss="nonsaturating", width=4, batch_size=16, data_limit=200, iters=2,
+                         sample_every=0, device="cpu"), run_dir, tensorboard=False)
+    config = dataclasses.replace(memorisation.Config.quick(), checkpoint=str(run_dir),
+                                 n_generated=30, n_heldout=40, shown=4, k=3)
+    result, rendered = _check(memorisation, config, ctx)
+    assert len(result.distances["generated"]) == 30 and len(result.distances["heldout"]) == 40
+    assert len(result.neighbours) == 4 and all(len(n) == 3 for n in result.neighbours)
+    assert all(0 <= i < 200 for n in result.neighbours for i in n)  # the run's 200 images
+    s = result.summary
+    # the control copies training images: nearer than the held-out data by far
+    assert s["median_copies"] < 0.2 * s["median_heldout"] and s["closer_copies"] > 0.9
+    # an untrained generator makes noise: far from every training image
+    assert s["ratio_generated"] > 1 and len(rendered.tables[0].rows) == 3
+    pixels = memorisation.run(dataclasses.replace(config, features="pixels"), ctx)
+    assert pixels.features == "pixels" and pixels.summary["ratio_generated"] > 1
+    with pytest.raises(ValueError, match="unknown features 'sift'"):
+        memorisation.run(dataclasses.replace(config, features="sift"), ctx)

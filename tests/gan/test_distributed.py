@@ -91,6 +91,12 @@ CONFIGS = {
     "wgan-gp-dcgan": GANTrainConfig(loss="wgan-gp", arch="dcgan", width=8, batch_size=16,
                                     data_limit=64, n_critic=2, iters=3, sample_every=0,
                                     checkpoint_every=0, device="cpu"),
+    # a growing pair uses only some layers at each step (DDP must find the unused ones); it
+    # fades from 16 to 32 px during these steps
+    "progressive-fade": GANTrainConfig(
+        loss="wgan-gp-drift", arch="progressive", image_pad=2, latent_dim=16, width=4,
+        batch_size=16, data_limit=64, iters=4, sample_every=0, checkpoint_every=0,
+        device="cpu").with_options(initial_resolution=16, stable_images=16, fade_images=32),
 }
 
 
@@ -119,5 +125,5 @@ def test_two_cpu_processes_train_identical_models(tmp_path, name):
     # and the weights moved from their initialisation
     from advlab.gan.state import build_networks
 
-    g_init, _ = build_networks(cfg, (1, 28, 28))
+    g_init, _ = build_networks(cfg, (1, 28 + 2 * cfg.image_pad, 28 + 2 * cfg.image_pad))
     assert not all(torch.equal(v, g_saved[k]) for k, v in g_init.state_dict().items())

@@ -95,7 +95,8 @@ def test_wasserstein_losses(name: str) -> None:
 
 
 def test_paper_defaults() -> None:
-    assert set(OBJECTIVES.keys()) == {"minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp"}
+    assert set(OBJECTIVES.keys()) == {"minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp",
+                                      "wgan-gp-drift"}
     minimax = OBJECTIVES["minimax"]
     assert (minimax.rule.optimizer, minimax.rule.momentum, minimax.n_critic) == ("sgd", 0.5, 1)
     dcgan = OBJECTIVES["nonsaturating"].rule
@@ -107,6 +108,10 @@ def test_paper_defaults() -> None:
     gp = OBJECTIVES["wgan-gp"]
     assert (gp.rule.optimizer, gp.rule.lr, gp.rule.betas, gp.n_critic) == ("adam", 1e-4, (0.0, 0.9), 5)
     assert gp.uses_gradient_penalty and gp.gp_weight == 10.0 and gp.clip_value is None
+    # Karras et al. 2018, Appendix A.1 / official config.py and loss.py
+    pg = OBJECTIVES["wgan-gp-drift"]
+    assert (pg.rule.optimizer, pg.rule.lr, pg.rule.betas, pg.rule.eps) == ("adam", 1e-3, (0.0, 0.99), 1e-8)
+    assert (pg.gp_weight, pg.drift_weight, pg.n_critic) == (10.0, 0.001, 1)
     for name in OBJECTIVES:
         assert OBJECTIVES[name].name == name
 

@@ -65,7 +65,7 @@ def test_minimax_defaults_are_the_authors_rule_with_halved_discriminator_lr():
     assert lr == pytest.approx(0.1 / 1.000004**10) and momentum == pytest.approx(0.7)
     sgd = minimax.make_optimizer([torch.nn.Parameter(torch.zeros(2))], "D")
     assert sgd.param_groups[0]["lr"] == 0.05
-    for name in ("nonsaturating", "lsgan", "wgan", "wgan-gp"):  # constant
+    for name in ("nonsaturating", "lsgan", "wgan", "wgan-gp", "wgan-gp-drift"):  # constant
         rule = OBJECTIVES[name].rule
         assert not rule.has_schedule and rule.d_lr_scale == 1.0 and rule.max_norm is None
 

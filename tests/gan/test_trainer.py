@@ -122,19 +122,31 @@ def test_collapse_detector_needs_consecutive_saturated_steps():
 
 def test_batch_stream_covers_each_epoch_and_resumes_from_a_position():
     images = torch.arange(20.0).view(20, 1, 1, 1)
-    stream = BatchStream(images, 5, seed=3, env=DistEnv())
-    epoch = torch.cat([stream.next().flatten() for _ in range(4)])
+    stream = BatchStream(images, seed=3, env=DistEnv())
+    epoch = torch.cat([stream.next(5).flatten() for _ in range(4)])
     assert sorted(epoch.tolist()) == list(range(20))
-    later = [stream.next() for _ in range(3)]
-    again = BatchStream(images, 5, seed=3, env=DistEnv(), position=4)
-    assert all(torch.equal(a, again.next()) for a in later)
+    assert stream.epoch_of_next(5) == 1
+    later = [stream.next(5) for _ in range(3)]
+    # the fixed-batch formula (older checkpoints kept only the batch count) gives the same
+    again = BatchStream.at_batch(images, 5, seed=3, env=DistEnv(), position=4)
+    assert all(torch.equal(a, again.next(5)) for a in later)
+    # batch sizes may change (a minibatch per resolution); a short remainder is dropped
+    varying = BatchStream(images, seed=3, env=DistEnv())
+    first = [varying.next(8).flatten() for _ in range(2)]  # 16 of epoch 0; 4 dropped
+    assert varying.epoch_of_next(8) == 1 and varying.next(8) is not None and varying.epoch == 1
+    assert len(set(torch.cat(first).tolist())) == 16
+    resumed = BatchStream(images, seed=3, env=DistEnv(), position=varying.position,
+                          epoch=varying.epoch, offset=varying.offset)
+    assert torch.equal(resumed.next(4), varying.next(4))
     # two ranks split each global batch into disjoint halves
-    r0 = BatchStream(images, 10, seed=3, env=DistEnv(0, 2)).next().flatten()
-    r1 = BatchStream(images, 10, seed=3, env=DistEnv(1, 2)).next().flatten()
-    full = BatchStream(images, 10, seed=3, env=DistEnv()).next().flatten()
+    r0 = BatchStream(images, seed=3, env=DistEnv(0, 2)).next(10).flatten()
+    r1 = BatchStream(images, seed=3, env=DistEnv(1, 2)).next(10).flatten()
+    full = BatchStream(images, seed=3, env=DistEnv()).next(10).flatten()
     assert torch.equal(torch.cat([r0, r1]), full)
     with pytest.raises(ValueError, match="divisible"):
-        BatchStream(images, 5, seed=3, env=DistEnv(0, 2))
+        BatchStream(images, seed=3, env=DistEnv(0, 2)).next(5)
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        BatchStream(images, seed=3, env=DistEnv()).next(21)
 
 
 def test_ema_update_is_the_exponential_average():

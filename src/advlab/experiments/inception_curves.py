@@ -62,9 +62,9 @@ class Config:
 
     @classmethod
     def demo(cls) -> Config:
-        # what `make demo` shows: the four curves over 150 iterations at width 8 (tens of
+        # what `make demo` shows: the four curves over 100 iterations at width 8 (tens of
         # seconds on 2 CPU cores; the methods cannot be told apart this early)
-        return cls(width=8, iters=150, eval_every=50, eval_samples=200)
+        return cls(width=8, iters=100, eval_every=50, eval_samples=200)
 
     @classmethod
     def quick(cls) -> Config:

@@ -20,6 +20,7 @@ nonsaturating  adam       2e-4     (0.5, 0.999)          -
 lsgan          adam       2e-4     (0.5, 0.999)          -
 wgan           rmsprop    5e-5     -                     -
 wgan-gp        adam       1e-4     (0.0, 0.9)            -
+wgan-gp-drift  adam       1e-3     (0.0, 0.99), eps 1e-8 - (Karras et al. 2018, Appendix A.1)
 =============  =========  =======  ====================  =====================================
 """
 

@@ -7,25 +7,27 @@ Every objective maps raw discriminator/critic scores to two scalars to MINIMISE:
 
 Scores are raw outputs of the discriminator: logits for the probabilistic objectives
 (``minimax``, ``nonsaturating``; D(x) = sigmoid(score)), unbounded regression targets for
-``lsgan`` and critic values for ``wgan``/``wgan-gp``. The logit forms use softplus, which is
-exact and stable: log sigmoid(s) = -softplus(-s) and log(1 - sigmoid(s)) = -softplus(s).
+``lsgan`` and critic values for ``wgan``/``wgan-gp``/``wgan-gp-drift``. The logit forms use
+softplus, which is exact and stable: log sigmoid(s) = -softplus(-s) and
+log(1 - sigmoid(s)) = -softplus(s).
 
-Penalties (the WGAN-GP gradient penalty) and weight clipping are separate functions in
-`advlab.gan.penalties`; an `Objective` only says whether it uses them (`gp_weight`,
-`clip_value`), so the trainer stays an explicit d_step / g_step
+Penalties (the WGAN-GP gradient penalty, the drift term) and weight clipping are separate
+functions in `advlab.gan.penalties`; an `Objective` only says whether it uses them
+(`gp_weight`, `drift_weight`, `clip_value`), so the trainer stays an explicit d_step / g_step
 loop. The optimiser, learning rate and schedules are one value, `Objective.rule`
 (`advlab.gan.learning_rule.LearningRule`, the paper's rule).
 
-=============  ========  =====  ======  =====  ============================================
-objective      n_critic  clip   lambda  batch  learning rule
-=============  ========  =====  ======  =====  ============================================
-minimax        1 (k)     -      -       100    SGD 0.1 / 1.000004 per update, momentum
-                                               0.5 -> 0.7, D at half lr, max-norm 1.9365
-nonsaturating  1         -      -       128    Adam 2e-4 (0.5, 0.999)
-lsgan          1         -      -       64     Adam 2e-4 (0.5, 0.999)
-wgan           5         0.01   -       64     RMSProp 5e-5
-wgan-gp        5         -      10      64     Adam 1e-4 (0, 0.9)
-=============  ========  =====  ======  =====  ============================================
+=============  ========  =====  ======  =====  =====  ============================================
+objective      n_critic  clip   lambda  drift  batch  learning rule
+=============  ========  =====  ======  =====  =====  ============================================
+minimax        1 (k)     -      -       -      100    SGD 0.1 / 1.000004 per update, momentum
+                                                      0.5 -> 0.7, D at half lr, max-norm 1.9365
+nonsaturating  1         -      -       -      128    Adam 2e-4 (0.5, 0.999)
+lsgan          1         -      -       -      64     Adam 2e-4 (0.5, 0.999)
+wgan           5         0.01   -       -      64     RMSProp 5e-5
+wgan-gp        5         -      10      -      64     Adam 1e-4 (0, 0.9)
+wgan-gp-drift  1         -      10      0.001  16     Adam 1e-3 (0, 0.99), eps 1e-8
+=============  ========  =====  ======  =====  =====  ============================================
 
 Sources: Goodfellow et al. 2014 (arXiv:1406.2661), Algorithm 1, "we used k = 1" and "we used
 momentum"; the learning rule of `minimax` is that of the authors' released configurations
@@ -42,7 +44,11 @@ arXiv:1511.06434, Section 4: Adam, lr 0.0002, beta1 0.5, batch 128). Mao et al. 
 arXiv:1611.04076): Adam, beta1 0.5, lr 0.0002, batch 64. Arjovsky et al. 2017 (WGAN,
 arXiv:1701.07875), Algorithm 1: alpha = 5e-5, c = 0.01, m = 64, n_critic = 5, RMSProp. Gulrajani
 et al. 2017 (WGAN-GP, arXiv:1704.00028), Algorithm 1: lambda = 10, n_critic = 5, alpha = 1e-4,
-beta1 = 0, beta2 = 0.9, m = 64.
+beta1 = 0, beta2 = 0.9, m = 64. Karras et al. 2018 (progressive growing, arXiv:1710.10196),
+Section 4.1 / Appendix A.1 and the official code (tkarras/progressive_growing_of_gans, loss.py,
+config.py, train.py): WGAN-GP with lambda 10 plus epsilon_drift = 0.001 * E[D(x)^2], one critic
+step per generator step (D_repeats = 1), Adam lr 0.001, beta1 0, beta2 0.99, eps 1e-8,
+minibatch 16 (varied per resolution by the growth schedule, `advlab.gan.growth`).
 """
 
 from __future__ import annotations
@@ -183,7 +189,8 @@ class Objective:
     d_loss(real_scores (N,), fake_scores (M,)) -> scalar to minimise (discriminator/critic).
     g_loss(fake_scores (N,)) -> scalar to minimise (generator).
     gp_weight: lambda of the WGAN-GP penalty added to the critic loss (WGAN-GP Algorithm 1
-        line 7; 10.0), 0.0 = off.
+        line 7; 10.0), 0.0 = off. drift_weight: epsilon_drift of Karras et al. 2018
+        (Appendix A.1, 0.001): drift_weight * E[D(x)^2] keeps the critic's output near 0.
     clip_value: clip every critic parameter to [-c, c] after each critic step (WGAN), or None.
     rule: the paper's learning rule (optimiser, lr, betas/momentum, schedules, max-norm).
     n_critic: discriminator/critic steps per generator step (k in Goodfellow's Algorithm 1).
@@ -194,6 +201,7 @@ class Objective:
     d_loss: DLoss
     g_loss: GLoss
     gp_weight: float = 0.0
+    drift_weight: float = 0.0
     clip_value: float | None = None
     rule: LearningRule = field(default_factory=LearningRule)
     n_critic: int = 1
@@ -207,9 +215,11 @@ class Objective:
             raise ValueError(
                 f"objective {self.name!r}: clip_value must be positive or None, "
                 f"got {self.clip_value}")
-        if self.gp_weight < 0:
-            raise ValueError(
-                f"objective {self.name!r}: gp_weight must be >= 0 (0 = off), got {self.gp_weight}")
+        for name in ("gp_weight", "drift_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"objective {self.name!r}: {name} must be >= 0 (0 = off), "
+                    f"got {getattr(self, name)}")
 
     @property
     def uses_gradient_penalty(self) -> bool:
@@ -224,7 +234,8 @@ class Objective:
     def hyperparameters(self) -> dict[str, Any]:
         """The JSON-serialisable fields (everything but the two loss functions), e.g. for a
         checkpoint's metadata or a run's config.json."""
-        return {"name": self.name, "gp_weight": self.gp_weight, "clip_value": self.clip_value,
+        return {"name": self.name, "gp_weight": self.gp_weight,
+                "drift_weight": self.drift_weight, "clip_value": self.clip_value,
                 "rule": self.rule.to_json(), "n_critic": self.n_critic,
                 "batch_size": self.batch_size, "paper": self.paper}
 
@@ -270,6 +281,8 @@ def lsgan_objective(a: float = 0.0, b: float = 1.0, c: float = 1.0) -> Objective
 GOODFELLOW_RULE = LearningRule(
     optimizer="sgd", lr=0.1, momentum=0.5, d_lr_scale=0.5, lr_decay=1.000004, min_lr=1e-6,
     final_momentum=0.7, momentum_start=1, momentum_saturate=250, max_norm=1.9365)
+# Karras et al. 2018, Appendix A.1 (config.py: G_opt = D_opt = beta1 0, beta2 0.99, eps 1e-8)
+KARRAS_RULE = LearningRule(optimizer="adam", lr=1e-3, betas=(0.0, 0.99), eps=1e-8)
 
 OBJECTIVES = ObjectiveRegistry("GAN objective")
 OBJECTIVES.add("minimax", Objective(
@@ -292,6 +305,11 @@ OBJECTIVES.add("wgan-gp", Objective(
     name="wgan-gp", d_loss=wasserstein_d_loss, g_loss=wasserstein_g_loss, gp_weight=10.0,
     rule=LearningRule(optimizer="adam", lr=1e-4, betas=(0.0, 0.9)), n_critic=5, batch_size=64,
     paper="Gulrajani et al. 2017, Algorithm 1 (lambda=10, n_critic=5, Adam 1e-4, (0, 0.9))"))
+OBJECTIVES.add("wgan-gp-drift", Objective(
+    name="wgan-gp-drift", d_loss=wasserstein_d_loss, g_loss=wasserstein_g_loss, gp_weight=10.0,
+    drift_weight=0.001, rule=KARRAS_RULE, n_critic=1, batch_size=16,
+    paper="Karras et al. 2018, Appendix A.1 (WGAN-GP lambda=10 + 0.001 * D(x)^2 drift, "
+    "n_critic=1, Adam 1e-3 (0, 0.99), eps 1e-8)"))
 
 
 def get_objective(name: str) -> Objective:

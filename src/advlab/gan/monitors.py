@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from advlab.errors import DiscriminatorCollapsed, TrainingDiverged
 
-WASSERSTEIN_LOSSES = ("wgan", "wgan-gp")
+WASSERSTEIN_LOSSES = ("wgan", "wgan-gp", "wgan-gp-drift")
 # what the divergence detector watches: the two losses and the two players' gradient norms
 WATCHED = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm")
 

@@ -10,7 +10,7 @@ then one generator step) are both the loop
 
 which `advlab.gan.trainer.train` runs (and `benchmarks/bench_gan.py` times). The objective
 (`advlab.gan.losses.Objective`) supplies the losses and says whether to add the gradient
-penalty and to clip the critic's weights; its learning rule says whether to
+penalty or the drift term and to clip the critic's weights; its learning rule says whether to
 constrain both networks' weight norms (max-norm, as in Goodfellow et al.'s pylearn2
 configurations). Learning-rate and momentum schedules are set on the optimisers by the caller
 (`LearningRule.apply_`). Both functions return detached scalar tensors, among them the global
@@ -28,7 +28,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from advlab.gan.distributed import unwrap, zero_grad_
 from advlab.gan.losses import Objective
-from advlab.gan.penalties import clip_weights_, gradient_penalty, max_norm_
+from advlab.gan.penalties import clip_weights_, drift_penalty, gradient_penalty, max_norm_
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
@@ -57,7 +57,8 @@ def d_step(
     Goodfellow et al. 2014, Algorithm 1 inner loop: ascend log D(x) + log(1 - D(G(z)))
     (here: descend `objective.d_loss`); WGAN (Arjovsky et al. 2017, Algorithm 1 lines 2-7):
     critic loss then weight clipping to [-c, c]; WGAN-GP (Gulrajani et al. 2017, Algorithm 1
-    lines 2-9): critic loss plus lambda * (||grad D(x_hat)||_2 - 1)^2 on random interpolates.
+    lines 2-9): critic loss plus lambda * (||grad D(x_hat)||_2 - 1)^2 on random interpolates;
+    progressive GANs (Karras et al. 2018, Appendix A.1) add the drift 0.001 * D(x)^2.
     With `objective.rule.max_norm` set, D's weight vectors are projected onto the max-norm ball after
     the step (pylearn2 max_col_norm, applied to the updated weights as pylearn2 does).
 
@@ -65,7 +66,8 @@ def d_step(
     real: (N, C, H, W) real images in [-1, 1]; z: (N, latent_dim) latents.
     penalty_generator: torch.Generator on real's device for the interpolation weights eps.
     amp_dtype: autocast dtype for the forward passes (CUDA only); the penalty stays float32.
-    Returns {"d_loss" (objective loss, without the penalty), "gradient_penalty", "d_real", "d_fake" (mean raw scores), "d_grad_norm" (L2 norm of D's
+    Returns {"d_loss" (objective loss, without penalties), "gradient_penalty" (with the
+    drift term), "d_real", "d_fake" (mean raw scores), "d_grad_norm" (L2 norm of D's
     gradient)}: detached scalars.
     """
     with torch.no_grad(), autocast(real.device, amp_dtype):
@@ -81,6 +83,8 @@ def d_step(
         # float32 and outside autocast: the double backward of the norm is precision-sensitive
         penalty = gradient_penalty(D, real, fake, weight=objective.gp_weight,
                                    generator=penalty_generator)
+    if objective.drift_weight > 0:
+        penalty = penalty + drift_penalty(real_scores.float(), objective.drift_weight)
     total = loss + penalty
     zero_grad_(opt_d, D)
     total.backward()

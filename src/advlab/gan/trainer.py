@@ -1,18 +1,22 @@
 """GAN training: the explicit d_step / g_step loop with checkpoints, exact resume, evaluation,
-sample grids, divergence and collapse checks, and data-parallel training.
+sample grids, divergence and collapse checks, progressive growing and data-parallel training.
 
     >>> from advlab.gan.trainer import GANTrainConfig, train
     >>> result = train(GANTrainConfig(loss="wgan-gp", arch="dcgan", iters=2000), "runs/wgan-gp")
 
 Each generator iteration is Goodfellow et al. 2014 Algorithm 1 / Gulrajani et al. 2017
 Algorithm 1: `n_critic` calls of `d_step` on fresh real batches and latents, then one
-`g_step` (`advlab.gan.steps`). A run directory holds `checkpoint.safetensors`, `metrics.csv`, `tb/` (TensorBoard) and
+`g_step` (`advlab.gan.steps`). For a growing architecture (Karras et al. 2018) the iteration
+first reads the growth phase off the number of real images seen (`advlab.gan.growth`): it
+sets both networks' level of detail, takes that resolution's minibatch size, fades the real
+images like the networks, and resets the optimisers' state when a fade starts or ends. A run
+directory holds `checkpoint.safetensors`, `metrics.csv`, `tb/` (TensorBoard) and
 `samples/step_XXXXXX.png` (a fixed latent batch).
 
 Determinism: the order of real images is a seeded permutation per epoch, the latents of
 generator iteration t are drawn from a generator seeded by (seed, rank, t), and the learning
-rule's schedules and the EMA generator's batch-norm statistics are pure functions of counters
-the checkpoint keeps (`advlab.gan.state.RunProgress`), so a resumed run
+rule's schedules, the growth schedule and the EMA generator's batch-norm statistics are pure
+functions of counters the checkpoint keeps (`advlab.gan.state.RunProgress`), so a resumed run
 continues bit-for-bit.
 """
 
@@ -33,6 +37,7 @@ from torch import Tensor, nn
 from advlab.gan import distributed as ddp
 from advlab.gan.config import GANTrainConfig, check_resumable
 from advlab.gan.evaluation import RunEvaluator
+from advlab.gan.growth import fade_reals, phase_at
 from advlab.gan.monitors import WASSERSTEIN_LOSSES, CollapseDetector, DivergenceDetector
 from advlab.gan.realdata import BatchStream, load_real_images, seed_for
 from advlab.gan.records import MetricsLog
@@ -48,6 +53,7 @@ from advlab.gan.state import (
 )
 from advlab.gan.steps import d_step, ema_update_, g_step, recalibrate_batchnorm_
 from advlab.models.checkpoint import CHECKPOINT_FILE
+from advlab.models.gan.progressive import is_growing, set_lod_
 from advlab.models.layers import use_channels_last
 from advlab.progress import Progress, SilentProgress
 
@@ -93,9 +99,11 @@ def train(
     extractor: feature network for FID/KID/IS (a classifier on [0, 1] images); None resolves
         cfg.eval_features with `advlab.gan.metrics.feature_extractor` when evaluating.
     reporter: progress display (rank 0 only): one task of cfg.iters generator iterations
-        with D/G losses, the Wasserstein estimate and it/s, nested under the caller's tasks. on_step(step, parts): called after each generator
-        step with {"G", "D", "G_ema", "opt_g", "opt_d", "stats"} (tests use it to interrupt
-        a run or inject faults). label: the progress task's name (default "<loss> <arch>").
+        with D/G losses, the Wasserstein estimate, the resolution of a growing run and it/s,
+        nested under the caller's tasks. on_step(step, parts): called after each generator
+        step with {"G", "D", "G_ema", "opt_g", "opt_d", "stats", "progress" (`RunProgress`:
+        images seen, ...)} (tests use it to interrupt a run or inject faults; experiments to
+        take snapshots). label: the progress task's name (default "<loss> <arch>").
     Raises TrainingDiverged (NaN/inf, or a loss or gradient norm blowing up) or
     DiscriminatorCollapsed; the last checkpoint, written before the run went bad, stays.
     Under torchrun (WORLD_SIZE > 1) it joins the process group and trains with DDP.
@@ -112,7 +120,7 @@ def train(
 def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, device: torch.device,
            extractor: nn.Module | None, reporter: Progress, on_step: StepHook | None,
            tensorboard: bool, label: str) -> TrainResult:
-    objective, rule = cfg.objective(), cfg.learning_rule()
+    objective, rule, growth = cfg.objective(), cfg.learning_rule(), cfg.growth_schedule()
     ckpt_path = out / CHECKPOINT_FILE
     if resume:
         if not ckpt_path.is_file():
@@ -124,6 +132,9 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
     c, h, w = (int(d) for d in images.shape[1:])
     shape = (c, h, w)
     G, D = build_networks(cfg, shape)
+    growing = is_growing(G)
+    if growth is not None and not growing:
+        raise ValueError(f"arch {cfg.arch!r} does not grow; a growth schedule needs 'progressive'")
     # channels-last convolution weights: same values, faster convolutions (oneDNN, cuDNN)
     G, D = use_channels_last(G.to(device)).train(), use_channels_last(D.to(device)).train()
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema_decay else None
@@ -133,10 +144,14 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
         state = load_training_state(ckpt_path, G, D, G_ema, opt_g, opt_d)
         log.info("resumed %s at generator step %d", ckpt_path, state.step)
     resumed_from = state.step if resume else None
-    G_run, D_run = ddp.wrap(G, env, device), ddp.wrap(D, env, device)
+    G_run = ddp.wrap(G, env, device, find_unused_parameters=growing)
+    D_run = ddp.wrap(D, env, device, find_unused_parameters=growing)
 
-    stream = BatchStream(images, cfg.batch_size, cfg.seed, env, position=state.batches_seen)
-    local_batch = cfg.batch_size // env.world_size
+    if state.data_epoch is None or state.data_offset is None:  # new run, or an older checkpoint
+        stream = BatchStream.at_batch(images, cfg.batch_size, cfg.seed, env, state.batches_seen)
+    else:
+        stream = BatchStream(images, cfg.seed, env, state.batches_seen, state.data_epoch,
+                             state.data_offset)
     noise = torch.Generator()  # CPU: the same latents on every device
     eps_gen = torch.Generator(device=device)
     amp_dtype = torch.bfloat16 if cfg.amp and device.type == "cuda" else None
@@ -193,22 +208,39 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
             while state.step < cfg.iters:
                 t0 = time.perf_counter()
                 step = state.step + 1
+                batch, lod = cfg.batch_size, None
+                if growth is not None:  # Karras et al. 2018: the phase is a function of images
+                    phase = phase_at(growth, state.images_seen, h)
+                    lod, batch = phase.lod, growth.batch_size(phase.resolution, cfg.batch_size)
+                    for network in (G, D, G_ema):
+                        if network is not None:
+                            set_lod_(network, lod)
+                    if growth.reset_optimizer and phase.stage != state.growth_stage:
+                        opt_g.state.clear()  # official reset_opt_for_new_lod: fresh Adam
+                        opt_d.state.clear()  # moments when a fade starts and when it ends
+                    state.growth_stage = phase.stage
+                local_batch = batch // env.world_size
                 noise.manual_seed(seed_for(cfg.seed, "noise", env.rank, step))
                 eps_gen.manual_seed(seed_for(cfg.seed, "eps", env.rank, step))
                 for _ in range(objective.n_critic):
                     z = sample_latent(local_batch, cfg.latent_dim, cfg.latent_prior, noise, device)
                     # D's update number = the index of the real batch it trains on
-                    rule.apply_(opt_d, "D", stream.position, stream.epoch_of(stream.position))
-                    d_stats = d_step(G_run, D_run, opt_d, stream.next(), z, objective,
+                    rule.apply_(opt_d, "D", stream.position, stream.epoch_of_next(batch))
+                    real = stream.next(batch)  # (B / W, C, H, W)
+                    if lod is not None:
+                        real = fade_reals(real, lod)
+                    d_stats = d_step(G_run, D_run, opt_d, real, z, objective,
                                      penalty_generator=eps_gen, amp_dtype=amp_dtype)
+                    state.images_seen += batch
                 z = sample_latent(local_batch, cfg.latent_dim, cfg.latent_prior, noise, device)
                 # G's update number = step - 1; its epoch = that of the last real batch
-                rule.apply_(opt_g, "G", step - 1, stream.epoch_of(stream.position - 1))
+                rule.apply_(opt_g, "G", step - 1, stream.epoch)
                 g_stats = g_step(G_run, D_run, opt_g, z, objective, amp_dtype=amp_dtype)
                 if G_ema is not None and cfg.ema_decay is not None:
                     ema_update_(G_ema, G, cfg.ema_decay)
                 stats = _gather_stats(d_stats, g_stats, cfg.loss, env)  # host sync, all ranks
                 state.step, state.batches_seen = step, stream.position
+                state.data_epoch, state.data_offset = stream.epoch, stream.offset
                 elapsed = time.perf_counter() - t0
                 state.wall_seconds += elapsed
                 steps_here, seconds_here = steps_here + 1, seconds_here + elapsed
@@ -226,7 +258,8 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
                     raise stopped(str(error), DiscriminatorCollapsed) from None
                 state.collapse_run = collapse.run  # checkpointed: a resume keeps the streak
                 last = stats
-                row: dict[str, float | None] = dict(stats)
+                row: dict[str, float | None] = {**stats, "images_seen": float(state.images_seen),
+                                                "lod": lod}
                 if evaluator is not None and step % cfg.eval_every == 0:
                     scores = evaluator(sampler())
                     evaluations.append({"step": step, **scores})
@@ -237,10 +270,11 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
                     save_grid(generate(sampler(), fixed_z), out / "samples" / f"step_{step:06d}.png")
                 if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.iters:
                     checkpoint()
-                task.advance(1, **_describe(stats), it_s=steps_here / max(seconds_here, 1e-9))
+                shown = _describe(stats, h // 2 ** math.floor(lod) if lod is not None else None)
+                task.advance(1, **shown, it_s=steps_here / max(seconds_here, 1e-9))
                 if on_step is not None:
                     on_step(step, {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g,
-                                   "opt_d": opt_d, "stats": stats})
+                                   "opt_d": opt_d, "stats": stats, "progress": state})
         if env.is_main and (cfg.sample_every == 0 or state.step % cfg.sample_every):
             save_grid(generate(sampler(), fixed_z), out / "samples" / f"step_{state.step:06d}.png")
     finally:
@@ -264,10 +298,12 @@ def _gather_stats(d_stats: dict[str, Tensor], g_stats: dict[str, Tensor], loss: 
     return stats
 
 
-def _describe(stats: dict[str, float]) -> dict[str, float]:
-    shown = {"D": stats["d_loss"], "G": stats["g_loss"]}
+def _describe(stats: dict[str, float], resolution: int | None) -> dict[str, float | str]:
+    shown: dict[str, float | str] = {"D": stats["d_loss"], "G": stats["g_loss"]}
     if "wasserstein" in stats:
         shown["W"] = stats["wasserstein"]
+    if resolution is not None:
+        shown["res"] = f"{resolution}px"
     return shown
 
 
