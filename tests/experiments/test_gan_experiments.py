@@ -191,7 +191,7 @@ def test_progressive_gan_smallest(ctx):
     # (a stabilisation includes the step that starts at exactly 32 images: 0, 16, 32)
     assert [result.snapshot_images[k] for k in ("4", "8", "16")] == [48, 112, 176]
     table = rendered.tables[0]
-    assert len(table.rows) == 3 and table.columns[1:3] == ["SWD 32px", "SWD 16px"]
+    assert len(table.rows) == 3 and table.columns[1:3] == ["SWD 32", "SWD 16"]
     # runs are cached: a second run trains nothing and gives the same numbers
     again = progressive_gan.run(config, ctx)
     assert [r["metrics"] for r in again.rows] == [r["metrics"] for r in result.rows]
