@@ -319,7 +319,10 @@ def render(result: Result, out_dir: Path) -> Rendered:
         "level, 512 directions; columns by pyramid level in px), MS-SSIM between consecutive "
         "generated pairs (lower = more varied; the real row gives test-image pairs), FID "
         "against test images with the features of a LeNet trained on the same digits, "
-        "classes = digit classes among 1,000 samples. Lower SWD and FID are better.",
+        "classes = digit classes among 1,000 samples. Lower SWD and FID are better. "
+        "Training wall time (seconds, under the machine's load when each row trained): "
+        + ", ".join(f"{SHORT_LABELS[r['row']][:3]} {r['seconds']:.0f}" for r in result.rows
+                    if r.get("seconds") is not None) + ".",
     )
     paper_rows = [[SHORT_LABELS[r["row"]], *[PAPER_TABLE1[r["row"]][k] for k in PAPER_COLUMNS]]
                   for r in result.rows]
