@@ -219,3 +219,6 @@ def test_memorisation_of_any_run_and_of_the_progressive_generator(ctx, tmp_path)
     assert pixels.features == "pixels" and pixels.summary["ratio_generated"] > 1
     with pytest.raises(ValueError, match="unknown features 'sift'"):
         memorisation.run(dataclasses.replace(config, features="sift"), ctx)
+    # without a checkpoint it checks a progressive-gan row, named as Table 1 names them
+    with pytest.raises(ValueError, match="unknown row 'full'; valid: no-growing, growing"):
+        memorisation.run(memorisation.Config(gan_row="full"), ctx)

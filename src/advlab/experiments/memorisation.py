@@ -33,13 +33,15 @@ COPY_NOISE = 0.02  # std of the noise on the training copies of the control
 @dataclass(frozen=True)
 class Config:
     """checkpoint: an advlab GAN run folder (or checkpoint file); "" = the progressive-gan
-    generator at `gan_scale` ("demo" | "quick" | "paper"). features: "classifier" (a LeNet
+    generator at `gan_scale` ("demo" | "quick" | "paper") of its Table 1 row `gan_row`
+    (default "pixelnorm", the full method; any of `progressive_gan.ROWS`). features: "classifier" (a LeNet
     trained on the run's data), "vgg16", "pixels" or "classifier:<checkpoint>". n_generated
     samples and n_heldout test images are searched in the run's training set; `shown`
     samples with their k nearest neighbours make the figure."""
 
     checkpoint: str = ""
     gan_scale: str = "quick"
+    gan_row: str = "pixelnorm"
     features: str = "classifier"
     n_generated: int = 1000
     n_heldout: int = 1000
@@ -154,7 +156,7 @@ def run(config: Config, ctx: RunContext) -> Result:
         if config.gan_scale not in ("demo", "quick", "paper"):
             raise ValueError(f"gan_scale must be demo, quick or paper, got {config.gan_scale!r}")
         source = getattr(progressive_gan.Config, config.gan_scale)()
-        cfg = progressive_gan.row_config(source, progressive_gan.FULL_ROW, ctx)
+        cfg = progressive_gan.row_config(source, config.gan_row, ctx)  # validates the row
         with ctx.reporter.task("generator to check (progressive-gan, cached)", 1) as task:
             run_dir = run_gan(ctx, cfg, "progressive", None, cache=True)["run_dir"]
             task.advance()
