@@ -16,6 +16,12 @@ minibatch discrimination are not reproduced.
 Quick scale: mnist-5k zero-padded to 32x32 (real digits, black border), 4 -> 8 -> 16 -> 32 px,
 small widths and 3,000 images per phase (minutes on a 2-core CPU); the paper trained
 CelebA and LSUN bedrooms at 128x128 (paper scale: CelebA at 128 through torchvision).
+
+What quick scale shows (24,000 images, 750 iterations per row, two seeds): the row without
+growing has the best FID (83 with seed 0, 64 with seed 1), having spent about 3x the compute
+on the same images at full resolution; among the growing rows the order moves with the seed
+(the full method: FID 442 and 8 classes with seed 0, 152 and 10 classes with seed 1). The
+paper's gains need its 100x longer schedules; this scale checks the mechanics.
 """
 
 from __future__ import annotations
