@@ -1,11 +1,18 @@
 """GAN iteration speed: advlab's `d_step` / `g_step` against a plain hand-written PyTorch loop.
 
-One WGAN-GP training iteration (Gulrajani et al. 2017, Algorithm 1): n_critic = 5 critic steps
-with the gradient penalty, then one generator step, for the DCGAN architecture at 32 px
-(3 channels), batch 64, Adam 1e-4 (0, 0.9) on both sides. Both loops start from the same
-weights and optimiser settings and see the same real batch; they run in turn (A B, B A, ...)
-and we report medians and the ratio ours / plain. On CUDA, `--amp` adds our bfloat16 autocast
-variant (the penalty stays float32).
+1. One WGAN-GP training iteration (Gulrajani et al. 2017, Algorithm 1): n_critic = 5 critic
+   steps with the gradient penalty, then one generator step, for the DCGAN architecture at
+   32 px (3 channels), batch 64, Adam 1e-4 (0, 0.9) on both sides.
+2. One progressive-GAN iteration (Karras et al. 2018) at each resolution 4, 8, 16, 32 of the
+   progressive-gan experiment's networks (width 8, at most 64 maps, 1 channel, batch 32):
+   what the trainer does per iteration (set the level of detail, fade the real batch, one
+   critic step with penalty and drift, one generator step, the EMA update) against the same
+   networks in a plain loop (the same operations written directly).
+
+Both loops start from the same weights and optimiser settings and see the same real batch;
+they run in turn (A B, B A, ...) and we report medians and the ratio ours / plain, and a twin
+of the plain loop for the noise floor. On CUDA, `--amp` adds our bfloat16 autocast variant
+(the penalty stays float32).
 
 Run: python -m benchmarks.bench_gan [--width 64] [--repeats 9] [--threads N] [--device cpu]
      [--clock wall|cpu] [--amp]
@@ -22,25 +29,34 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
+from advlab.gan.growth import fade_reals
 from advlab.gan.losses import OBJECTIVES
-from advlab.gan.steps import d_step, g_step
-from advlab.models.gan import build_gan
+from advlab.gan.steps import d_step, ema_update_, g_step
+from advlab.models.gan import build_gan, set_lod_
+from advlab.models.gan.progressive import ProgressiveSwitches
 from benchmarks.common import print_table, save
 
 BATCH, SIZE, CHANNELS, LATENT = 64, 32, 3, 100
 
 
+def fake_and_penalty(G, D, real, latent: int, gp_weight: float):
+    """A detached fake batch and WGAN-GP's gradient penalty (Gulrajani et al. 2017, Eq. 3) on
+    random interpolates between it and `real`, written directly."""
+    z = torch.randn(real.shape[0], latent, device=real.device)
+    with torch.no_grad():
+        fake = G(z)
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    return fake, gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
 def plain_iteration(G, D, opt_g, opt_d, real, n_critic: int, gp_weight: float) -> None:
     """WGAN-GP Algorithm 1 written directly in PyTorch, the way the paper's pseudo-code reads."""
     for _ in range(n_critic):
-        z = torch.randn(real.shape[0], LATENT, device=real.device)
-        with torch.no_grad():
-            fake = G(z)
-        eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
-        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-        (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-        penalty = gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        fake, penalty = fake_and_penalty(G, D, real, LATENT, gp_weight)
         loss = D(fake).mean() - D(real).mean() + penalty
         opt_d.zero_grad(set_to_none=True)
         loss.backward()
@@ -72,6 +88,102 @@ def abba_medians(candidates: dict[str, Callable[[], Any]], repeats: int = 5, war
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def plain_progressive_iteration(G, D, G_ema, opt_g, opt_d, real, lod: float, gp_weight: float,
+                                drift: float, decay: float) -> None:
+    """One progressive-GAN iteration written directly: the real batch box-downsampled to the
+    working resolution and back, one WGAN-GP critic step with the drift term, one generator
+    step, the EMA of G's weights."""
+    G.set_lod_(lod), D.set_lod_(lod), G_ema.set_lod_(lod)
+    factor = 2 ** int(lod)
+    if factor > 1:
+        real = F.interpolate(F.avg_pool2d(real, factor), scale_factor=factor, mode="nearest")
+    fake, penalty = fake_and_penalty(G, D, real, G.latent_dim, gp_weight)
+    real_scores = D(real)
+    loss = D(fake).mean() - real_scores.mean() + penalty + drift * real_scores.pow(2).mean()
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    for p in D.parameters():
+        p.requires_grad_(False)
+    g_loss = -D(G(torch.randn(real.shape[0], G.latent_dim, device=real.device))).mean()
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    for p in D.parameters():
+        p.requires_grad_(True)
+    with torch.no_grad():
+        for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+            p_ema.lerp_(p, 1 - decay)
+
+
+def progressive_main(repeats: int = 9, device: str = "auto", clock: str = "wall",
+                     width: int = 8, batch: int = 32) -> dict:
+    """Part 2 of the module docstring: ours / plain at each resolution."""
+    from advlab.models.layers import use_channels_last
+
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if device == "auto" else device))
+    objective = OBJECTIVES["wgan-gp-drift"]
+    torch.manual_seed(0)
+    G0, D0 = build_gan("progressive", image_size=32, channels=1, latent_dim=64, width=width,
+                       switches=ProgressiveSwitches(max_width=64))
+    G0, D0 = use_channels_last(G0), use_channels_last(D0)  # as the trainer keeps them
+    real = torch.rand(batch, 1, 32, 32, device=dev) * 2 - 1
+    use_cpu_clock = clock == "cpu" and dev.type == "cpu"
+    results: dict[str, dict[str, float]] = {}
+    for resolution in (4, 8, 16, 32):
+        lod = float(5 - int(round(torch.log2(torch.tensor(float(resolution))).item())))
+
+        def fresh():
+            G, D = copy.deepcopy(G0).to(dev).train(), copy.deepcopy(D0).to(dev).train()
+            G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+            rule = objective.rule
+            return G, D, G_ema, rule.make_optimizer(G.parameters(), "G"), rule.make_optimizer(
+                D.parameters(), "D")
+
+        ours_nets, plain_nets, twin_nets = fresh(), fresh(), fresh()
+        eps_gen = torch.Generator(device=dev).manual_seed(0)
+
+        def ours(nets=ours_nets, lod=lod, eps_gen=eps_gen) -> None:
+            G, D, G_ema, opt_g, opt_d = nets
+            for network in (G, D, G_ema):
+                set_lod_(network, lod)
+            z = torch.randn(batch, 64, device=dev)
+            d_step(G, D, opt_d, fade_reals(real, lod), z, objective, penalty_generator=eps_gen)
+            g_step(G, D, opt_g, torch.randn(batch, 64, device=dev), objective)
+            ema_update_(G_ema, G, 0.999)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
+        def plain(nets=plain_nets, lod=lod) -> None:
+            plain_progressive_iteration(*nets, real, lod, objective.gp_weight,
+                                        objective.drift_weight, 0.999)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
+        medians = abba_medians({"advlab": ours, "plain": plain,
+                                "twin": lambda nets=twin_nets: plain(nets)},
+                               repeats=repeats, warmup=2,
+                               clock=time.process_time if use_cpu_clock else time.perf_counter)
+        results[str(resolution)] = {
+            "advlab_ms": medians["advlab"] * 1e3, "plain_ms": medians["plain"] * 1e3,
+            "ratio": medians["advlab"] / medians["plain"],
+            "twin_ratio": medians["twin"] / medians["plain"]}
+    payload = {"benchmark": "progressive-GAN iteration per resolution (1 critic step with "
+               "penalty and drift + 1 generator step + EMA)", "width": width, "batch": batch,
+               "device": str(dev), "threads": torch.get_num_threads(), "repeats": repeats,
+               "clock": "process CPU time" if use_cpu_clock else "wall time",
+               "per_resolution": results}
+    path = save("gan_progressive", payload)
+    rows = [(f"{res}x{res}", f"{r['advlab_ms']:.1f} ms vs {r['plain_ms']:.1f} ms: "
+             f"{r['ratio']:.3f} (twin {r['twin_ratio']:.3f}; target <= 1.1)")
+            for res, r in results.items()]
+    print_table(f"{payload['benchmark']}, width {width}, batch {batch}, {payload['device']}, "
+                f"{payload['threads']} threads, {payload['clock']}", rows)
+    print(f"  written to {path}")
+    return payload
+
+
 def main(width: int = 64, repeats: int = 9, device: str = "auto", amp: bool = False,
          clock: str = "wall") -> dict:
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
@@ -84,7 +196,7 @@ def main(width: int = 64, repeats: int = 9, device: str = "auto", amp: bool = Fa
 
     def fresh():
         G, D = copy.deepcopy(G0).to(dev).train(), copy.deepcopy(D0).to(dev).train()
-        return G, D, objective.make_optimizer(G.parameters()), objective.make_optimizer(D.parameters())
+        return G, D, objective.rule.make_optimizer(G.parameters()), objective.rule.make_optimizer(D.parameters())
 
     ours_nets, plain_nets, plain_twin_nets = fresh(), fresh(), fresh()
     eps_gen = torch.Generator(device=dev).manual_seed(0)
@@ -126,6 +238,7 @@ def main(width: int = 64, repeats: int = 9, device: str = "auto", amp: bool = Fa
     if "advlab bf16 autocast" in medians:
         payload["ratio_amp_over_plain"] = medians["advlab bf16 autocast"] / medians["plain PyTorch loop"]
     report(payload)
+    payload["progressive"] = progressive_main(repeats, device, clock)
     return payload
 
 

@@ -145,6 +145,26 @@ def test_gan_train_resume_sample_interpolate(monkeypatch: pytest.MonkeyPatch,
     assert (tmp_path / "grid.png").stat().st_size > 500 and (tmp_path / "walk.png").stat().st_size > 500
 
 
+def test_gan_train_progressive_with_growth_options_and_memorisation(tmp_path: Path) -> None:
+    """`advlab gan train --arch progressive` takes the growth schedule's options by flat name,
+    resumes mid-fade, and `advlab gan memorisation` checks the run."""
+    run = tmp_path / "pgan"
+    invoke("gan", "train", "--loss", "wgan-gp-drift", "--arch", "progressive", "--image-pad", "2",
+           "--latent-dim", "16", "--width", "4", "--data-limit", "64", "--iters", "3", "--sample-every", "0",
+           "--initial-resolution", "16", "--stable-images", "32", "--fade-images", "32", "--batch-sizes", "16",
+           "--no-pixel-norm", "--out", str(run), "--device", "cpu")  # fmt: skip
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["growth"]["fade_images"] == 32 and saved["progressive"]["pixel_norm"] is False
+    out = invoke("gan", "train", "--out", str(run), "--iters", "4", "--resume")
+    assert "resumed from step" in out
+    result = runner.invoke(app, ["gan", "train", "--fade-imagez", "3", "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "--fade-images" in str(result.exception)  # the valid names
+    check = tmp_path / "check"
+    out = invoke("gan", "memorisation", "--checkpoint", str(run), "--features", "pixels", "--samples", "16",
+                 "--k", "2", "--shown", "2", "--out", str(check))  # fmt: skip
+    assert "generated samples" in out and (check / "memorisation_figure10.png").is_file()
+
+
 def test_importing_the_cli_imports_no_torch() -> None:
     """`advlab --help`, `list` and `data list` answer at once: the CLI module and the dataset
     registry load without torch (each command imports what it needs when it runs)."""

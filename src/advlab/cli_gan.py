@@ -23,8 +23,8 @@ def _given_on_command_line(ctx: typer.Context, name: str) -> bool:
 @gan_app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def gan_train(
     ctx: typer.Context,
-    loss: Annotated[str, typer.Option(help="minimax, nonsaturating, lsgan, wgan or wgan-gp.")] = "wgan-gp",
-    arch: Annotated[str, typer.Option(help="dcgan, dcgan-nobn-const, mlp, mlp512, nonorm, gated, tanh, resnet.")] = "dcgan",
+    loss: Annotated[str, typer.Option(help="minimax, nonsaturating, lsgan, wgan, wgan-gp or wgan-gp-drift (progressive GAN).")] = "wgan-gp",
+    arch: Annotated[str, typer.Option(help="dcgan, dcgan-nobn-const, mlp, mlp512, nonorm, gated, tanh, resnet or progressive.")] = "dcgan",
     data: str = "mnist-5k",
     iters: Annotated[int, typer.Option(min=1, help="Total generator iterations of the run.")] = 2000,
     eval_every: Annotated[int, typer.Option(min=0, help="FID/KID/IS every N generator steps (0: off).")] = 0,
@@ -38,30 +38,53 @@ def gan_train(
 ) -> None:
     """Train a GAN with the objective's paper defaults (Goodfellow, DCGAN, LSGAN, WGAN,
     WGAN-GP). Any other GANTrainConfig field is an extra option, e.g. --n-critic 5, --lr 1e-4,
-    --betas 0,0.9, --ema-decay 0.999, --latent-prior uniform, --eval-features classifier:runs/lenet.
+    --betas 0,0.9, --ema-decay 0.999, --latent-prior uniform, --eval-features classifier:runs/lenet;
+    with --arch progressive the growth schedule's too: --fade-images 20000 --stable-images 20000
+    --initial-resolution 4 --batch-sizes 32,32,16 --no-pixel-norm --no-equalized-lr.
     With --resume the run's saved settings are used and only the options given change them.
     Under `torchrun --nproc_per_node=N -m advlab gan train ...` it trains with DDP."""
     from advlab.cli import UserError, progress, say, show
     from advlab.commands.common import output_dir
-    from advlab.commands.gan import resumed_config, train_command
-    from advlab.gan.config import GANTrainConfig
+    from advlab.commands.gan import option_types, resumed_config, train_command, train_config
     from advlab.models.checkpoint import CHECKPOINT_FILE
-    from advlab.options import parse_field_options
+    from advlab.options import is_bool, split_words
 
-    values = parse_field_options(list(ctx.args), GANTrainConfig, "gan train")
+    # every other option by its flat name (config, learning rule, growth schedule), as typed
+    extras = split_words(list(ctx.args), {n for n, kind in option_types().items() if is_bool(kind)})
     named: dict[str, Any] = {"loss": loss, "arch": arch, "data": data, "iters": iters, "eval_every": eval_every,
                              "width": width, "batch_size": batch_size, "seed": seed, "device": device}  # fmt: skip
     if resume:  # the saved settings, changed only by what the command line gives
         if out is None:
             raise UserError("--resume needs --out, the run folder to continue")
         given = {k: v for k, v in named.items() if _given_on_command_line(ctx, k)}
-        cfg = resumed_config(out, {**given, **values})
+        cfg = resumed_config(out, {**given, **extras})
         folder = out
     else:
-        cfg = GANTrainConfig(**named, **values)
+        cfg = train_config({**named, **extras})
         folder = output_dir(out, "gan", f"{loss}-{arch}", force, CHECKPOINT_FILE)
     show(train_command(cfg, folder, resume=resume, reporter=progress()))
     say(f"run folder: [bold]{folder}[/] (samples/, metrics.csv, tb/, checkpoint)")
+
+
+@gan_app.command("memorisation")
+def gan_memorisation(
+    checkpoint: Annotated[Path, typer.Option(help="GAN run folder or checkpoint file.")],
+    out: Annotated[Path | None, typer.Option(help="Folder for the figures and result.json (default CHECKPOINT/memorisation).")] = None,
+    features: Annotated[str, typer.Option(help="auto (the run's feature classifier, else a cached LeNet), classifier, vgg16, pixels or classifier:CKPT.")] = "auto",
+    n: Annotated[int, typer.Option("--samples", "--n", min=1, help="Generated samples and held-out images compared.")] = 1000,
+    k: Annotated[int, typer.Option(min=1, help="Nearest training images shown per sample.")] = 5,
+    shown: Annotated[int, typer.Option(min=1, help="Samples shown in the figure.")] = 8,
+    seed: int = 0,
+    device: str = "cpu",
+) -> None:
+    """Nearest-neighbour memorisation check (Karras et al. 2018, Figure 10): generated samples
+    beside their nearest training images, and their distances against held-out real images'."""
+    from advlab.cli import say, show
+    from advlab.commands.gan import memorisation_command
+
+    folder = out or (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "memorisation"
+    show(memorisation_command(checkpoint, folder, features, n, k, shown, seed, device))
+    say(f"results: [bold]{folder}[/]")
 
 
 @gan_app.command("sample")

@@ -9,8 +9,16 @@ import pytest
 import torch
 
 from advlab import models
-from advlab.experiments import gan_algorithm1, gan_architectures, inception_curves
+from advlab.experiments import (
+    gan_algorithm1,
+    gan_architectures,
+    inception_curves,
+    memorisation,
+    progressive_gan,
+)
 from advlab.experiments.base import RunContext
+from advlab.gan.learning_rule import LearningRule
+from advlab.gan.losses import GOODFELLOW_RULE
 
 
 @pytest.fixture(autouse=True)
@@ -50,12 +58,6 @@ def _check(module, config, ctx):
     return result, rendered
 
 
-@pytest.mark.parametrize("module", [gan_algorithm1, gan_architectures, inception_curves])
-def test_configs_build_at_both_scales(module):
-    assert module.Config.quick() != module.Config.paper()
-    assert module.NAME and module.PAPER
-
-
 def test_gan_algorithm1_smallest(ctx):
     config = dataclasses.replace(gan_algorithm1.Config.quick(), width=4, iters=4, batch_size=32,
                                  eval_every=2, eval_samples=40)
@@ -64,27 +66,22 @@ def test_gan_algorithm1_smallest(ctx):
         ("minimax", 1), ("minimax", 5), ("nonsaturating", 1), ("nonsaturating", 5)]
     assert all(r["final"]["fid"] > 0 and sum(r["classes"]) == 1000 for r in result.runs)
     assert len(rendered.tables[0].rows) == 4
-    # every run trains with the authors' learning rule (goodfeli/adversarial mnist.yaml)
+    # every run trains with the one learning rule of the config (the authors' by default)
     for name in ("minimax-k1", "nonsaturating-k5"):
         saved = json.loads((ctx.out_dir / "runs" / name / "config.json").read_text())
-        assert (saved["optimizer"], saved["lr"], saved["momentum"], saved["final_momentum"],
-                saved["lr_decay"], saved["d_lr_scale"], saved["max_norm"]) == (
-            "sgd", 0.1, 0.5, 0.7, 1.000004, 0.5, 1.9365)
+        assert LearningRule.from_json(saved["rule"]) == GOODFELLOW_RULE
 
 
-def test_gan_algorithm1_learning_rules_build_valid_configs():
-    from advlab.gan.config import GANTrainConfig
+def test_gan_algorithm1_rule_is_overridden_by_field_name():
+    from advlab.experiments.runner import build_config
 
-    sgd = GANTrainConfig(loss="nonsaturating", **gan_algorithm1._learning_rule(
-        gan_algorithm1.Config.paper())).objective()
-    assert (sgd.optimizer, sgd.player_lr("D"), sgd.final_momentum, sgd.momentum_saturate) == (
-        "sgd", 0.05, 0.7, 250)
-    adam_config = dataclasses.replace(gan_algorithm1.Config.quick(), optimizer="adam", lr=2e-4)
-    adam = GANTrainConfig(loss="minimax", **gan_algorithm1._learning_rule(adam_config)).objective()
-    assert (adam.optimizer, adam.betas, adam.has_schedule, adam.d_lr_scale) == (
-        "adam", (0.5, 0.999), False, 1.0)
-    with pytest.raises(ValueError, match="'sgd' or 'adam'"):
-        gan_algorithm1._learning_rule(dataclasses.replace(adam_config, optimizer="rmsprop"))
+    config = build_config(gan_algorithm1, "quick", {"lr": "0.05", "final-momentum": "0.9"})
+    assert config.rule == GOODFELLOW_RULE.override(lr=0.05, final_momentum=0.9)
+    # Adam ignores the momentum ramp; the lr decay and D lr scale stay unless set
+    adam = build_config(gan_algorithm1, "quick", {"optimizer": "adam", "lr": "2e-4"})
+    assert adam.rule.optimizer == "adam" and adam.rule.has_schedule
+    plain = build_config(gan_algorithm1, "quick", {"optimizer": "adam", "lr_decay": "1"})
+    assert not plain.rule.has_schedule and plain.rule.at("G", 10, 300)[0] == 0.1
 
 
 def test_gan_architectures_smallest(ctx):
@@ -131,3 +128,97 @@ def test_inception_curves_smallest(ctx):
     assert len(rendered.figures) == 3 and len(rendered.tables[0].rows) == len(result.runs) + 1
     with pytest.raises(ValueError, match="unknown methods"):
         inception_curves.run(dataclasses.replace(config, methods=("BEGAN",)), ctx)
+
+
+class RecordingProgress:
+    """A `Progress` that records which tasks were open when each task started, and how far
+    each was advanced."""
+
+    def __init__(self) -> None:
+        self.open: list[str] = []
+        self.tasks: list[dict] = []
+
+    def task(self, description, total):
+        recorder = self
+
+        class Context:
+            def __enter__(self):
+                entry = {"description": description, "total": total, "done": 0,
+                         "inside": list(recorder.open)}
+                recorder.tasks.append(entry)
+                recorder.open.append(description)
+
+                class Task:
+                    def advance(self, n=1, **fields):
+                        entry["done"] += n
+
+                return Task()
+
+            def __exit__(self, *exc):
+                recorder.open.pop()
+
+        return Context()
+
+
+def test_inception_curves_reports_training_progress_inside_the_methods(ctx):
+    ctx.reporter = RecordingProgress()
+    config = dataclasses.replace(inception_curves.Config.demo(), methods=("DCGAN", "WGAN-GP (Adam)"),
+                                 width=4, iters=3, batch_size=16, eval_every=3, eval_samples=40)
+    inception_curves.run(config, ctx)
+    tasks = ctx.reporter.tasks
+    outer = [t for t in tasks if t["description"] == "Figure 3 runs"]
+    inner = [t for t in tasks if t["inside"] == ["Figure 3 runs"]]
+    assert len(outer) == 1 and outer[0]["total"] == outer[0]["done"] == 2
+    # one training task per method, named by it, with a total (an ETA) and run to the end
+    assert [t["description"] for t in inner] == ["dcgan", "wgan-gp-adam"]
+    assert all(t["total"] == t["done"] == 3 for t in inner)
+
+
+def test_progressive_gan_smallest(ctx):
+    config = dataclasses.replace(progressive_gan.Config.quick(), rows=("no-growing", "pixelnorm"),
+                                 width=4, max_width=8, latent_dim=8, stable_images=32,
+                                 fade_images=32, final_images=32, batch_size=16, eval_samples=40)
+    result, rendered = _check(progressive_gan, config, ctx)
+    rows = {r["row"]: r for r in result.rows}
+    # the same number of real images for both rows: 3 x (32 + 32) + 32 = 224
+    assert rows["no-growing"]["images"] == rows["pixelnorm"]["images"] == 224
+    for r in result.rows:
+        m = r["metrics"]
+        assert set(m) == {"swd_32", "swd_16", "swd_avg", "ms_ssim", "fid"}
+        assert m["swd_avg"] > 0 and 0 <= m["ms_ssim"] <= 1 and sum(r["classes"]) == 1000
+    # the full method's samples at the end of every resolution, 4x4 to 32x32 (Figure 1)
+    assert sorted(result.snapshots, key=int) == ["4", "8", "16", "32"]
+    # (a stabilisation includes the step that starts at exactly 32 images: 0, 16, 32)
+    assert [result.snapshot_images[k] for k in ("4", "8", "16")] == [48, 112, 176]
+    table = rendered.tables[0]
+    assert len(table.rows) == 3 and table.columns[1:3] == ["SWD 32", "SWD 16"]
+    # runs are cached: a second run trains nothing and gives the same numbers
+    again = progressive_gan.run(config, ctx)
+    assert [r["metrics"] for r in again.rows] == [r["metrics"] for r in result.rows]
+
+
+def test_memorisation_of_any_run_and_of_the_progressive_generator(ctx, tmp_path):
+    from advlab.gan.config import GANTrainConfig
+    from advlab.gan.trainer import train
+
+    run_dir = tmp_path / "dcgan"
+    train(GANTrainConfig(loss="nonsaturating", width=4, batch_size=16, data_limit=200, iters=2,
+                         sample_every=0, device="cpu"), run_dir, tensorboard=False)
+    config = dataclasses.replace(memorisation.Config.quick(), checkpoint=str(run_dir),
+                                 n_generated=30, n_heldout=40, shown=4, k=3)
+    result, rendered = _check(memorisation, config, ctx)
+    assert len(result.distances["generated"]) == 30 and len(result.distances["heldout"]) == 40
+    assert len(result.neighbours) == 4 and all(len(n) == 3 for n in result.neighbours)
+    assert all(0 <= i < 200 for n in result.neighbours for i in n)  # the run's 200 images
+    s = result.summary
+    # the control copies training images: nearer than the held-out data by far
+    assert s["median_copies"] < 0.2 * s["median_heldout"] and s["closer_copies"] > 0.9
+    # an untrained generator makes noise: far from every training image
+    assert s["ratio_generated"] > 1 and len(rendered.tables[0].rows) == 3
+    pixels = memorisation.run(dataclasses.replace(config, features="pixels"), ctx)
+    assert pixels.features == "pixels" and pixels.summary["ratio_generated"] > 1
+    with pytest.raises(ValueError, match="unknown features 'sift'"):
+        memorisation.run(dataclasses.replace(config, features="sift"), ctx)
+    # without a checkpoint it checks a progressive-gan row, named as Table 1 names them
+    with pytest.raises(ValueError, match="unknown row 'full'; valid: no-growing, growing"):
+        memorisation.run(memorisation.Config(gan_row="full"), ctx)

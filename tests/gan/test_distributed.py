@@ -1,17 +1,22 @@
 """Data-parallel GAN training on 2 CPU processes (gloo), as `torchrun --nproc_per_node=2` runs it.
 
 Each spawned process gets the torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_*),
-calls the same `train` the CLI calls, and reports its final weights; the test checks that both
-ranks hold identical generators and critics, and that DDP's gradient of the WGAN-GP critic
-loss (double backward through the DDP module) equals the all-reduced mean of the per-rank
-gradients computed without DDP.
+calls the same `train` the CLI calls, and reports its final weights and the warnings it saw;
+the test checks that both ranks hold identical generators and critics, that DDP never warned
+"Grad strides do not match bucket view strides" (channels-last weights with a size-1 dimension,
+whose gradients different kernels return in different strides), and that DDP's gradient of
+the WGAN-GP critic loss (double backward through the DDP module) equals the all-reduced mean
+of the per-rank gradients computed without DDP.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import warnings
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -48,8 +53,12 @@ def _worker(rank: int, world: int, port: int, out: str, cfg_json: dict) -> None:
                     finals.update({f"{name}.{k}": v.clone(memory_format=torch.contiguous_format)
                                    for k, v in parts[name].state_dict().items()})
 
-        train(cfg, out, on_step=keep, tensorboard=False)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            train(cfg, out, on_step=keep, tensorboard=False)
         save_file(finals, os.path.join(out, f"rank{rank}.safetensors"))
+        with open(os.path.join(out, f"warnings{rank}.json"), "w") as f:
+            json.dump([str(w.message) for w in seen], f)
     finally:
         dist.destroy_process_group()
 
@@ -78,13 +87,29 @@ def _check_penalty_gradients_match_manual_all_reduce(rank: int, world: int) -> N
     assert torch.allclose(ddp_grad, manual / world, atol=1e-6), "DDP penalty gradient differs"
 
 
-def test_two_cpu_processes_train_identical_models(tmp_path):
-    cfg = GANTrainConfig(loss="wgan-gp", arch="dcgan", width=8, batch_size=16, data_limit=64,
-                         n_critic=2, iters=3, sample_every=0, checkpoint_every=0, device="cpu")
+CONFIGS = {
+    "wgan-gp-dcgan": GANTrainConfig(loss="wgan-gp", arch="dcgan", width=8, batch_size=16,
+                                    data_limit=64, n_critic=2, iters=3, sample_every=0,
+                                    checkpoint_every=0, device="cpu"),
+    # a growing pair uses only some layers at each step (DDP must find the unused ones); it
+    # fades from 16 to 32 px during these steps
+    "progressive-fade": GANTrainConfig(
+        loss="wgan-gp-drift", arch="progressive", image_pad=2, latent_dim=16, width=4,
+        batch_size=16, data_limit=64, iters=4, sample_every=0, checkpoint_every=0,
+        device="cpu").with_options(initial_resolution=16, stable_images=16, fade_images=32),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_two_cpu_processes_train_identical_models(tmp_path, name):
+    cfg = CONFIGS[name]
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), cfg.to_json()), nprocs=2)
 
     from safetensors.torch import load_file
 
+    for rank in (0, 1):
+        seen = json.loads((tmp_path / f"warnings{rank}.json").read_text())
+        assert not [w for w in seen if "strides" in w], seen
     rank0 = load_file(str(tmp_path / "rank0.safetensors"))
     rank1 = load_file(str(tmp_path / "rank1.safetensors"))
     assert set(rank0) == set(rank1) and any(k.startswith("G.") for k in rank0)
@@ -94,11 +119,11 @@ def test_two_cpu_processes_train_identical_models(tmp_path):
         assert torch.equal(rank0[key], rank1[key]), key
     # rank 0 wrote the checkpoint, with the trained weights
     tensors, meta = read_gan_checkpoint(tmp_path)
-    assert meta["step"] == 3
+    assert meta["step"] == cfg.iters
     g_saved = unprefixed("G", tensors)
     assert all(torch.equal(g_saved[k], rank0[f"G.{k}"]) for k in g_saved)
     # and the weights moved from their initialisation
     from advlab.gan.state import build_networks
 
-    g_init, _ = build_networks(cfg, (1, 28, 28))
+    g_init, _ = build_networks(cfg, (1, 28 + 2 * cfg.image_pad, 28 + 2 * cfg.image_pad))
     assert not all(torch.equal(v, g_saved[k]) for k, v in g_init.state_dict().items())

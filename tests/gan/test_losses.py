@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from advlab.gan.learning_rule import LearningRule
 from advlab.gan.losses import (
     OBJECTIVES,
     Objective,
@@ -94,32 +95,39 @@ def test_wasserstein_losses(name: str) -> None:
 
 
 def test_paper_defaults() -> None:
-    assert set(OBJECTIVES.keys()) == {"minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp"}
+    assert set(OBJECTIVES.keys()) == {"minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp",
+                                      "wgan-gp-drift"}
     minimax = OBJECTIVES["minimax"]
-    assert (minimax.optimizer, minimax.momentum, minimax.n_critic) == ("sgd", 0.5, 1)
-    dcgan = OBJECTIVES["nonsaturating"]
+    assert (minimax.rule.optimizer, minimax.rule.momentum, minimax.n_critic) == ("sgd", 0.5, 1)
+    dcgan = OBJECTIVES["nonsaturating"].rule
     assert (dcgan.optimizer, dcgan.lr, dcgan.betas[0]) == ("adam", 2e-4, 0.5)
     wgan = OBJECTIVES["wgan"]
-    assert (wgan.optimizer, wgan.lr, wgan.clip_value, wgan.n_critic) == ("rmsprop", 5e-5, 0.01, 5)
+    assert (wgan.rule.optimizer, wgan.rule.lr, wgan.clip_value, wgan.n_critic) == (
+        "rmsprop", 5e-5, 0.01, 5)
     assert not wgan.uses_gradient_penalty
     gp = OBJECTIVES["wgan-gp"]
-    assert (gp.optimizer, gp.lr, gp.betas, gp.n_critic) == ("adam", 1e-4, (0.0, 0.9), 5)
+    assert (gp.rule.optimizer, gp.rule.lr, gp.rule.betas, gp.n_critic) == ("adam", 1e-4, (0.0, 0.9), 5)
     assert gp.uses_gradient_penalty and gp.gp_weight == 10.0 and gp.clip_value is None
+    # Karras et al. 2018, Appendix A.1 / official config.py and loss.py
+    pg = OBJECTIVES["wgan-gp-drift"]
+    assert (pg.rule.optimizer, pg.rule.lr, pg.rule.betas, pg.rule.eps) == ("adam", 1e-3, (0.0, 0.99), 1e-8)
+    assert (pg.gp_weight, pg.drift_weight, pg.n_critic) == (10.0, 0.001, 1)
     for name in OBJECTIVES:
         assert OBJECTIVES[name].name == name
 
 
-def test_make_optimizer_follows_objective() -> None:
+def test_make_optimizer_follows_the_rule() -> None:
     params = [torch.nn.Parameter(torch.zeros(3))]
-    opt = OBJECTIVES["wgan-gp"].make_optimizer(params)
+    opt = OBJECTIVES["wgan-gp"].rule.make_optimizer(params)
     assert isinstance(opt, torch.optim.Adam)
     assert opt.defaults["betas"] == (0.0, 0.9) and opt.defaults["lr"] == 1e-4
-    assert isinstance(OBJECTIVES["wgan"].make_optimizer(params), torch.optim.RMSprop)
-    sgd = OBJECTIVES["minimax"].make_optimizer(params)
+    assert opt.defaults["eps"] == 1e-8
+    assert isinstance(OBJECTIVES["wgan"].rule.make_optimizer(params), torch.optim.RMSprop)
+    sgd = OBJECTIVES["minimax"].rule.make_optimizer(params)
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.5
-    rms = OBJECTIVES["wgan-gp"].with_overrides(optimizer="rmsprop", lr=5e-5)
+    rms = OBJECTIVES["wgan-gp"].rule.override(optimizer="rmsprop", lr=5e-5)
     assert isinstance(rms.make_optimizer(params), torch.optim.RMSprop)
-    assert OBJECTIVES["wgan-gp"].optimizer == "adam"  # the registered default is untouched
+    assert OBJECTIVES["wgan-gp"].rule.optimizer == "adam"  # the registered default is untouched
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
@@ -127,13 +135,16 @@ def test_bad_inputs_raise_clear_errors() -> None:
         OBJECTIVES["wgan_gp"]
     with pytest.raises(ValueError, match=r"\(N,\)"):
         minimax_d_loss(torch.zeros(4, 1), torch.zeros(4))
-    with pytest.raises(ValueError, match="optimizer"):
-        Objective(name="x", d_loss=minimax_d_loss, g_loss=minimax_g_loss, optimizer="adagrad")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="optimizer 'adagrad'; valid: sgd, adam, rmsprop"):
+        LearningRule(optimizer="adagrad")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_critic"):
+        Objective(name="x", d_loss=minimax_d_loss, g_loss=minimax_g_loss, n_critic=0)
 
 
 def test_hyperparameters_are_json_serialisable() -> None:
     import json
 
     params = json.loads(json.dumps(OBJECTIVES["wgan-gp"].hyperparameters()))
-    assert params["name"] == "wgan-gp" and params["n_critic"] == 5 and params["betas"] == [0.0, 0.9]
+    assert params["name"] == "wgan-gp" and params["n_critic"] == 5
+    assert params["rule"]["betas"] == [0.0, 0.9]
     assert "d_loss" not in params and "g_loss" not in params

@@ -149,9 +149,9 @@ def test_steps_keep_both_networks_inside_the_max_norm_ball() -> None:
     torch.manual_seed(0)
     G, D = goodfellow_mlp(image_size=8, channels=1, latent_dim=4, width=4)
     # lr 10: one unconstrained SGD step would leave most units far outside a 0.2 ball
-    objective = OBJECTIVES["minimax"].with_overrides(lr=10.0, max_norm=0.2)
-    opt_g, opt_d = objective.make_optimizer(G.parameters(), "G"), objective.make_optimizer(
-        D.parameters(), "D")
+    rule = OBJECTIVES["minimax"].rule.override(lr=10.0, max_norm=0.2)
+    objective = OBJECTIVES["minimax"].with_overrides(rule=rule)
+    opt_g, opt_d = rule.make_optimizer(G.parameters(), "G"), rule.make_optimizer(D.parameters(), "D")
     real = torch.rand(6, 1, 8, 8) * 2 - 1
     d_step(G, D, opt_d, real, torch.rand(6, 4) * 2 - 1, objective)
     g_step(G, D, opt_g, torch.rand(6, 4) * 2 - 1, objective)

@@ -1,9 +1,16 @@
-"""What `advlab gan train | sample | interpolate` do; the CLI parses options and prints tables.
+"""What `advlab gan train | sample | interpolate | memorisation` do; the CLI parses options and
+prints tables.
 
     advlab gan train --loss wgan-gp --arch dcgan --data mnist-5k --iters 2000 --eval-every 200 \\
         --out runs/wgan-gp [--resume]
+    advlab gan train --loss wgan-gp-drift --arch progressive --image-pad 2 --width 32 \\
+        --stable-images 20000 --fade-images 20000 --iters 3000 --out runs/pgan
     advlab gan sample --checkpoint runs/wgan-gp --n 64 --out grid.png
     advlab gan interpolate --checkpoint runs/wgan-gp --out walk.png --steps 10 --rows 8
+    advlab gan memorisation --checkpoint runs/wgan-gp --out runs/wgan-gp/memorisation
+
+`train_config` turns the options of `advlab gan train` (any field of `GANTrainConfig`, of its
+learning rule, growth schedule or progressive switches, by its flat name) into a config.
 
 Under ``torchrun --nproc_per_node=N -m advlab gan train ...`` the same `train_command` runs in
 every process; `advlab.gan.trainer.train` joins the process group from torchrun's environment.
@@ -11,13 +18,19 @@ every process; `advlab.gan.trainer.train` joins the process group from torchrun'
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from advlab.gan.config import GANTrainConfig
+from advlab.gan.growth import GrowthSchedule
+from advlab.gan.learning_rule import LearningRule
+from advlab.gan.realdata import load_real_images
 from advlab.gan.sampling import (
     INTERPOLATIONS,
     generate,
@@ -26,8 +39,9 @@ from advlab.gan.sampling import (
     save_grid,
 )
 from advlab.gan.state import load_generator, read_gan_checkpoint
-from advlab.gan.trainer import TrainResult, load_real_images, train
+from advlab.gan.trainer import TrainResult, train
 from advlab.models.checkpoint import CHECKPOINT_FILE
+from advlab.models.gan.progressive import ProgressiveSwitches
 from advlab.progress import Progress
 from advlab.tables import Table
 
@@ -69,15 +83,51 @@ def _train_feature_classifier(cfg: GANTrainConfig, folder: Path) -> None:
               "purpose": "GAN evaluation features"})
 
 
-def resumed_config(out_dir: str | Path, changes: dict[str, Any]) -> GANTrainConfig:
-    """The config saved in `<out_dir>`'s checkpoint with `changes` (the options given on the
-    command line) applied, so that `advlab gan train --out DIR --iters N --resume` needs no
-    other option. `train` then refuses changes that would alter the run's trajectory."""
-    path = Path(out_dir) / CHECKPOINT_FILE
+def option_types() -> dict[str, Any]:
+    """The type of every option `train_config` takes, by flat name (config fields, then the
+    fields of the learning rule, growth schedule and progressive switches)."""
+    types: dict[str, Any] = {}
+    for owner in (ProgressiveSwitches, GrowthSchedule, LearningRule, GANTrainConfig):
+        hints = typing.get_type_hints(owner)
+        types.update({f.name: hints[f.name] for f in dataclasses.fields(owner)})
+    for nested in ("rule", "growth", "progressive"):
+        del types[nested]
+    return types
+
+
+def train_config(options: Mapping[str, Any], resume_from: str | Path | None = None) -> GANTrainConfig:
+    """The config of `advlab gan train`: `options` by flat name (`--n-critic 5` -> n_critic,
+    `--lr 1e-4` -> the learning rule's lr, `--fade-images 20000` -> the growth schedule's;
+    hyphens or underscores), values typed or as command-line strings (coerced to the field's
+    type: "0,0.9" for betas, "none" for None). A new run starts from the defaults and the
+    objective's paper rule; with `resume_from` (a run folder) it starts from the run's saved
+    config, and only the options given change it (`train` then refuses changes that would
+    alter the trajectory). Unknown names are refused with the valid ones."""
+    from advlab.experiments.runner import coerce
+
+    types = option_types()
+    values: dict[str, Any] = {}
+    for key, value in options.items():
+        name = key.replace("-", "_")
+        if name not in types:
+            raise ValueError(f"unknown option --{key.replace('_', '-')}; GAN options: "
+                             f"{', '.join(sorted('--' + n.replace('_', '-') for n in types))}")
+        values[name] = coerce(value, types[name], name) if isinstance(value, str) else value
+    if resume_from is None:
+        loss = values.pop("loss", GANTrainConfig.loss)
+        return GANTrainConfig(loss=loss).with_options(**values)
+    path = Path(resume_from) / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {path}")
     saved = GANTrainConfig.from_json(read_gan_checkpoint(path)[1]["config"])
-    return saved.replace(**changes)
+    return saved.with_options(**values)
+
+
+def resumed_config(out_dir: str | Path, changes: dict[str, Any]) -> GANTrainConfig:
+    """The config saved in `<out_dir>`'s checkpoint with `changes` (the options given on the
+    command line) applied, so that `advlab gan train --out DIR --iters N --resume` needs no
+    other option (`train_config` with resume_from)."""
+    return train_config(changes, resume_from=out_dir)
 
 
 def train_command(
@@ -110,6 +160,39 @@ def summary_table(cfg: GANTrainConfig, result: TrainResult) -> Table:
     rows.append(["run directory", str(result.out_dir)])
     return Table(f"GAN training: {cfg.loss} / {cfg.arch} on {cfg.data}", ["quantity", "value"],
                  rows, caption="metrics.csv holds every step; samples/ the grids")
+
+
+def memorisation_command(
+    checkpoint: str | Path, out_dir: str | Path, features: str = "auto", n: int = 1000,
+    k: int = 5, shown: int = 8, seed: int = 0, device: str = "cpu",
+    cache_dir: str | Path | None = None,
+) -> Table:
+    """`advlab gan memorisation`: the nearest-neighbour check of Karras et al. 2018, Figure 10,
+    on any GAN run: n generated samples and n held-out test images searched in the run's
+    training images, in a feature space: "auto" (the run's own feature classifier when `gan
+    train --eval-every` made one, else a LeNet trained on the run's data, cached), "vgg16",
+    "pixels" or "classifier:<checkpoint>". Writes memorisation_figure10.png (samples above
+    their k nearest training images), memorisation_distances.png and result.json to out_dir;
+    returns the table of distances."""
+    import json
+
+    from advlab.experiments import memorisation
+    from advlab.experiments.base import RunContext, default_cache_dir
+
+    run_dir = Path(checkpoint)
+    if run_dir.is_file():
+        run_dir = run_dir.parent
+    if features == "auto":
+        own = run_dir / FEATURE_CLASSIFIER_DIR
+        features = f"classifier:{own}" if (own / CHECKPOINT_FILE).is_file() else "classifier"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(out_dir=out, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+                     device=torch.device(device))
+    result = memorisation.check_run(run_dir, features, ctx, n_generated=n, n_heldout=n,
+                                    shown=shown, k=k, seed=seed)
+    (out / "result.json").write_text(json.dumps(dataclasses.asdict(result), indent=2))
+    return memorisation.render(result, out).tables[0]
 
 
 def sample_command(

@@ -31,6 +31,8 @@ EXPERIMENTS: dict[str, str] = {
     "gan-algorithm1": "advlab.experiments.gan_algorithm1",
     "gan-architectures": "advlab.experiments.gan_architectures",
     "inception-curves": "advlab.experiments.inception_curves",
+    "progressive-gan": "advlab.experiments.progressive_gan",
+    "memorisation": "advlab.experiments.memorisation",
     "classifier-dissection": "advlab.experiments.classifier_dissection",
     "gan-dissection": "advlab.experiments.gan_dissection",
     "gan-interventions": "advlab.experiments.gan_interventions",

@@ -8,10 +8,11 @@ both generator losses with the authors' released MNIST learning rule (goodfeli/a
 mnist.yaml) so that only the loss differs: SGD, lr 0.1 divided by 1.000004 after every update
 (floor 1e-6), momentum 0.5 rising linearly to 0.7 over epochs 1-250, batch 100, dropout in the
 maxout discriminator, and D's learning rate half of G's because the authors' D cost is half of
-our `minimax_d_loss` (`advlab.gan.schedules`, `Objective.d_lr_scale`). On top of it we keep
+our `minimax_d_loss` (`advlab.gan.schedules`, `LearningRule.d_lr_scale`). On top of it we keep
 every unit's weight norm below 1.9365 (pylearn2 max_col_norm): the authors' TFD configuration
 does that for G and D, their MNIST one does not, and without it the minimax run diverged to NaN
-at step 1916 of a 2000-step quick run here. Plain SGD matters for the comparison: Adam
+at step 1916 of a 2000-step quick run here. That rule is `advlab.gan.losses.GOODFELLOW_RULE`,
+the `minimax` objective's default. Plain SGD matters for the comparison: Adam
 rescales the small gradients of a saturated log(1 - D(G(z))), hiding the effect. Early in
 training D rejects the samples confidently, log(1 - D(G(z))) saturates, and the minimax
 generator learns slowly, the reason the paper recommends maximising log D(G(z)) instead
@@ -28,6 +29,8 @@ from typing import Any
 from advlab.experiments.base import Figure, Rendered, RunContext
 from advlab.experiments.gan_runs import feature_network, mosaic, run_gan
 from advlab.gan.config import GANTrainConfig
+from advlab.gan.learning_rule import LearningRule
+from advlab.gan.losses import GOODFELLOW_RULE
 from advlab.tables import Table
 
 NAME = "gan-algorithm1"
@@ -39,12 +42,9 @@ PAPER = "Goodfellow et al. 2014, Algorithm 1 and Section 3"
 class Config:
     """ks: discriminator steps per generator step; losses: generator objectives compared.
     arch/width: Goodfellow's MLP (hidden sizes scaled by width/64); iters: generator
-    iterations per run. The learning rule, one for both losses (module docstring):
-    optimizer "sgd" with lr (G; D gets lr * d_lr_scale), momentum rising to final_momentum
-    between epochs momentum_start and momentum_saturate, lr divided by lr_decay per update
-    down to min_lr, and max_norm on every unit's weights (None = off). optimizer "adam" uses
-    lr with betas (0.5, 0.999) and ignores the SGD schedule fields ("any standard
-    gradient-based learning rule", Algorithm 1).
+    iterations per run. rule: one learning rule for both losses (module docstring; its fields
+    are overridden by name, e.g. --lr 0.05, --optimizer adam --final-momentum none
+    --lr-decay 1: "any standard gradient-based learning rule", Algorithm 1).
 
     Quick scale runs 2000 generator steps (400 were too few for SGD: FID ~600 with every
     sample in one class, for both losses)."""
@@ -56,16 +56,7 @@ class Config:
     losses: tuple[str, ...] = ("minimax", "nonsaturating")
     iters: int = 2000
     batch_size: int = 100
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.5
-    final_momentum: float = 0.7
-    momentum_start: int = 1
-    momentum_saturate: int = 250
-    lr_decay: float = 1.000004
-    min_lr: float = 1e-6
-    d_lr_scale: float = 0.5
-    max_norm: float | None = 1.9365
+    rule: LearningRule = GOODFELLOW_RULE
     latent_prior: str = "uniform"
     eval_every: int = 100
     eval_samples: int = 500
@@ -97,8 +88,7 @@ def run(config: Config, ctx: RunContext) -> Result:
         cfg = GANTrainConfig(
             loss=loss, arch=config.arch, data=config.data, width=config.width, n_critic=k,
             iters=config.iters, batch_size=config.batch_size, latent_prior=config.latent_prior,
-            max_norm=config.max_norm or 0.0, **_learning_rule(config),
-            eval_every=config.eval_every, eval_samples=config.eval_samples, sample_every=0,
+            rule=config.rule, eval_every=config.eval_every, eval_samples=config.eval_samples, sample_every=0,
             checkpoint_every=config.eval_every, seed=config.seed,
             device=str(ctx.device),
         )  # fmt: skip
@@ -107,19 +97,6 @@ def run(config: Config, ctx: RunContext) -> Result:
         summary.update(loss=loss, k=k)
         result.runs.append(summary)
     return result
-
-
-def _learning_rule(config: Config) -> dict[str, Any]:
-    """The GANTrainConfig fields of `config`'s learning rule: the authors' SGD schedule
-    (goodfeli/adversarial mnist.yaml, see the module docstring) or Adam (DCGAN's betas)."""
-    if config.optimizer == "adam":
-        return {"optimizer": "adam", "lr": config.lr, "betas": (0.5, 0.999)}
-    if config.optimizer != "sgd":
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {config.optimizer!r}")
-    return {"optimizer": "sgd", "lr": config.lr, "momentum": config.momentum,
-            "final_momentum": config.final_momentum, "momentum_start": config.momentum_start,
-            "momentum_saturate": config.momentum_saturate, "lr_decay": config.lr_decay,
-            "min_lr": config.min_lr, "d_lr_scale": config.d_lr_scale}
 
 
 def _sigmoid(x: float | None) -> float | None:

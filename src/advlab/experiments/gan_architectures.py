@@ -127,7 +127,8 @@ def run(config: Config, ctx: RunContext) -> Result:
             batch_size=config.batch_size, eval_every=config.iters,
             eval_samples=config.eval_samples, sample_every=0, checkpoint_every=0,
             seed=config.seed, device=str(ctx.device),
-            lr=OBJECTIVES[loss].lr * config.lr_scale if config.lr_scale != 1.0 else None,
+            rule=(OBJECTIVES[loss].rule.override(lr=OBJECTIVES[loss].rule.lr * config.lr_scale)
+                  if config.lr_scale != 1.0 else None),
         )  # fmt: skip
         summary = run_gan(ctx, cfg, f"{arch}-{loss}", features, n_grid=36)
         summary.update(arch=arch, loss=loss)

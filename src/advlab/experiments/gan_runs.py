@@ -1,5 +1,6 @@
-"""Shared by the GAN experiments (gan-algorithm1, gan-architectures, inception-curves): train
-one GAN configuration into the experiment's folder and summarise it as JSON-able numbers, the
+"""Shared by the GAN experiments (gan-algorithm1, gan-architectures, inception-curves,
+progressive-gan, memorisation): train one GAN configuration into the experiment's folder (or
+into the model cache, shared between experiments) and summarise it as JSON-able numbers, the
 feature network for FID/KID/IS, class coverage of samples, and sample mosaics for `render`.
 
 A run that diverges or whose discriminator collapses is a result, not a crash: its status
@@ -8,8 +9,10 @@ records the message and its samples come from the last good checkpoint.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import torch
 from torch import nn
 
 from advlab.experiments.base import RunContext
+from advlab.experiments.cache import config_key
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.records import EVAL_COLUMNS, read_metrics
 from advlab.gan.sampling import generate, sample_latent, save_grid
@@ -39,23 +43,44 @@ def feature_network(ctx: RunContext, data: str, features: str, epochs: int = 3) 
     return trained_classifier(ctx, "lenet", data, TrainConfig(epochs=epochs))
 
 
+def cached_run_dir(ctx: RunContext, cfg: GANTrainConfig) -> Path:
+    """Where the model cache keeps the run of `cfg` (keyed by everything but the device), so
+    that experiments training the same GAN share it (progressive-gan and memorisation)."""
+    spec = {k: v for k, v in cfg.to_json().items() if k != "device"}
+    return ctx.cache_dir / "gan-runs" / f"{cfg.arch}-{cfg.loss}-{config_key(spec)}"
+
+
+StepHook = Callable[[int, dict[str, Any]], None]
+
+
 def run_gan(ctx: RunContext, cfg: GANTrainConfig, name: str,
-            features: nn.Module | str | None, n_grid: int = 64) -> dict[str, Any]:
-    """Train `cfg` into <out>/runs/<name>; returns {"name", "status" ("ok" | the error
-    message), "seconds", "curves" (metrics.csv columns as lists), "final" (last evaluation),
-    "samples" (grid PNG path relative to ctx.out_dir, or None)} and, when `features` is a
-    classifier module and the run left a generator, "classes" (`class_coverage` of 1,000
-    samples seeded by cfg.seed)."""
-    out = ctx.out_dir / "runs" / name
-    status = "ok"
+            features: nn.Module | str | None, n_grid: int = 64, *,
+            on_step: StepHook | None = None, cache: bool = False) -> dict[str, Any]:
+    """Train `cfg` into <out>/runs/<name> (with `cache`: into `cached_run_dir`, unless a
+    finished run is there, which is then used as it is); returns {"name", "status" ("ok" |
+    the error message), "seconds", "curves" (metrics.csv columns as lists), "final" (last
+    evaluation), "samples" (grid PNG path relative to ctx.out_dir, or None), "run_dir"} and,
+    when `features` is a classifier module and the run left a generator, "classes"
+    (`class_coverage` of 1,000 samples seeded by cfg.seed). on_step: passed to `train`."""
+    out = cached_run_dir(ctx, cfg) if cache else ctx.out_dir / "runs" / name
     extractor = features if isinstance(features, nn.Module) else None
     if isinstance(features, str):
         cfg = cfg.replace(eval_features=features)
-    try:
-        train(cfg, out, extractor=extractor, tensorboard=False)
-    except (TrainingDiverged, DiscriminatorCollapsed) as error:
-        status = str(error).split(";")[0]
-        log.warning("%s: %s", name, status)
+    finished = out / "status.json"
+    if cache and finished.is_file() and json.loads(finished.read_text()).get("iters") == cfg.iters:
+        status = json.loads(finished.read_text())["status"]
+        log.info("%s: using the cached run %s", name, out)
+    else:
+        status = "ok"
+        try:
+            # the run's iterations are a progress task nested under the caller's (methods, cells)
+            train(cfg, out, extractor=extractor, tensorboard=False, reporter=ctx.reporter,
+                  on_step=on_step, label=name)
+        except (TrainingDiverged, DiscriminatorCollapsed) as error:
+            status = str(error).split(";")[0]
+            log.warning("%s: %s", name, status)
+        if cache:
+            finished.write_text(json.dumps({"status": status, "iters": cfg.iters}))
     rows = read_metrics(out) if (out / "metrics.csv").is_file() else []
     curves = {key: [r[key] for r in rows] for key in (rows[0] if rows else {})}
     evaluations = [r for r in rows if r.get("fid") is not None]
@@ -71,7 +96,7 @@ def run_gan(ctx: RunContext, cfg: GANTrainConfig, name: str,
         log.warning("%s: no samples (%s)", name, error)
     seconds = curves.get("wall_seconds", [0.0])[-1] if curves else 0.0
     summary = {"name": name, "status": status, "seconds": seconds, "curves": _finite(curves),
-               "final": _finite(final), "samples": samples}
+               "final": _finite(final), "samples": samples, "run_dir": str(out)}
     if samples is not None and isinstance(features, nn.Module):
         summary["classes"] = class_coverage(out, features, 1000, cfg.seed, ctx.device)
     return summary

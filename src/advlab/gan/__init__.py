@@ -1,11 +1,17 @@
-"""GAN training parts: objectives (losses.py), weight constraints and penalties
-(penalties.py), learning-rule schedules (schedules.py) and generative metrics (metrics.py,
-imported on demand because it pulls in torchmetrics).
+"""GAN training parts: objectives (losses.py), learning rules (learning_rule.py, with the
+schedule formulas in schedules.py), weight constraints and penalties (penalties.py), the
+progressive-growing schedule (growth.py), stop rules (monitors.py) and generative metrics
+(metrics.py, sliced_wasserstein.py, ms_ssim.py; imported on demand because metrics pulls in
+torchmetrics).
 
 Architectures live in `advlab.models.gan` (`build_gan`, `GAN_ARCHS`).
 """
 
+from advlab.gan.growth import GrowthPhase, GrowthSchedule, fade_reals, phase_at
+from advlab.gan.learning_rule import LearningRule
 from advlab.gan.losses import (
+    GOODFELLOW_RULE,
+    KARRAS_RULE,
     OBJECTIVES,
     Objective,
     get_objective,
@@ -21,6 +27,7 @@ from advlab.gan.losses import (
 from advlab.gan.penalties import (
     clip_weights_,
     critic_gradient_norms,
+    drift_penalty,
     gradient_penalty,
     max_norm_,
     random_interpolates,
@@ -28,11 +35,18 @@ from advlab.gan.penalties import (
 from advlab.gan.schedules import exponential_decay_lr, linear_momentum
 
 __all__ = [
+    "GOODFELLOW_RULE",
+    "KARRAS_RULE",
     "OBJECTIVES",
+    "GrowthPhase",
+    "GrowthSchedule",
+    "LearningRule",
     "Objective",
     "clip_weights_",
     "critic_gradient_norms",
+    "drift_penalty",
     "exponential_decay_lr",
+    "fade_reals",
     "get_objective",
     "gradient_penalty",
     "linear_momentum",
@@ -43,6 +57,7 @@ __all__ = [
     "minimax_d_loss",
     "minimax_g_loss",
     "nonsaturating_g_loss",
+    "phase_at",
     "random_interpolates",
     "wasserstein_d_loss",
     "wasserstein_g_loss",

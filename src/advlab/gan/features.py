@@ -14,9 +14,12 @@ logits the Inception score (Salimans et al. 2016). Two kinds exist:
   the offline default): features are the penultimate activations (the input of the last
   linear layer), logits its output. FID with such features is comparable only between runs
   that use the same classifier.
+- `VGGLayerFeatures`: activations of five layers of an ImageNet VGG-16 (conv1_2, conv2_2,
+  conv3_2, conv4_2, conv5_2, after Chen & Koltun 2017), the feature space of Karras et al.'s
+  nearest-neighbour memorisation check (Figure 10).
 
-`feature_extractor(spec)` builds either from "inception", "inception:<weights file>",
-"classifier:<checkpoint>" or an `nn.Module` classifier.
+`feature_extractor(spec)` builds one from "inception", "inception:<weights file>",
+"classifier:<checkpoint>", "vgg16" or an `nn.Module` classifier.
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ logger = logging.getLogger(__name__)
 
 INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_WEIGHTS_ENV = "ADVLAB_INCEPTION_WEIGHTS"
-SPECS = ("inception", "inception:<weights file>", "classifier:<checkpoint>")
+SPECS = ("inception", "inception:<weights file>", "classifier:<checkpoint>", "vgg16")
+# torchvision vgg16.features indices of the ReLUs after conv1_2, conv2_2, conv3_2, conv4_2,
+# conv5_2 (the layers Chen & Koltun 2017 match and Karras et al. 2018 search with)
+VGG16_LAYERS = (3, 8, 13, 20, 27)
 
 
 class FeatureExtractor(nn.Module):
@@ -49,6 +55,13 @@ class FeatureExtractor(nn.Module):
     def features(self, images: Tensor) -> Tensor:
         """Only the features (N, F) of images in [0, 1]."""
         return self(images)[0]
+
+
+def _rgb_images(images: Tensor) -> Tensor:
+    """Checked images (N, C, H, W) in [0, 1], grey ones repeated to 3 channels: what the
+    ImageNet networks (Inception, VGG) take."""
+    _check_images(images)
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
 def _check_images(images: Tensor) -> None:
@@ -172,13 +185,55 @@ class InceptionFeatures(FeatureExtractor):
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        _check_images(images)
-        if images.shape[1] == 1:
-            images = images.expand(-1, 3, -1, -1)  # grey -> RGB
+        images = _rgb_images(images)
         quantised = (images * 255).round().clamp(0, 255).to(torch.uint8)  # what FID code expects
         # the torch-fidelity forward returns one tensor per requested feature, in order
         features, logits = self.net._torch_fidelity_forward(quantised)
         return features.flatten(1).float(), logits.flatten(1).float()
+
+
+class VGGLayerFeatures(FeatureExtractor):
+    """Five VGG-16 layers as one feature vector (Karras et al. 2018, Figure 10: "activations
+    from five VGG layers, as suggested by Chen & Koltun (2017)"): the ReLU outputs after
+    conv1_2, conv2_2, conv3_2, conv4_2 and conv5_2, each average-pooled to at most `grid` x
+    `grid` positions (4: about 24k numbers per image whatever its size; the full maps of a
+    128-px image are 2.4M, too many to search 10,000 samples in), flattened and scaled by
+    1 / sqrt(its size), so that a squared distance is the sum over the layers of their mean
+    squared differences. Grey images are repeated to 3 channels; ImageNet normalisation is
+    inside. logits: VGG-16's ImageNet logits.
+
+    pretrained=True loads torchvision's ImageNet weights (cached or downloaded; offline a
+    clear error names the file); False builds the untrained network (tests)."""
+
+    def __init__(self, pretrained: bool = True, grid: int = 4) -> None:
+        super().__init__()
+        from advlab.models import torchvision_models
+
+        self.net = torchvision_models.torchvision_classifier("torchvision:vgg16",
+                                                             pretrained=pretrained)
+        self.grid = grid
+        self.num_features = -1  # depends on the image size; set on first use
+        self.eval()
+
+    @torch.no_grad()
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        images = _rgb_images(images)
+        normalize, vgg = self.net[0], self.net[1]
+        layers: nn.Sequential = vgg.features  # type: ignore[assignment]
+        x = normalize(images)
+        parts = []
+        for index, layer in enumerate(layers):
+            x = layer(x)
+            if index in VGG16_LAYERS:
+                side = (min(self.grid, x.shape[-2]), min(self.grid, x.shape[-1]))
+                pooled = torch.nn.functional.adaptive_avg_pool2d(x, side).flatten(1)
+                parts.append(pooled / pooled.shape[1] ** 0.5)  # (N, C_l * grid^2)
+        features = torch.cat(parts, dim=1)
+        self.num_features = int(features.shape[1])
+        head: nn.Module = vgg.classifier  # type: ignore[assignment]
+        pool: nn.Module = vgg.avgpool  # type: ignore[assignment]
+        logits = head(torch.flatten(pool(x), 1))  # (N, 1000)
+        return features, logits
 
 
 def feature_extractor(
@@ -190,6 +245,7 @@ def feature_extractor(
     - "inception:<weights file>": the same from an explicit weights file;
     - "classifier:<checkpoint>": a classifier checkpoint (file or run directory) saved by
       `advlab.models.checkpoint.save_checkpoint`, loaded with `load_checkpoint`;
+    - "vgg16": five layers of an ImageNet VGG-16 (`VGGLayerFeatures`, pretrained);
     - an `nn.Module`: a `FeatureExtractor` is returned as is, any other module is treated as a
       classifier (`ClassifierFeatures`).
     """
@@ -199,6 +255,8 @@ def feature_extractor(
         return ClassifierFeatures(spec)
     if spec == "inception":
         return InceptionFeatures(download=download).to(device)
+    if spec == "vgg16":
+        return VGGLayerFeatures().to(device)
     if spec.startswith("inception:") and len(spec) > len("inception:"):
         return InceptionFeatures(spec.split(":", 1)[1], download=download).to(device)
     if spec.startswith("classifier:") and len(spec) > len("classifier:"):

@@ -7,63 +7,62 @@ Every objective maps raw discriminator/critic scores to two scalars to MINIMISE:
 
 Scores are raw outputs of the discriminator: logits for the probabilistic objectives
 (``minimax``, ``nonsaturating``; D(x) = sigmoid(score)), unbounded regression targets for
-``lsgan`` and critic values for ``wgan``/``wgan-gp``. The logit forms use softplus, which is
-exact and stable: log sigmoid(s) = -softplus(-s) and log(1 - sigmoid(s)) = -softplus(s).
+``lsgan`` and critic values for ``wgan``/``wgan-gp``/``wgan-gp-drift``. The logit forms use
+softplus, which is exact and stable: log sigmoid(s) = -softplus(-s) and
+log(1 - sigmoid(s)) = -softplus(s).
 
-Penalties (the WGAN-GP gradient penalty) and weight clipping are separate functions in
-`advlab.gan.penalties`; an `Objective` only says whether it uses them (`uses_gradient_penalty`,
-`gp_weight`, `clip_value`), so the trainer stays an explicit d_step / g_step loop.
+Penalties (the WGAN-GP gradient penalty, the drift term) and weight clipping are separate
+functions in `advlab.gan.penalties`; an `Objective` only says whether it uses them
+(`gp_weight`, `drift_weight`, `clip_value`), so the trainer stays an explicit d_step / g_step
+loop. The optimiser, learning rate and schedules are one value, `Objective.rule`
+(`advlab.gan.learning_rule.LearningRule`, the paper's rule).
 
-Paper defaults carried by each `Objective` (all overridable with `dataclasses.replace` or
-`Objective.with_overrides`):
-
-=============  =========  =======  ====================  ========  =====  ======  =========
-objective      optimizer  lr       betas / momentum      n_critic  clip   lambda  batch
-=============  =========  =======  ====================  ========  =====  ======  =========
-minimax        sgd        0.1 (*)  momentum 0.5 -> 0.7   1 (k)     -      -       100
-nonsaturating  adam       2e-4     (0.5, 0.999)          1         -      -       128
-lsgan          adam       2e-4     (0.5, 0.999)          1         -      -       64
-wgan           rmsprop    5e-5     -                     5         0.01   -       64
-wgan-gp        adam       1e-4     (0.0, 0.9)            5         -      10      64
-=============  =========  =======  ====================  ========  =====  ======  =========
-
-(*) decayed by 1.000004 per update; the discriminator's is half (`d_lr_scale`, see below).
+=============  ========  =====  ======  =====  =====  ============================================
+objective      n_critic  clip   lambda  drift  batch  learning rule
+=============  ========  =====  ======  =====  =====  ============================================
+minimax        1 (k)     -      -       -      100    SGD 0.1 / 1.000004 per update, momentum
+                                                      0.5 -> 0.7, D at half lr, max-norm 1.9365
+nonsaturating  1         -      -       -      128    Adam 2e-4 (0.5, 0.999)
+lsgan          1         -      -       -      64     Adam 2e-4 (0.5, 0.999)
+wgan           5         0.01   -       -      64     RMSProp 5e-5
+wgan-gp        5         -      10      -      64     Adam 1e-4 (0, 0.9)
+wgan-gp-drift  1         -      10      0.001  16     Adam 1e-3 (0, 0.99), eps 1e-8
+=============  ========  =====  ======  =====  =====  ============================================
 
 Sources: Goodfellow et al. 2014 (arXiv:1406.2661), Algorithm 1, "we used k = 1" and "we used
-momentum". The learning rule of `minimax` is that of the authors' released MNIST configuration
-(goodfeli/adversarial, mnist.yaml, read in its stored versions): SGD, lr 0.1, batch 100,
-momentum 0.5 rising linearly to 0.7 between epochs 1 and 250 (pylearn2 MomentumAdjustor), and
-the learning rate divided by 1.000004 after every update down to 1e-6 (pylearn2
-ExponentialDecay); see `advlab.gan.schedules`. That configuration has no max-norm constraint
-(`max_norm`; the authors' TFD configuration uses max_col_norm 1.9365 on G and D). It trains
-both players at once from one minibatch with D's cost halved, 0.5 * (BCE(real) + BCE(fake)),
-and G with -log D(G(z)) (adversarial.AdversaryCost2): our `minimax_d_loss` is the un-halved
-sum, so `minimax` gives D half of G's learning rate (`d_lr_scale` = 0.5), which moves D's
-weights as the authors' lr 0.1 on their cost did. `nonsaturating` keeps DCGAN's Adam (Radford
-et al. 2016); pass optimizer="sgd" and the schedule fields for the authors' rule with it.
-Radford et al. 2016 (arXiv:1511.06434), Section 4: Adam, lr 0.0002, beta1 0.5, batch 128. Mao
-et al. 2017 (LSGAN, arXiv:1611.04076): Adam, beta1 0.5, lr 0.0002 (0.001 for scenes), batch 64.
-Arjovsky et al. 2017 (WGAN, arXiv:1701.07875), Algorithm 1: alpha = 5e-5, c = 0.01, m = 64,
-n_critic = 5, RMSProp. Gulrajani et al. 2017 (WGAN-GP, arXiv:1704.00028), Algorithm 1:
-lambda = 10, n_critic = 5, alpha = 1e-4, beta1 = 0, beta2 = 0.9, m = 64.
+momentum"; the learning rule of `minimax` is that of the authors' released configurations
+(goodfeli/adversarial; `advlab.gan.schedules` has the provenance): mnist.yaml's SGD, lr 0.1,
+batch 100, momentum 0.5 rising linearly to 0.7 between epochs 1 and 250 and the lr divided by
+1.000004 after every update down to 1e-6, and the max_col_norm 1.9365 on every layer of G and D
+of their TFD configuration (tfd_pretrain/train.yaml; mnist.yaml sets none, and without it this
+rule diverges on mnist-5k within 2,000 steps: D loss 0.01 -> 4e4, G loss -> -3e7 at steps
+1993-2000 in a width-16 run). It trains both players at once from one minibatch with D's cost
+halved, 0.5 * (BCE(real) + BCE(fake)), and G with -log D(G(z)) (adversarial.AdversaryCost2):
+our `minimax_d_loss` is the un-halved sum, so `minimax` gives D half of G's learning rate
+(`LearningRule.d_lr_scale` = 0.5). `nonsaturating` keeps DCGAN's Adam (Radford et al. 2016,
+arXiv:1511.06434, Section 4: Adam, lr 0.0002, beta1 0.5, batch 128). Mao et al. 2017 (LSGAN,
+arXiv:1611.04076): Adam, beta1 0.5, lr 0.0002, batch 64. Arjovsky et al. 2017 (WGAN,
+arXiv:1701.07875), Algorithm 1: alpha = 5e-5, c = 0.01, m = 64, n_critic = 5, RMSProp. Gulrajani
+et al. 2017 (WGAN-GP, arXiv:1704.00028), Algorithm 1: lambda = 10, n_critic = 5, alpha = 1e-4,
+beta1 = 0, beta2 = 0.9, m = 64. Karras et al. 2018 (progressive growing, arXiv:1710.10196),
+Section 4.1 / Appendix A.1 and the official code (tkarras/progressive_growing_of_gans, loss.py,
+config.py, train.py): WGAN-GP with lambda 10 plus epsilon_drift = 0.001 * E[D(x)^2], one critic
+step per generator step (D_repeats = 1), Adam lr 0.001, beta1 0, beta2 0.99, eps 1e-8,
+minibatch 16 (varied per resolution by the growth schedule, `advlab.gan.growth`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from advlab.gan.learning_rule import LearningRule
 from advlab.registry import Registry
-
-OptimizerName = Literal["sgd", "adam", "rmsprop"]
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rmsprop")
-Player = Literal["G", "D"]
 
 
 def _check_scores(name: str, scores: Tensor) -> None:
@@ -186,134 +185,59 @@ GLoss = Callable[[Tensor], Tensor]
 class Objective:
     """A GAN objective: its pair of losses and the defaults of the paper that introduced it.
 
-    name: registry key ("minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp").
+    name: registry key (`OBJECTIVES.keys()`).
     d_loss(real_scores (N,), fake_scores (M,)) -> scalar to minimise (discriminator/critic).
     g_loss(fake_scores (N,)) -> scalar to minimise (generator).
-    uses_gradient_penalty: add `gradient_penalty(critic, real, fake, weight=gp_weight)` to the
-        critic loss (WGAN-GP, Algorithm 1 line 7).
-    gp_weight: lambda of WGAN-GP (10.0); 0.0 when unused.
+    gp_weight: lambda of the WGAN-GP penalty added to the critic loss (WGAN-GP Algorithm 1
+        line 7; 10.0), 0.0 = off. drift_weight: epsilon_drift of Karras et al. 2018
+        (Appendix A.1, 0.001): drift_weight * E[D(x)^2] keeps the critic's output near 0.
     clip_value: clip every critic parameter to [-c, c] after each critic step (WGAN), or None.
-    max_norm: rescale every unit's incoming weight vector of G and D onto the L2 ball of this
-        radius after each of their steps (pylearn2 max_col_norm, `penalties.max_norm_`), or None.
-    optimizer: "sgd" | "adam" | "rmsprop"; lr; betas (Adam); momentum (SGD; the initial
-        momentum when final_momentum is set).
-    d_lr_scale: the discriminator's learning rate is lr * d_lr_scale (G's is lr). 0.5 for
-        `minimax`: the authors' pylearn2 cost for D is 0.5 * (BCE(real) + BCE(fake)), half our
-        `minimax_d_loss`, and with SGD halving a loss is halving its learning rate.
-    lr_decay, min_lr: after n updates of an optimiser its lr is max(lr / lr_decay**n, min_lr)
-        (pylearn2 ExponentialDecay); lr_decay = 1.0 keeps lr constant.
-    final_momentum, momentum_start, momentum_saturate: SGD momentum rising linearly from
-        `momentum` to `final_momentum` over epochs [start, saturate] (pylearn2
-        MomentumAdjustor); final_momentum None keeps it constant. See `advlab.gan.schedules`.
+    rule: the paper's learning rule (optimiser, lr, betas/momentum, schedules, max-norm).
     n_critic: discriminator/critic steps per generator step (k in Goodfellow's Algorithm 1).
-    batch_size: the paper's minibatch size m.
-    paper: citation of the defaults.
+    batch_size: the paper's minibatch size m. paper: citation of the defaults.
     """
 
     name: str
     d_loss: DLoss
     g_loss: GLoss
-    uses_gradient_penalty: bool = False
     gp_weight: float = 0.0
+    drift_weight: float = 0.0
     clip_value: float | None = None
-    max_norm: float | None = None
-    optimizer: OptimizerName = "adam"
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    momentum: float = 0.0
-    d_lr_scale: float = 1.0
-    lr_decay: float = 1.0
-    min_lr: float = 0.0
-    final_momentum: float | None = None
-    momentum_start: int = 1
-    momentum_saturate: int = 250
+    rule: LearningRule = field(default_factory=LearningRule)
     n_critic: int = 1
     batch_size: int = 64
     paper: str = ""
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"objective {self.name!r}: unknown optimizer {self.optimizer!r}; "
-                f"valid: {', '.join(OPTIMIZERS)}"
-            )
         if self.n_critic < 1:
             raise ValueError(f"objective {self.name!r}: n_critic must be >= 1, got {self.n_critic}")
         if self.clip_value is not None and self.clip_value <= 0:
             raise ValueError(
                 f"objective {self.name!r}: clip_value must be positive or None, "
-                f"got {self.clip_value}"
-            )
-        if self.max_norm is not None and self.max_norm <= 0:
-            raise ValueError(
-                f"objective {self.name!r}: max_norm must be positive or None, got {self.max_norm}"
-            )
-        if self.d_lr_scale <= 0:
-            raise ValueError(
-                f"objective {self.name!r}: d_lr_scale must be positive, got {self.d_lr_scale}"
-            )
-        if self.lr_decay < 1.0 or self.min_lr < 0.0:
-            raise ValueError(
-                f"objective {self.name!r}: lr_decay must be >= 1 (1 = constant lr) and min_lr "
-                f">= 0, got lr_decay={self.lr_decay}, min_lr={self.min_lr}"
-            )
-        if self.final_momentum is not None:
-            if self.optimizer != "sgd":
+                f"got {self.clip_value}")
+        for name in ("gp_weight", "drift_weight"):
+            if getattr(self, name) < 0:
                 raise ValueError(
-                    f"objective {self.name!r}: final_momentum (a momentum ramp) needs "
-                    f"optimizer 'sgd', got {self.optimizer!r}"
-                )
-            if not 0.0 <= self.final_momentum < 1.0:
-                raise ValueError(
-                    f"objective {self.name!r}: final_momentum must be in [0, 1), "
-                    f"got {self.final_momentum}"
-                )
-            if not 0 <= self.momentum_start <= self.momentum_saturate:
-                raise ValueError(
-                    f"objective {self.name!r}: need 0 <= momentum_start <= momentum_saturate, "
-                    f"got {self.momentum_start} and {self.momentum_saturate}"
-                )
+                    f"objective {self.name!r}: {name} must be >= 0 (0 = off), "
+                    f"got {getattr(self, name)}")
 
     @property
-    def has_schedule(self) -> bool:
-        """Whether lr or momentum change during training (`advlab.gan.schedules`)."""
-        return self.lr_decay != 1.0 or self.final_momentum is not None
-
-    def plain_rule(self) -> Objective:
-        """A copy with constant lr and momentum (no decay, no momentum ramp) and the same lr
-        for both players: what is left of a paper's learning rule under another optimiser."""
-        return dataclasses.replace(self, d_lr_scale=1.0, lr_decay=1.0, min_lr=0.0,
-                                   final_momentum=None)
-
-    def player_lr(self, player: Player) -> float:
-        """The initial learning rate of the generator ("G": lr) or discriminator ("D":
-        lr * d_lr_scale)."""
-        if player not in ("G", "D"):
-            raise ValueError(f"player must be 'G' or 'D', got {player!r}")
-        return self.lr * self.d_lr_scale if player == "D" else self.lr
+    def uses_gradient_penalty(self) -> bool:
+        """Whether the critic loss gets the WGAN-GP gradient penalty (gp_weight > 0)."""
+        return self.gp_weight > 0
 
     def with_overrides(self, **changes: Any) -> Objective:
         """A copy with some defaults replaced, e.g. ``OBJECTIVES["wgan-gp"].with_overrides(
-        optimizer="rmsprop", lr=5e-5)`` (WGAN-GP with RMSProp, WGAN-GP Figure 3)."""
+        n_critic=1)``; the learning rule is replaced with `rule=` (`LearningRule.override`)."""
         return dataclasses.replace(self, **changes)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The JSON-serialisable fields (everything but the two loss functions), e.g. for a
         checkpoint's metadata or a run's config.json."""
-        fields = dataclasses.asdict(self)
-        del fields["d_loss"], fields["g_loss"]
-        fields["betas"] = list(self.betas)
-        return fields
-
-    def make_optimizer(self, params: Any, player: Player = "G") -> torch.optim.Optimizer:
-        """The paper's optimizer over `params` (of the generator "G" or the discriminator "D")
-        with this objective's betas/momentum and that player's initial lr (`player_lr`)."""
-        lr = self.player_lr(player)
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=lr, betas=self.betas)
-        if self.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=lr)
-        return torch.optim.SGD(params, lr=lr, momentum=self.momentum)
+        return {"name": self.name, "gp_weight": self.gp_weight,
+                "drift_weight": self.drift_weight, "clip_value": self.clip_value,
+                "rule": self.rule.to_json(), "n_critic": self.n_critic,
+                "batch_size": self.batch_size, "paper": self.paper}
 
 
 class ObjectiveRegistry(Registry[Objective]):
@@ -346,86 +270,46 @@ def lsgan_objective(a: float = 0.0, b: float = 1.0, c: float = 1.0) -> Objective
         return lsgan_g_loss(fake_scores, c=c)
 
     return Objective(
-        name="lsgan",
-        d_loss=d_loss,
-        g_loss=g_loss,
-        optimizer="adam",
-        lr=2e-4,
-        betas=(0.5, 0.999),
-        n_critic=1,
-        batch_size=64,
-        paper=f"Mao et al. 2017 (LSGAN), Eq. (2) with a={a:g}, b={b:g}, c={c:g}",
+        name="lsgan", d_loss=d_loss, g_loss=g_loss,
+        rule=LearningRule(optimizer="adam", lr=2e-4, betas=(0.5, 0.999)), n_critic=1,
+        batch_size=64, paper=f"Mao et al. 2017 (LSGAN), Eq. (2) with a={a:g}, b={b:g}, c={c:g}",
     )
 
 
+# Goodfellow et al.'s learning rule (module docstring): mnist.yaml's SGD schedule with the
+# max-norm of their TFD configuration
+GOODFELLOW_RULE = LearningRule(
+    optimizer="sgd", lr=0.1, momentum=0.5, d_lr_scale=0.5, lr_decay=1.000004, min_lr=1e-6,
+    final_momentum=0.7, momentum_start=1, momentum_saturate=250, max_norm=1.9365)
+# Karras et al. 2018, Appendix A.1 (config.py: G_opt = D_opt = beta1 0, beta2 0.99, eps 1e-8)
+KARRAS_RULE = LearningRule(optimizer="adam", lr=1e-3, betas=(0.0, 0.99), eps=1e-8)
+
 OBJECTIVES = ObjectiveRegistry("GAN objective")
-OBJECTIVES.add(
-    "minimax",
-    Objective(
-        name="minimax",
-        d_loss=minimax_d_loss,
-        g_loss=minimax_g_loss,
-        optimizer="sgd",
-        lr=0.1,
-        momentum=0.5,
-        d_lr_scale=0.5,
-        lr_decay=1.000004,
-        min_lr=1e-6,
-        final_momentum=0.7,
-        momentum_start=1,
-        momentum_saturate=250,
-        n_critic=1,
-        batch_size=100,
-        paper="Goodfellow et al. 2014, Algorithm 1 (SGD with momentum, k=1); learning rule of "
-        "goodfeli/adversarial mnist.yaml (lr 0.1 / 1.000004 per update on a halved D cost, "
-        "momentum 0.5 -> 0.7 over epochs 1-250)",
-    ),
-)
-OBJECTIVES.add(
-    "nonsaturating",
-    Objective(
-        name="nonsaturating",
-        d_loss=minimax_d_loss,
-        g_loss=nonsaturating_g_loss,
-        optimizer="adam",
-        lr=2e-4,
-        betas=(0.5, 0.999),
-        n_critic=1,
-        batch_size=128,
-        paper="Goodfellow et al. 2014 Section 3; DCGAN (Radford et al. 2016) Adam 2e-4, beta1 0.5",
-    ),
-)
+OBJECTIVES.add("minimax", Objective(
+    name="minimax", d_loss=minimax_d_loss, g_loss=minimax_g_loss, rule=GOODFELLOW_RULE,
+    n_critic=1, batch_size=100,
+    paper="Goodfellow et al. 2014, Algorithm 1 (SGD with momentum, k=1); learning rule of "
+    "goodfeli/adversarial (mnist.yaml: lr 0.1 / 1.000004 per update on a halved D cost, "
+    "momentum 0.5 -> 0.7 over epochs 1-250; tfd_pretrain: max_col_norm 1.9365)"))
+OBJECTIVES.add("nonsaturating", Objective(
+    name="nonsaturating", d_loss=minimax_d_loss, g_loss=nonsaturating_g_loss,
+    rule=LearningRule(optimizer="adam", lr=2e-4, betas=(0.5, 0.999)), n_critic=1,
+    batch_size=128,
+    paper="Goodfellow et al. 2014 Section 3; DCGAN (Radford et al. 2016) Adam 2e-4, beta1 0.5"))
 OBJECTIVES.add("lsgan", lsgan_objective())
-OBJECTIVES.add(
-    "wgan",
-    Objective(
-        name="wgan",
-        d_loss=wasserstein_d_loss,
-        g_loss=wasserstein_g_loss,
-        clip_value=0.01,
-        optimizer="rmsprop",
-        lr=5e-5,
-        n_critic=5,
-        batch_size=64,
-        paper="Arjovsky et al. 2017, Algorithm 1 (RMSProp 5e-5, c=0.01, n_critic=5)",
-    ),
-)
-OBJECTIVES.add(
-    "wgan-gp",
-    Objective(
-        name="wgan-gp",
-        d_loss=wasserstein_d_loss,
-        g_loss=wasserstein_g_loss,
-        uses_gradient_penalty=True,
-        gp_weight=10.0,
-        optimizer="adam",
-        lr=1e-4,
-        betas=(0.0, 0.9),
-        n_critic=5,
-        batch_size=64,
-        paper="Gulrajani et al. 2017, Algorithm 1 (lambda=10, n_critic=5, Adam 1e-4, (0, 0.9))",
-    ),
-)
+OBJECTIVES.add("wgan", Objective(
+    name="wgan", d_loss=wasserstein_d_loss, g_loss=wasserstein_g_loss, clip_value=0.01,
+    rule=LearningRule(optimizer="rmsprop", lr=5e-5), n_critic=5, batch_size=64,
+    paper="Arjovsky et al. 2017, Algorithm 1 (RMSProp 5e-5, c=0.01, n_critic=5)"))
+OBJECTIVES.add("wgan-gp", Objective(
+    name="wgan-gp", d_loss=wasserstein_d_loss, g_loss=wasserstein_g_loss, gp_weight=10.0,
+    rule=LearningRule(optimizer="adam", lr=1e-4, betas=(0.0, 0.9)), n_critic=5, batch_size=64,
+    paper="Gulrajani et al. 2017, Algorithm 1 (lambda=10, n_critic=5, Adam 1e-4, (0, 0.9))"))
+OBJECTIVES.add("wgan-gp-drift", Objective(
+    name="wgan-gp-drift", d_loss=wasserstein_d_loss, g_loss=wasserstein_g_loss, gp_weight=10.0,
+    drift_weight=0.001, rule=KARRAS_RULE, n_critic=1, batch_size=16,
+    paper="Karras et al. 2018, Appendix A.1 (WGAN-GP lambda=10 + 0.001 * D(x)^2 drift, "
+    "n_critic=1, Adam 1e-3 (0, 0.99), eps 1e-8)"))
 
 
 def get_objective(name: str) -> Objective:

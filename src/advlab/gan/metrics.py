@@ -231,8 +231,9 @@ def nearest_neighbours(
     images -> (N, F), or None for raw pixels).
 
     generated: (M, C, H, W) and dataset: (N, C, H, W), both in [0, 1]. Distances are
-    Euclidean, computed with torch.cdist in (batch_size x batch_size) blocks with a running
-    top-k, so memory is O(batch_size^2) whatever N is.
+    Euclidean, computed with torch.cdist against the dataset in blocks of batch_size images,
+    each block embedded when it is used, with a running top-k: memory holds the queries'
+    features and one block's, whatever N is.
     """
     if dataset.shape[0] < k:
         raise ValueError(f"k={k} neighbours requested from a dataset of {dataset.shape[0]}")
@@ -243,12 +244,10 @@ def nearest_neighbours(
         )
     embed = _embedding(features)
     query = torch.cat([embed(chunk) for chunk in generated.split(batch_size)])  # (M, F)
-    keys = torch.cat([embed(chunk) for chunk in dataset.split(batch_size)])  # (N, F)
-    keys = keys.to(query.device)
     best_d = torch.full((query.shape[0], 0), float("inf"), device=query.device)
     best_i = torch.zeros((query.shape[0], 0), dtype=torch.long, device=query.device)
-    for start in range(0, keys.shape[0], batch_size):  # blocks of the dataset, not samples
-        block = keys[start : start + batch_size]  # (B, F)
+    for start in range(0, dataset.shape[0], batch_size):  # blocks of the dataset, not samples
+        block = embed(dataset[start : start + batch_size]).to(query.device)  # (B, F)
         # direct differences, not the |a|^2 + |b|^2 - 2ab expansion, so duplicates are at 0
         d = torch.cat(
             [torch.cdist(q, block, compute_mode="donot_use_mm_for_euclid_dist")

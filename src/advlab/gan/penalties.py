@@ -1,8 +1,10 @@
-"""Constraints on the networks' weights: WGAN-GP's gradient penalty, WGAN's weight clipping,
-and the max-norm constraint of Goodfellow et al.'s pylearn2 configurations.
+"""Constraints on the networks' weights and outputs: WGAN-GP's gradient penalty, the drift
+term of progressive GANs, WGAN's weight clipping, and the max-norm constraint of Goodfellow et
+al.'s pylearn2 configurations.
 
 All are separate from the objectives (`advlab.gan.losses`): an `Objective` only says whether
-it uses them (`uses_gradient_penalty`, `gp_weight`, `clip_value`, `max_norm`).
+it uses them (`gp_weight`, `drift_weight`, `clip_value`; `max_norm` is part of its
+`LearningRule`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,17 @@ def gradient_penalty(
     x_hat = random_interpolates(real, fake, generator)  # (N, C, H, W)
     norms = critic_gradient_norms(critic, x_hat, create_graph=True)  # (N,)
     return weight * (norms - 1.0).pow(2).mean()
+
+
+def drift_penalty(real_scores: Tensor, weight: float = 0.001) -> Tensor:
+    """The drift term of Karras et al. 2018, Appendix A.1 (epsilon_drift = 0.001; official
+    loss.py, `EpsilonPenalty`):  weight * E_x[D(x)^2]  on the critic's scores of REAL images,
+    added to the critic loss so that its output does not drift far from zero.
+
+    real_scores: (N,) critic values. Returns a scalar to ADD to the critic loss."""
+    if real_scores.dim() != 1:
+        raise ValueError(f"real_scores must have shape (N,), got {tuple(real_scores.shape)}")
+    return weight * real_scores.pow(2).mean()
 
 
 @torch.no_grad()

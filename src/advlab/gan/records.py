@@ -14,7 +14,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-TRAIN_COLUMNS = ["d_loss", "g_loss", "wasserstein", "gradient_penalty", "d_real", "d_fake"]
+TRAIN_COLUMNS = ["d_loss", "g_loss", "wasserstein", "gradient_penalty", "d_real", "d_fake",
+                 "d_grad_norm", "g_grad_norm", "images_seen", "lod"]
 EVAL_COLUMNS = ["fid", "kid_mean", "kid_std", "inception_score", "inception_std"]
 COLUMNS = ["step", "wall_seconds", *TRAIN_COLUMNS, *EVAL_COLUMNS]
 

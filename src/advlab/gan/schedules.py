@@ -4,7 +4,7 @@ Goodfellow et al. 2014 (arXiv:1406.2661), Algorithm 1: "The gradient-based updat
 standard gradient-based learning rule. We used momentum in our experiments." The authors'
 released MNIST configuration (goodfeli/adversarial, mnist.yaml, pylearn2) adds two schedules to
 SGD with momentum (lr 0.1, initial momentum 0.5, batch 100; our discriminator's lr is half of
-that, `Objective.d_lr_scale`, because the authors' D cost is half of ours):
+that, `LearningRule.d_lr_scale`, because the authors' D cost is half of ours):
 
 - `pylearn2.training_algorithms.sgd.ExponentialDecay(decay_factor=1.000004, min_lr=1e-6)`:
   after the n-th update the learning rate is max(lr_0 / decay_factor**n, min_lr)
@@ -15,8 +15,9 @@ that, `Objective.d_lr_scale`, because the authors' D cost is half of ours):
 
 Both are functions of counters the trainer checkpoints (generator steps and real batches
 consumed, `advlab.gan.state.RunProgress`), never of mutable scheduler objects, so a resumed run
-sets exactly the values the uninterrupted run set. `apply_learning_rule_` writes them into an
-optimiser's param groups before each step.
+sets exactly the values the uninterrupted run set. `advlab.gan.learning_rule.LearningRule`
+combines them (`LearningRule.at`) and writes them into an optimiser's param groups before each
+step (`LearningRule.apply_`).
 
 Our counters: the discriminator's n-th update is the one on real batch number n (0-based,
 `BatchStream.position`): it decays per D update, k times per generator iteration; the
@@ -39,10 +40,6 @@ MomentumAdjustor formulas, the Momentum update and the adjustor's call before th
 """
 
 from __future__ import annotations
-
-import torch
-
-from advlab.gan.losses import Objective, Player
 
 
 def exponential_decay_lr(base_lr: float, updates: int, decay_factor: float, min_lr: float) -> float:
@@ -84,34 +81,3 @@ def linear_momentum(epochs_done: int, initial: float, final: float, start: int,
         return final if count >= start else initial
     alpha = min(max((count - start) / (saturate - start), 0.0), 1.0)
     return initial * (1.0 - alpha) + alpha * final
-
-
-def learning_rule_at(objective: Objective, player: Player, updates: int,
-                     epochs_done: int) -> tuple[float, float]:
-    """(lr, momentum) of `objective`'s learning rule for `player` ("G" or "D") for an update
-    that follows `updates` earlier updates of the same optimiser, in the epoch after
-    `epochs_done` completed epochs.
-
-    Without a schedule (lr_decay == 1, final_momentum None) that is
-    (objective.player_lr(player), objective.momentum)."""
-    base_lr = objective.player_lr(player)
-    lr = exponential_decay_lr(base_lr, updates, objective.lr_decay, objective.min_lr)
-    momentum = objective.momentum
-    if objective.final_momentum is not None:
-        momentum = linear_momentum(epochs_done, objective.momentum, objective.final_momentum,
-                                   objective.momentum_start, objective.momentum_saturate)
-    return lr, momentum
-
-
-def apply_learning_rule_(optimizer: torch.optim.Optimizer, objective: Objective, player: Player,
-                         updates: int, epochs_done: int) -> None:
-    """Set `optimizer`'s lr (and momentum, for SGD) to `learning_rule_at(objective, player,
-    updates, epochs_done)` before its next step; a no-op when the objective has no schedule,
-    so runs without one step exactly as before."""
-    if not objective.has_schedule:
-        return
-    lr, momentum = learning_rule_at(objective, player, updates, epochs_done)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-        if objective.final_momentum is not None:
-            group["momentum"] = momentum

@@ -7,18 +7,20 @@ atomically) holds tensors
     opt_g.*, opt_d.*  both optimisers' state (Adam moments, RMSProp averages, momenta),
     rng.torch_cpu     the global torch CPU generator state (uint8),
 and JSON metadata {"kind": "gan", "config": GANTrainConfig, "image_shape": [C, H, W],
-"step", "batches_seen", "wall_seconds", "collapse_run", "opt_g"/"opt_d": param groups}.
+"step", "batches_seen", "images_seen", "data_epoch", "data_offset", "wall_seconds",
+"collapse_run", "growth_stage", "divergence_scales", "opt_g"/"opt_d": param groups}.
 Nothing else is needed to continue bit-for-bit: the data order and the noise are pure
 functions of (seed, position), and so are the learning-rate and momentum schedules
-(`advlab.gan.schedules`: of the step and the batches seen). `collapse_run` (the collapse
-detector's count of consecutive collapsed steps) is absent from older checkpoints and reads
-as 0 there.
+(`LearningRule.at`: of the step and the batches seen) and the growth schedule
+(`advlab.gan.growth.phase_at`: of the images seen). Fields added later (collapse_run,
+images_seen, data_epoch / data_offset, growth_stage, divergence_scales) are absent from older
+checkpoints and read as their starting values there (the stream position from batches_seen).
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +44,23 @@ CHECKPOINT_KIND = "gan"
 
 @dataclass
 class RunProgress:
-    """Where a run is: generator steps done, real batches consumed, seconds trained so far, and
-    how many consecutive steps up to now the discriminator has won outright (`collapse_run`,
-    the count of `advlab.gan.trainer.CollapseDetector`, so a resumed run stops where the
-    uninterrupted one would)."""
+    """Where a run is: generator steps done, real batches consumed (the discriminator's update
+    count), real images shown to the discriminator (what the growth schedule is a function
+    of), the data stream's epoch and offset in it (None: derive them from batches_seen),
+    seconds trained so far, how many consecutive steps up to now the discriminator has won
+    outright (`collapse_run`, `advlab.gan.monitors.CollapseDetector`), the growth stage whose
+    optimiser state is in use (-1 = none yet) and the divergence detector's running scales,
+    so a resumed run stops and resets exactly where the uninterrupted one would."""
 
     step: int = 0
     batches_seen: int = 0
     wall_seconds: float = 0.0
     collapse_run: int = 0
+    images_seen: int = 0
+    data_epoch: int | None = None
+    data_offset: int | None = None
+    growth_stage: int = -1
+    divergence_scales: dict[str, float] = field(default_factory=dict)
 
 
 def build_networks(cfg: GANTrainConfig, image_shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
@@ -70,6 +80,8 @@ def build_networks(cfg: GANTrainConfig, image_shape: tuple[int, int, int]) -> tu
     accepted = _accepted_kwargs(build_gan, cfg.arch)
     if "batchnorm_in_critic" in accepted:
         kwargs["batchnorm_in_critic"] = critic_bn
+    if cfg.progressive is not None:
+        kwargs["switches"] = cfg.progressive
     if cfg.arch_depth is not None:
         if "depth" not in accepted:
             raise ValueError(f"arch {cfg.arch!r} has no depth argument (arch_depth={cfg.arch_depth})")
@@ -137,8 +149,13 @@ def save_training_state(
         "image_shape": list(image_shape),
         "step": progress.step,
         "batches_seen": progress.batches_seen,
+        "images_seen": progress.images_seen,
+        "data_epoch": progress.data_epoch,
+        "data_offset": progress.data_offset,
         "wall_seconds": progress.wall_seconds,
         "collapse_run": progress.collapse_run,
+        "growth_stage": progress.growth_stage,
+        "divergence_scales": progress.divergence_scales,
         "opt_g": g_meta,
         "opt_d": d_meta,
         "ema": G_ema is not None,
@@ -166,7 +183,7 @@ def load_training_state(
     opt_d: torch.optim.Optimizer,
 ) -> RunProgress:
     """Restore everything `save_training_state` wrote, in place; returns the run's progress
-    (`collapse_run` = 0 for checkpoints written before it was saved)."""
+    (fields added later take their starting values for older checkpoints)."""
     tensors, meta = read_gan_checkpoint(path)
     G.load_state_dict(unprefixed("G", tensors))
     D.load_state_dict(unprefixed("D", tensors))
@@ -178,8 +195,13 @@ def load_training_state(
     optimizer_state_from_tensors(opt_g, tensors, meta["opt_g"], "opt_g")
     optimizer_state_from_tensors(opt_d, tensors, meta["opt_d"], "opt_d")
     torch.set_rng_state(tensors["rng.torch_cpu"])
-    return RunProgress(int(meta["step"]), int(meta["batches_seen"]), float(meta["wall_seconds"]),
-                       int(meta.get("collapse_run", 0)))
+    return RunProgress(
+        step=int(meta["step"]), batches_seen=int(meta["batches_seen"]),
+        wall_seconds=float(meta["wall_seconds"]), collapse_run=int(meta.get("collapse_run", 0)),
+        images_seen=int(meta.get("images_seen", 0)), data_epoch=meta.get("data_epoch"),
+        data_offset=meta.get("data_offset"), growth_stage=int(meta.get("growth_stage", -1)),
+        divergence_scales={k: float(v) for k, v in meta.get("divergence_scales", {}).items()},
+    )
 
 
 def load_generator(

@@ -1,10 +1,11 @@
 """The GAN architecture registry: one factory per row of WGAN-GP Figure 2 plus Goodfellow's
-MLP, each returning a (generator, discriminator) pair, and `build_gan`, the single entry point.
+MLP and Karras et al.'s progressive networks, each returning a (generator, discriminator)
+pair, and `build_gan`, the single entry point.
 
 Every factory takes the keyword-only arguments image_size, channels, latent_dim, width, and
 the discriminator switches batchnorm_in_critic / critic_norm (accepted everywhere so a trainer
 can pass them uniformly; architectures without normalisation in D ignore them), plus its own
-options (mlp: dropout; resnet: depth, residual_scale).
+options (mlp: dropout; resnet: depth, residual_scale; progressive: switches).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from advlab.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from advlab.models.gan.layers import critic_norm_name, init_dcgan_weights_
 from advlab.models.gan.mlp import MLPGenerator, goodfellow_mlp
+from advlab.models.gan.progressive import ProgressiveSwitches, progressive_pair
 from advlab.models.gan.resnet import ResNetDiscriminator, ResNetGenerator
 from advlab.registry import Registry
 
@@ -169,6 +171,25 @@ def resnet(
     return g, d
 
 
+@GAN_ARCHS.register("progressive")
+def progressive(
+    *,
+    image_size: int,
+    channels: int,
+    latent_dim: int = 512,
+    width: int = 16,
+    switches: ProgressiveSwitches | None = None,
+    batchnorm_in_critic: bool = True,
+    critic_norm: str | None = None,
+) -> GanPair:
+    """Karras et al. 2018: the progressively growing generator and discriminator
+    (`advlab.models.gan.progressive`; equalised lr, pixel norm, minibatch stddev, no batch
+    norm, so batchnorm_in_critic / critic_norm are ignored). image_size: a power of two;
+    width: feature maps at the final resolution; switches: the Table 1 ablation."""
+    return progressive_pair(image_size=image_size, channels=channels, latent_dim=latent_dim,
+                            width=width, switches=switches or ProgressiveSwitches())
+
+
 def build_gan(
     arch: str,
     *,
@@ -183,8 +204,9 @@ def build_gan(
     generator: (N, latent_dim) -> (N, channels, image_size, image_size) in [-1, 1] (tanh).
     discriminator: (N, channels, image_size, image_size) in [-1, 1] -> (N,) raw scores
     (logits for the GAN objectives, critic values for WGAN; no sigmoid).
-    image_size: 28, 32 or 64 (28 is made at 32 and centre-cropped by convolutional generators,
-    zero-padded back to 32 by convolutional discriminators); channels: 1 or 3 (any positive
+    image_size: 28, 32 or 64 for the fixed architectures (28 is made at 32 and centre-cropped by convolutional generators,
+    zero-padded back to 32 by convolutional discriminators), any power of two for
+    `progressive`; channels: 1 or 3 (any positive
     number works); width: base number of filters (ngf = ndf); kwargs: architecture options,
     e.g. batchnorm_in_critic=False (layer norm in the critic, for WGAN-GP), depth=... (resnet).
     Unknown names raise `UnknownNameError`, unknown options ValueError listing the valid ones.
