@@ -4,7 +4,6 @@ step or two through the real cached-training paths) and render tables and figure
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import pytest
 import torch
@@ -29,19 +28,7 @@ def ctx(tmp_path):
     return RunContext(out_dir=out, cache_dir=tmp_path / "cache")
 
 
-def _check(module, config, ctx):
-    result = module.run(config, ctx)
-    json.dumps(dataclasses.asdict(result))  # results must be JSON-serialisable
-    rendered = module.render(result, ctx.out_dir)
-    assert rendered.tables and rendered.figures
-    for figure in rendered.figures:
-        assert (ctx.out_dir / figure.path).is_file(), figure.path
-    for table in rendered.tables:
-        assert table.rows
-    return result, rendered
-
-
-def test_classifier_dissection_smallest(ctx, monkeypatch):
+def test_classifier_dissection_smallest(ctx, monkeypatch, run_and_render):
     def untrained(ctx, data, width, training=None):
         torch.manual_seed(0)
         return models.create("scene-vgg", in_channels=3, num_classes=6, image_size=32, width=width).eval()
@@ -50,7 +37,7 @@ def test_classifier_dissection_smallest(ctx, monkeypatch):
     config = dataclasses.replace(classifier_dissection.Config.demo(), width=2, images=60,
                                  ranking_images=30, removal_counts=(0, 1, 4), random_draws=2,
                                  example_units=2, top_images=2)
-    result, rendered = _check(classifier_dissection, config, ctx)
+    result, rendered = run_and_render(classifier_dissection, config, ctx)
     assert [layer["layer"] for layer in result.layers] == ["conv1_1", "conv2_1", "conv3_1", "conv3_2",
                                                            "conv4_1", "conv4_2"]
     assert result.layers[-1]["units"] == 16 and len(result.examples) == 2
@@ -68,11 +55,11 @@ def _tiny(module):
                 segmenter_training=dataclasses.replace(SEGMENTER_TRAINING, epochs=1))
 
 
-def test_gan_dissection_smallest(ctx):
+def test_gan_dissection_smallest(ctx, run_and_render):
     config = dataclasses.replace(gan_dissection.Config.quick(), **_tiny(gan_dissection), samples=40,
                                  example_units=2, top_images=2, grid=4, classifier_samples=50,
                                  per_side=20)
-    result, _ = _check(gan_dissection, config, ctx)
+    result, _ = run_and_render(gan_dissection, config, ctx)
     assert [layer["layer"] for layer in result.layers] == ["net.2", "net.5", "net.8"]  # 4, 8, 16 px
     assert result.layers[0]["shape"] == [16, 4, 4]
     assert 0.0 <= result.segmenter["pixel_accuracy"] <= 1.0 and result.segmenter["images"] == 40
@@ -84,11 +71,11 @@ def test_gan_dissection_smallest(ctx):
     assert again.layers == result.layers
 
 
-def test_gan_interventions_smallest(ctx):
+def test_gan_interventions_smallest(ctx, run_and_render):
     config = dataclasses.replace(gan_interventions.Config.quick(), **_tiny(gan_interventions),
                                  dissect_samples=30, samples=10, removal_counts=(0, 2, 20),
                                  random_draws=2, door_units=3, insertion_samples=4, examples=2)
-    result, rendered = _check(gan_interventions, config, ctx)
+    result, rendered = run_and_render(gan_interventions, config, ctx)
     assert result.removal["counts"] == [0, 2]  # counts above the layer's 8 units are dropped
     assert result.claim["units"] == 2 and result.claim["paper"] == 0.5
     assert result.insertion["grid"] == [8, 8] and len(result.insertion["units"]) == 3
@@ -109,7 +96,7 @@ def test_cached_gan_resumes_an_interrupted_run(ctx):
     assert len((folder / "metrics.csv").read_text().splitlines()) == 1 + 4  # header + 4 steps
 
 
-def test_classifier_dissection_paper_path_on_photographs(ctx, tmp_path, monkeypatch):
+def test_classifier_dissection_paper_path_on_photographs(ctx, tmp_path, monkeypatch, run_and_render):
     """The paper-scale path (a torchvision classifier on an image folder, a torchvision
     segmenter's VOC labels) with untrained weights standing in for the pretrained ones."""
     from PIL import Image
@@ -129,7 +116,7 @@ def test_classifier_dissection_paper_path_on_photographs(ctx, tmp_path, monkeypa
                                  data=f"folder:{tmp_path / 'photos'}@64", images=6,
                                  segmenter="torchvision:lraspp_mobilenet_v3_large",
                                  classifier_concept="auto", example_units=2, top_images=2)
-    result, _ = _check(classifier_dissection, config, ctx)
+    result, _ = run_and_render(classifier_dissection, config, ctx)
     assert [layer["layer"] for layer in result.layers] == ["1.features.0", "1.features.3",
                                                            "1.features.6", "1.features.8",
                                                            "1.features.10"]

@@ -46,22 +46,10 @@ def ctx(tmp_path, monkeypatch):
     return RunContext(out_dir=out, cache_dir=tmp_path / "cache")
 
 
-def _check(module, config, ctx):
-    result = module.run(config, ctx)
-    json.dumps(dataclasses.asdict(result))  # results must be JSON-serialisable
-    rendered = module.render(result, ctx.out_dir)
-    assert rendered.tables and rendered.figures
-    for figure in rendered.figures:
-        assert (ctx.out_dir / figure.path).is_file(), figure.path
-    for table in rendered.tables:
-        assert table.rows
-    return result, rendered
-
-
-def test_gan_algorithm1_smallest(ctx):
+def test_gan_algorithm1_smallest(ctx, run_and_render):
     config = dataclasses.replace(gan_algorithm1.Config.quick(), width=4, iters=4, batch_size=32,
                                  eval_every=2, eval_samples=40)
-    result, rendered = _check(gan_algorithm1, config, ctx)
+    result, rendered = run_and_render(gan_algorithm1, config, ctx)
     assert [(r["loss"], r["k"]) for r in result.runs] == [
         ("minimax", 1), ("minimax", 5), ("nonsaturating", 1), ("nonsaturating", 5)]
     assert all(r["final"]["fid"] > 0 and sum(r["classes"]) == 1000 for r in result.runs)
@@ -84,10 +72,10 @@ def test_gan_algorithm1_rule_is_overridden_by_field_name():
     assert not plain.rule.has_schedule and plain.rule.at("G", 10, 300)[0] == 0.1
 
 
-def test_gan_architectures_smallest(ctx):
+def test_gan_architectures_smallest(ctx, run_and_render):
     config = dataclasses.replace(gan_architectures.Config.quick(), archs=("dcgan", "mlp512"),
                                  width=4, iters=2, batch_size=16, eval_samples=40)
-    result, rendered = _check(gan_architectures, config, ctx)
+    result, rendered = run_and_render(gan_architectures, config, ctx)
     assert len(result.cells) == 2 * 4
     verdicts, fid_table = rendered.tables[0], rendered.tables[1]
     assert len(fid_table.rows) == 2 and len(fid_table.columns) == 1 + 4
@@ -112,10 +100,10 @@ def test_gan_architectures_verdict_rule():
     assert trained({**good, "final": {}}) is None
 
 
-def test_inception_curves_smallest(ctx):
+def test_inception_curves_smallest(ctx, run_and_render):
     config = dataclasses.replace(inception_curves.Config.quick(), width=4, iters=4,
                                  batch_size=16, eval_every=2, eval_samples=40)
-    result, rendered = _check(inception_curves, config, ctx)
+    result, rendered = run_and_render(inception_curves, config, ctx)
     assert [r["method"] for r in result.runs] == list(inception_curves.METHODS)
     for r in result.runs:
         # step 0 is the untrained generator, evaluated before training
@@ -174,11 +162,11 @@ def test_inception_curves_reports_training_progress_inside_the_methods(ctx):
     assert all(t["total"] == t["done"] == 3 for t in inner)
 
 
-def test_progressive_gan_smallest(ctx):
+def test_progressive_gan_smallest(ctx, run_and_render):
     config = dataclasses.replace(progressive_gan.Config.quick(), rows=("no-growing", "pixelnorm"),
                                  width=4, max_width=8, latent_dim=8, stable_images=32,
                                  fade_images=32, final_images=32, batch_size=16, eval_samples=40)
-    result, rendered = _check(progressive_gan, config, ctx)
+    result, rendered = run_and_render(progressive_gan, config, ctx)
     rows = {r["row"]: r for r in result.rows}
     # the same number of real images for both rows: 3 x (32 + 32) + 32 = 224
     assert rows["no-growing"]["images"] == rows["pixelnorm"]["images"] == 224
@@ -197,7 +185,7 @@ def test_progressive_gan_smallest(ctx):
     assert [r["metrics"] for r in again.rows] == [r["metrics"] for r in result.rows]
 
 
-def test_memorisation_of_any_run_and_of_the_progressive_generator(ctx, tmp_path):
+def test_memorisation_of_any_run_and_of_the_progressive_generator(ctx, tmp_path, run_and_render):
     from advlab.gan.config import GANTrainConfig
     from advlab.gan.trainer import train
 
@@ -206,7 +194,7 @@ def test_memorisation_of_any_run_and_of_the_progressive_generator(ctx, tmp_path)
                          sample_every=0, device="cpu"), run_dir, tensorboard=False)
     config = dataclasses.replace(memorisation.Config.quick(), checkpoint=str(run_dir),
                                  n_generated=30, n_heldout=40, shown=4, k=3)
-    result, rendered = _check(memorisation, config, ctx)
+    result, rendered = run_and_render(memorisation, config, ctx)
     assert len(result.distances["generated"]) == 30 and len(result.distances["heldout"]) == 40
     assert len(result.neighbours) == 4 and all(len(n) == 3 for n in result.neighbours)
     assert all(0 <= i < 200 for n in result.neighbours for i in n)  # the run's 200 images
