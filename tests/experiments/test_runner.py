@@ -71,3 +71,16 @@ def test_classifier_baselines_runs_caches_and_renders(tmp_path: Path) -> None:
     again = json.loads((second.out_dir / "result.json").read_text())["result"]["rows"]
     assert [r["test_error"] for r in again] == [r["test_error"] for r in rows]
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == cached
+
+
+def test_the_demo_runs_every_family_at_demo_size() -> None:
+    """`make demo` lists registered experiments only, each with its own demo-sized config,
+    and at least one of every family of the lecture."""
+    from advlab.cli_experiments import DEMO_EXPERIMENTS
+
+    for name in DEMO_EXPERIMENTS:
+        assert hasattr(experiments.get(name).Config, "demo"), f"{name} has no Config.demo()"
+    families = {"attacks": "deepfool-table", "transformations": "eot-table", "universal": "universal",
+                "certification": "wong-table", "sparsity": "sparsity-curves", "gans": "progressive-gan",
+                "dissection": "classifier-dissection"}  # fmt: skip
+    assert set(families.values()) <= set(DEMO_EXPERIMENTS)
