@@ -166,16 +166,22 @@ def test_gan_train_progressive_with_growth_options_and_memorisation(tmp_path: Pa
 
 
 def test_importing_the_cli_imports_no_torch() -> None:
-    """`advlab --help`, `list` and `data list` answer at once: the CLI module and the dataset
-    registry load without torch (each command imports what it needs when it runs)."""
+    """`advlab --help`, `list`, `data list` and reproduce's usage errors (unknown experiment or
+    scale) answer at once: the CLI module and the registries load without torch (each command
+    imports what it needs when it runs)."""
     import subprocess
 
     code = ("import sys, advlab.cli, advlab.data, advlab.experiments; "
             "from advlab.commands.data import dataset_table; dataset_table(None); "
             "from advlab.commands.experiments import experiment_table; experiment_table(); "
-            "print('torch' in sys.modules)")  # fmt: skip
+            "from advlab.commands.experiments import validate\n"
+            "refused = 0\n"
+            "for scale in ('huge', 'quick'):\n"
+            "    try: validate(['classifier-baselines' if scale == 'huge' else 'deepfool'], scale, {})\n"
+            "    except (ValueError, LookupError): refused += 1\n"
+            "print(refused, 'torch' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False", out.stderr
+    assert out.stdout.strip() == "2 False", out.stderr
 
 
 def test_tables_fit_80_columns_without_cutting_cells() -> None:

@@ -65,10 +65,11 @@ def _run_experiments(names: list[str], scale: str, out: Path, overrides: dict[st
                      cache_dir: Path | None, seed: int | None, data_root: Path | None, device: str) -> None:  # fmt: skip
     """Validate, run each experiment with a running total, print its tables, write the report."""
     from advlab.commands.experiments import run_experiments, validate, write_report
+
+    validate(names, scale, overrides)  # before anything is printed, run or imported (torch)
     from advlab.experiments.base import default_cache_dir
     from advlab.train.distributed import init_from_env, shutdown
 
-    validate(names, scale, overrides)  # before anything is printed or run
     env, dev = init_from_env(device)
     start = time.perf_counter()
     main = env.is_main

@@ -36,12 +36,14 @@ def experiment_table() -> Table:
 
 def validate(names: list[str], scale: str, overrides: dict[str, str]) -> None:
     """Fail before any work: unknown names, scales and config fields are refused here."""
-    from advlab.experiments.runner import build_config
-
     if overrides and len(names) > 1:
         raise ValueError("--field overrides apply to one experiment; name it instead of 'all'")
-    for name in names:
-        build_config(experiments.get(name), scale, overrides if len(names) == 1 else None)
+    for name in names:  # names and scale first: no experiment module (torch) imported yet
+        experiments.check_name_and_scale(name, scale)
+    if overrides:
+        from advlab.experiments.runner import build_config
+
+        build_config(experiments.get(names[0]), scale, overrides)
 
 
 def run_experiments(

@@ -39,6 +39,19 @@ EXPERIMENTS: dict[str, str] = {
 }
 
 
+SCALES = ("demo", "quick", "paper")
+"""demo: the size `make demo` runs (Config.demo() where an experiment defines it, else
+quick()); quick: a 2-core CPU in minutes, offline; paper: the paper's data and models."""
+
+
+def check_name_and_scale(name: str, scale: str) -> None:
+    """Refuse an unknown experiment or scale without importing anything heavy."""
+    if name not in EXPERIMENTS:
+        raise UnknownNameError(f"unknown experiment {name!r}; valid names: {', '.join(EXPERIMENTS)}")
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+
+
 def names() -> list[str]:
     return list(EXPERIMENTS)
 

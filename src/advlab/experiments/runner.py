@@ -14,13 +14,11 @@ from types import ModuleType
 from typing import Any
 
 from advlab import experiments
+from advlab.experiments import SCALES
 from advlab.experiments.base import Rendered, RunContext
 from advlab.options import coerce
 
 log = logging.getLogger(__name__)
-SCALES = ("demo", "quick", "paper")
-"""demo: the size `make demo` runs (Config.demo() where an experiment defines it, else
-quick()); quick: a 2-core CPU in minutes, offline; paper: the paper's data and models."""
 
 
 def build_config(module: ModuleType, scale: str = "quick", overrides: dict[str, str] | None = None,
