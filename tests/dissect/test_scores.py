@@ -39,12 +39,18 @@ def test_dissect_matches_direct_computation() -> None:
         thresholds = torch.quantile(values, 0.95, dim=1)
         got = layers[name]
         assert torch.allclose(got.thresholds, thresholds, rtol=1e-5, atol=1e-6)
-        above = up > thresholds[None, :, None, None]  # (N, U, H, W)
+        # Pixels within a float-rounding band of the threshold may fall either side (the probe
+        # runs batches of 7, this reference all 30 at once: other conv kernels), so the IoU must
+        # lie between the values with them all out and all in.
+        band = 1e-5 * (1 + got.thresholds.abs())[None, :, None, None]
+        surely = up > got.thresholds[None, :, None, None] + band  # (N, U, H, W)
+        maybe = up > got.thresholds[None, :, None, None] - band
         for u in range(up.shape[1]):
             for c in range(3):
-                inter = (above[:, u] & (labels == c)).sum()
-                union = (above[:, u] | (labels == c)).sum()
-                assert abs(float(got.iou[u, c]) - float(inter / union)) < 1e-6
+                is_c = labels == c
+                low = (surely[:, u] & is_c).sum() / (maybe[:, u] | is_c).sum()
+                high = (maybe[:, u] & is_c).sum() / (surely[:, u] | is_c).sum()
+                assert float(low) - 1e-6 <= float(got.iou[u, c]) <= float(high) + 1e-6
         peaks = acts.flatten(2).amax(2)  # (N, U)
         assert torch.equal(got.top_indices, peaks.t().topk(4, dim=1).indices)
         assert got.shape == tuple(acts.shape[1:])
