@@ -83,7 +83,8 @@ def progress() -> Any:
     """Progress bars on stderr (one line per finished task when stderr is not a terminal)."""
     from advlab.progress import RichProgress
 
-    return RichProgress(_console(stderr=True))
+    errors = _console(stderr=True)
+    return RichProgress(errors, write_line=lambda line: errors.print(line, highlight=False))
 
 
 def _words(ctx: typer.Context) -> list[str]:

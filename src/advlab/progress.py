@@ -6,12 +6,14 @@ rich progress bars on the terminal; tests and library users get no output.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Task(Protocol):
@@ -77,8 +79,8 @@ class _RichContext(AbstractContextManager):
         if not owner.live:  # a log file: one line per finished task instead of live bars
             done = f"{int(task.completed)}/{int(task.total)}" if task.total else f"{int(task.completed)}"
             extra = f"  {task.fields['info']}" if task.fields.get("info") else ""
-            owner.console.print(f"{'  ' * owner.depth}{self._description}: {done} in "
-                                f"{time.perf_counter() - self._start:.1f} s{extra}", highlight=False)  # fmt: skip
+            owner.write_line(f"{'  ' * owner.depth}{self._description}: {done} in "
+                             f"{time.perf_counter() - self._start:.1f} s{extra}")  # fmt: skip
         if owner.depth > 0:
             owner.bars.remove_task(self._id)  # finished inner bars leave the outer ones readable
         else:
@@ -89,12 +91,14 @@ class RichProgress:
     """Rich progress bars on the terminal (used by the CLI): nested tasks share one display,
     inner ones indented under the outer ones with their own count, elapsed time and ETA,
     and disappear when done. When the output is not a terminal (a log file), each finished
-    task prints one line with its count and time instead."""
+    task gives one line with its count and time to `write_line` instead (the CLI passes its
+    printer; default: the ``advlab.progress`` logger at INFO)."""
 
-    def __init__(self, console: Any = None) -> None:
+    def __init__(self, console: Any = None, write_line: Callable[[str], None] | None = None) -> None:
         from rich.console import Console
 
         self.console = console or Console(stderr=True)
+        self.write_line = write_line or log.info
         self.live = self.console.is_terminal
         self.depth = 0
         self.bars: Any = None
