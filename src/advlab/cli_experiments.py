@@ -27,14 +27,14 @@ def list_command(
                     for n in models.names()]))  # fmt: skip
         return
     if attacks:
-        from advlab.attacks import ATTACKS
+        from advlab.attacks import ATTACKS, Attack
         from advlab.commands.attack_protocols import PROTOCOLS
         from advlab.options import describe_fields
 
         for name, cls in [*ATTACKS.items(), *PROTOCOLS.items()]:
             doc = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
             show(Table(f"advlab attack {name}", ["option", "type", "default"],
-                       [list(r) for r in describe_fields(cls)], caption=doc))  # fmt: skip
+                       [list(r) for r in describe_fields(cls, chosen={Attack})], caption=doc))  # fmt: skip
         return
     from advlab.commands.experiments import experiment_table
 

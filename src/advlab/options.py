@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 
@@ -151,11 +151,16 @@ def _split_nested(words: list[str], nested: Mapping[str, Any]) -> tuple[list[str
     return own, parts
 
 
+def missing_required(config_type: type, values: Mapping[str, Any]) -> list[str]:
+    """The fields of a dataclass type that have no default and are not in `values`."""
+    return [f.name for f in dataclasses.fields(config_type)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            and f.name not in values]  # fmt: skip
+
+
 def _build(target: type, values: dict[str, Any], owner: str, prefix: str) -> Any:
     """target(**values), its missing required fields named as the options to give."""
-    missing = [f.name for f in dataclasses.fields(target)
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-               and f.name not in values]  # fmt: skip
+    missing = missing_required(target, values)
     if missing:
         raise ValueError(f"{owner} needs {', '.join(option_name(prefix + n) for n in missing)}")
     return target(**values)
@@ -166,10 +171,12 @@ def option_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def describe_fields(config_type: type, prefix: str = "", instance: Any = None) -> list[tuple[str, str, str]]:
+def describe_fields(config_type: type, prefix: str = "", instance: Any = None,
+                    chosen: Collection[type] = ()) -> list[tuple[str, str, str]]:  # fmt: skip
     """(option, type, default) for every field of a dataclass type, for help tables; the
     parts of a dataclass-typed field as ``--<field>-<part>`` rows (their defaults those of
-    the field's default value, or of `instance`)."""
+    the field's default value, or of `instance`); a field typed by one of `chosen` (the keys
+    of `parse_field_options`' choosers) as a name followed by its own options."""
     rows = []
     kinds = field_types(config_type)
     for f in dataclasses.fields(config_type):
@@ -183,10 +190,11 @@ def describe_fields(config_type: type, prefix: str = "", instance: Any = None) -
             value = dataclasses.MISSING
         kind = kinds[f.name]
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-            rows += describe_fields(kind, f"{prefix}{f.name}_", None if value is dataclasses.MISSING else value)
+            rows += describe_fields(kind, f"{prefix}{f.name}_", None if value is dataclasses.MISSING else value,
+                                    chosen)  # fmt: skip
             continue
         kind_name = type_name(kind)
-        if isinstance(kind, type) and kind.__module__.startswith("advlab"):  # chosen by name (an attack)
+        if kind in chosen:
             kind_name = f"{kind.__name__.lower()} name, then {option_name(prefix + f.name)}-<option>"
         default = "required" if value is dataclasses.MISSING else repr(value)
         rows.append((option_name(prefix + f.name), kind_name, default))

@@ -15,7 +15,7 @@ from torch import nn
 
 from advlab.attacks import ATTACKS, Attack, attack_in_batches, create_attack
 from advlab.attacks.metrics import rho_adv
-from advlab.options import option_name, parse_field_options
+from advlab.options import missing_required, option_name, parse_field_options
 from advlab.progress import Progress
 from advlab.tables import Table
 from advlab.train.distributed import chunk_slices, current_env
@@ -31,9 +31,7 @@ def build_attack(name: str, words: list[str]) -> Attack:
     field. A missing required field is named as the option to give."""
     cls = ATTACKS.get(name)
     values = parse_field_options(words, cls, f"attack {name}", choosers={Attack: ATTACKS.get})
-    missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-               and f.name not in values]  # fmt: skip
+    missing = missing_required(cls, values)
     if missing:
         options = ", ".join(option_name(f) for f in missing)
         raise ValueError(f"attack {name} needs {options}; its options: "

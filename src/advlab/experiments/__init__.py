@@ -44,12 +44,17 @@ SCALES = ("demo", "quick", "paper")
 quick()); quick: a 2-core CPU in minutes, offline; paper: the paper's data and models."""
 
 
+def check_scale(scale: str) -> None:
+    """Refuse an unknown scale (the valid ones listed)."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+
+
 def check_name_and_scale(name: str, scale: str) -> None:
     """Refuse an unknown experiment or scale without importing anything heavy."""
     if name not in EXPERIMENTS:
         raise UnknownNameError(f"unknown experiment {name!r}; valid names: {', '.join(EXPERIMENTS)}")
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+    check_scale(scale)
 
 
 def names() -> list[str]:

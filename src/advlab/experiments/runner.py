@@ -14,7 +14,6 @@ from types import ModuleType
 from typing import Any
 
 from advlab import experiments
-from advlab.experiments import SCALES
 from advlab.experiments.base import Rendered, RunContext
 from advlab.options import coerce
 
@@ -32,8 +31,7 @@ def build_config(module: ModuleType, scale: str = "quick", overrides: dict[str, 
     A field of a nested config dataclass (``training: TrainConfig``) is overridden by its own
     name (``--epochs 20``) when no top-level field has that name, or as ``--training.epochs``.
     """
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+    experiments.check_scale(scale)
     if scale == "demo" and not hasattr(module.Config, "demo"):
         scale = "quick"
     config = getattr(module.Config, scale)()

@@ -28,7 +28,8 @@ def create(name: str, **kwargs: Any) -> nn.Module:
     except RuntimeError as error:  # a layer that cannot take the image size (5x5 convs on 8x8)
         size = kwargs.get("image_size")
         first = str(error).splitlines()[0]
-        raise ValueError(f"model {name!r} cannot be built for {size}x{size} images ({first})") from None
+        images = f" for {size}x{size} images" if size is not None else ""
+        raise ValueError(f"model {name!r} cannot be built{images} ({first})") from None
 
 
 def names() -> list[str]:
