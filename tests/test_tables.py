@@ -1,6 +1,6 @@
 """Cell formatting of the CLI's tables."""
 
-from advlab.tables import format_cell
+from advlab.report.tables import format_cell
 
 
 def test_format_cell_is_readable_at_every_magnitude() -> None:

@@ -28,6 +28,17 @@ class TrainingDiverged(RuntimeError):
     last good checkpoint is kept on disk."""
 
 
+class TrainingInterrupted(RuntimeError):
+    """Training stopped at the user's request (Ctrl-C) after saving a checkpoint of the step it
+    had reached; `checkpoint` is its path, `step` the optimiser steps done. The run continues
+    bit-for-bit with `--resume`."""
+
+    def __init__(self, message: str, checkpoint: str, step: int) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
+        self.step = step
+
+
 class DiscriminatorCollapsed(TrainingDiverged):
     """The discriminator has won outright for many steps; G no longer gets a useful signal."""
 
@@ -45,5 +56,6 @@ __all__ = [
     "DiscriminatorCollapsed",
     "PretrainedWeightsMissing",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "UnknownNameError",
 ]

@@ -85,7 +85,7 @@ def _inside_mask(attack: Attack, params: dict, x: torch.Tensor, result: AttackRe
     assert result.params is not None and result.params.shape == (n, h * w)
     mask = result.params.view(n, 1, h, w)
     assert bool(((mask == 0) | (mask == 1)).all())
-    assert torch.equal(torch.where(mask > 0, x, result.x_adv), x)
+    assert torch.equal(torch.where(mask > 0, x, result.x_adv), x)  # a selection, no arithmetic: exact
     if attack.mask == "stickers":  # type: ignore[attr-defined]
         sh, sw = max(1, round(attack.sticker_size[0] * h)), max(1, round(attack.sticker_size[1] * w))  # type: ignore[attr-defined]
         assert bool((mask.flatten(1).sum(1) <= attack.stickers * sh * sw).all())  # type: ignore[attr-defined]
@@ -170,7 +170,7 @@ def test_model_untouched(name: str, training: bool, digits) -> None:
     assert model.training is training
     assert all(m.training is training for m in model.modules())
     for k, v in model.state_dict().items():
-        assert torch.equal(v, before[k]), k
+        assert torch.equal(v, before[k]), k  # untouched tensors, not a recomputation
     assert all(p.grad is None for p in model.parameters())
     # attacked as the eval-mode model: frozen statistics, no dropout
     eval_model = copy.deepcopy(model).eval()
@@ -200,8 +200,19 @@ def test_same_result_alone_and_in_batch(name: str, trained_mlp: nn.Module, digit
     for i in (0, 5, 11):
         alone = attack(trained_mlp, x[i : i + 1], y[i : i + 1])
         torch.testing.assert_close(alone.x_adv[0], batch.x_adv[i], atol=1e-4, rtol=1e-4)
-        assert bool(alone.success[0]) == bool(batch.success[i])
-        assert int(alone.steps[0]) == int(batch.steps[i])
+        # two computations (1-row vs 12-row matmuls round differently on other CPU kernels):
+        # the outcome and the step count may only differ for an iterate left within rounding
+        # of the decision boundary
+        if bool(alone.success[0]) != bool(batch.success[i]) or int(alone.steps[0]) != int(batch.steps[i]):
+            assert _label_margin(batch.logits[i], y[i]) < 1e-3, (i, alone.steps, batch.steps[i])
+
+
+def _label_margin(logits: torch.Tensor, label: torch.Tensor) -> float:
+    """|logit of the label - the best other logit| for one sample's (K,) logits: how far
+    the sample sits from flipping its success flag."""
+    others = logits.clone()
+    others[int(label)] = -torch.inf
+    return abs(float(logits[int(label)] - others.max()))
 
 
 # Attacks that draw random numbers, with parameters under which they do.
@@ -221,7 +232,7 @@ def test_randomness_comes_from_the_generator(name: str, trained_mlp: nn.Module, 
     a = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(3))
     b = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(3))
     c = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(4))
-    assert torch.equal(a.x_adv, b.x_adv)
+    assert torch.equal(a.x_adv, b.x_adv)  # the same computation repeated: bit for bit
     assert not torch.equal(a.x_adv, c.x_adv)
 
 
@@ -248,7 +259,7 @@ def test_targeted_reaches_targets(name: str, trained_mlp: nn.Module, digits) -> 
     x, y = digits[0][:50], digits[1][:50]
     target = (y + 1) % 10
     result = create_attack(name, **TARGETED[name])(trained_mlp, x, target, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(result.success, result.logits.argmax(1) == target)
+    assert torch.equal(result.success, result.logits.argmax(1) == target)  # from these same logits
     assert result.success_rate > 0.5
 
 
@@ -270,6 +281,7 @@ def test_chunked_equals_whole_batch(name: str, trained_mlp: nn.Module, digits) -
     whole = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(0))
     chunked = attack_in_batches(attack, trained_mlp, x, y, batch_size=13,
                                 generator=torch.Generator().manual_seed(0))  # fmt: skip
+    # one chunk of 13 is the whole batch: the same shapes, kernels and draws, so bit for bit
     assert torch.equal(whole.x_adv, chunked.x_adv) and torch.equal(whole.success, chunked.success)
     if name not in RANDOMISED:  # random draws depend on the chunk shape, by design
         five = attack_in_batches(attack, trained_mlp, x, y, batch_size=5)

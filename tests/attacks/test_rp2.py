@@ -42,7 +42,7 @@ def test_rp2_keeps_x_outside_its_mask(trained_mlp: nn.Module, digits) -> None:
     result = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(0))
     mask = result.params.view(10, 1, 8, 8)
     assert bool((mask.flatten(1).sum(1) == 8).all())  # one 2x4 sticker each
-    assert torch.equal(torch.where(mask > 0, x, result.x_adv), x)
+    assert torch.equal(torch.where(mask > 0, x, result.x_adv), x)  # a selection, no arithmetic: exact
     assert int(result.steps[0]) == 15
     whole = RP2(mask="object", steps=5, draws=2)(trained_mlp, x, y, generator=torch.Generator().manual_seed(0))
     assert bool((whole.params == 1).all()) and int(whole.steps[0]) == 5

@@ -48,13 +48,38 @@ def _brute_force_grid(attack: SpatialGrid, model: nn.Module, x: torch.Tensor, y:
     return best_params
 
 
+def _assert_same_choices(model: nn.Module, x: torch.Tensor, y: torch.Tensor, got: torch.Tensor,
+                         expected: torch.Tensor) -> None:
+    """Two computations of the grid rule (other batch shapes: other matmul rounding) pick
+    the same grid point per sample, except where two candidates tie within rounding: equal
+    losses and the same outcome, or a candidate within rounding of the decision boundary."""
+    differ = (got != expected).any(1)  # (N,) grid points are exact values: compare exactly
+    assert int(differ.sum()) <= max(1, x.shape[0] // 10), f"{int(differ.sum())} samples changed their choice"
+    if not bool(differ.any()):
+        return
+    with torch.no_grad():
+        outcome = []
+        for params in (got[differ], expected[differ]):
+            logits = model(rotate_translate(x[differ], params))
+            others = logits.scatter(1, y[differ, None], -torch.inf).amax(1)
+            margin = logits.gather(1, y[differ, None]).squeeze(1) - others
+            outcome.append((F.cross_entropy(logits, y[differ], reduction="none"), margin))
+    (loss_a, margin_a), (loss_b, margin_b) = outcome
+    tie = ((loss_a - loss_b).abs() <= 1e-4 * (1 + loss_b.abs())) & ((margin_a < 0) == (margin_b < 0))
+    at_boundary = (margin_a.abs() < 1e-4) | (margin_b.abs() < 1e-4)
+    assert bool((tie | at_boundary).all()), (got[differ], expected[differ], loss_a, loss_b)
+
+
 def test_grid_equals_brute_force_and_chunking_does_not_matter(trained_mlp: nn.Module, digits) -> None:
     x, y = digits[0][:30], digits[1][:30]
     attack = SpatialGrid(max_rotation=20, max_translation=1, rotations=5, translations=3)
     result = attack(trained_mlp, x, y)
-    torch.testing.assert_close(result.params, _brute_force_grid(attack, trained_mlp, x, y))
+    # the attack scores all 15 transformations in one (450, ...) batch, brute force 30 at a
+    # time: two computations, the same choices up to ties within rounding
+    _assert_same_choices(trained_mlp, x, y, result.params, _brute_force_grid(attack, trained_mlp, x, y))
     small = dataclasses.replace(attack, batch_size=7)(trained_mlp, x, y)  # one transformation per call
-    assert torch.equal(small.params, result.params) and torch.equal(small.x_adv, result.x_adv)
+    _assert_same_choices(trained_mlp, x, y, small.params, result.params)
+    torch.testing.assert_close(small.x_adv, rotate_translate(x, small.params))
     assert int(result.steps[0]) == 45
     torch.testing.assert_close(result.x_adv, rotate_translate(x, result.params))
 
@@ -64,7 +89,10 @@ def test_first_adversarial_mode_has_the_grid_accuracy_at_lower_cost(trained_mlp:
     exhaustive = SpatialGrid(max_rotation=20, max_translation=1, rotations=7, translations=3)
     first = dataclasses.replace(exhaustive, exhaustive=False, batch_size=40)  # one grid point per call at first
     full, quick = exhaustive(trained_mlp, x, y), first(trained_mlp, x, y)
-    assert torch.equal(full.success, quick.success)  # the same images survive the grid
+    # the same images survive the grid; two computations (one point per call at first vs all
+    # 21 points in one batch): an image whose only adversarial point sits within rounding of
+    # the boundary may go either way, so allow one such image of 40
+    assert int((full.success != quick.success).sum()) <= 1
     assert bool((quick.steps[~quick.success] == 63).all())  # the survivors saw every point
     assert int(quick.steps.sum()) < int(full.steps.sum()) and bool((full.steps == 63).all())
     assert bool((quick.logits.argmax(1) != y)[quick.success].all())
@@ -98,7 +126,7 @@ def test_random_draws_stay_in_the_box_and_come_from_the_generator(trained_mlp: n
     attack = SpatialRandom(tries=5, max_rotation=10, max_translation=1.5)
     a = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(1))
     b = attack(trained_mlp, x, y, generator=torch.Generator().manual_seed(1))
-    assert torch.equal(a.params, b.params)
+    assert torch.equal(a.params, b.params)  # the same computation repeated: bit for bit
     assert bool((a.params[:, 0].abs() <= 10).all() and (a.params[:, 1:].abs() <= 1.5).all())
     # worst of 10 is never better for the model than worst of 1 drawn from the same stream
     one = SpatialRandom(tries=1)(trained_mlp, x, y, generator=torch.Generator().manual_seed(2))

@@ -36,6 +36,7 @@ def test_stays_in_the_xi_ball_and_the_bounds(norm: str, variant: str, trained_ml
     assert result.accepted >= 1 and result.inner_attacks >= result.accepted
     assert len(result.fooling_rate) == result.passes <= 2
     # the reported rate is the fooling rate of the returned perturbation on X
+    # the same computation: fit calls fooling_rate on this x and v with the same chunks
     assert result.fooling_rate[-1] == fooling_rate(trained_mlp, x, v)
 
 
@@ -61,14 +62,19 @@ def test_fooling_rate_is_against_clean_predictions_not_labels(trained_mlp: nn.Mo
     errors = float((predicted != y).float().mean())
     assert errors > 0.01  # the model misclassifies some digits: labels and predictions differ
     zero = torch.zeros_like(x[0])
-    assert fooling_rate(trained_mlp, x, zero) == 0.0  # no perturbation fools nothing
+    assert fooling_rate(trained_mlp, x, zero) == 0.0  # no perturbation fools nothing (x + 0 is x: the same forward twice)
     result = UniversalPerturbation(xi=0.3, max_passes=1, inner=DeepFool(steps=20)).fit(trained_mlp, x[:100])
     v = result.perturbation
     changed = predict(trained_mlp, perturb(x, v)) != predicted
     wrong = predict(trained_mlp, perturb(x, v)) != y
     assert fooling_rate(trained_mlp, x, v) == pytest.approx(float(changed.float().mean()))
     assert float(changed.float().mean()) != pytest.approx(float(wrong.float().mean()))
-    assert torch.equal(result.clean_predictions, predicted[:100])
+    # fitted on x[:100], predicted above on all of x (other chunk shapes): two computations,
+    # so a prediction may only differ where the top two logits tie within rounding
+    with torch.no_grad():
+        top2 = trained_mlp(x[:100]).topk(2, dim=1).values
+    differ = result.clean_predictions != predicted[:100]
+    assert bool(((top2[:, 0] - top2[:, 1])[differ] < 1e-4).all())
 
 
 def _reference_pass(model: nn.Module, x: torch.Tensor, v: torch.Tensor, uap: UniversalPerturbation) -> torch.Tensor:
@@ -109,7 +115,7 @@ def test_unconverged_inner_attacks_are_rejected(trained_mlp: nn.Module, digits) 
     result = uap.fit(trained_mlp, x)
     assert result.accepted < result.inner_attacks
     if result.accepted == 0:
-        assert torch.equal(result.perturbation, torch.zeros_like(x[0]))
+        assert torch.equal(result.perturbation, torch.zeros_like(x[0]))  # never updated: exactly zero
 
 
 def test_stops_at_the_target_fooling_rate(trained_mlp: nn.Module, digits) -> None:
@@ -131,7 +137,7 @@ def test_model_untouched_and_randomness_from_the_generator(digits) -> None:
     b = uap.fit(model, digits[0][:30], torch.Generator().manual_seed(1))
     assert model.training and all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
-    assert torch.equal(a.perturbation, b.perturbation)
+    assert torch.equal(a.perturbation, b.perturbation)  # the same computation repeated: bit for bit
 
 
 def test_random_perturbation_has_the_norm() -> None:

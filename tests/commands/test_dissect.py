@@ -12,9 +12,9 @@ import torch
 from advlab import models
 from advlab.commands.dissect import dissect_command, show_masks
 from advlab.data.scenes import load_scenes
-from advlab.experiments.scene_models import pixel_cross_entropy
-from advlab.models.scene_nets import create_segmenter
+from advlab.models import create_segmenter
 from advlab.train import TrainConfig, fit
+from advlab.zoo.scene_models import pixel_cross_entropy
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -18,7 +18,7 @@ def _checkpoint(folder: Path, model: str = "fc500-150-10") -> Path:
     import torch
 
     from advlab import models
-    from advlab.experiments.cache import model_args_for
+    from advlab.zoo.cache import model_args_for
 
     args = model_args_for(model, "digits")
     torch.manual_seed(0)

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from advlab.experiments.base import Rendered, RunContext
+from advlab.report.rendered import Rendered
+from advlab.zoo.context import RunContext
 
 
 def _run_and_render(module: ModuleType, config: Any, ctx: RunContext) -> tuple[Any, Rendered]:

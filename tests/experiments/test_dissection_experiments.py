@@ -10,8 +10,8 @@ import torch
 
 from advlab import models
 from advlab.experiments import classifier_dissection, gan_dissection, gan_interventions
-from advlab.experiments.base import RunContext
-from advlab.experiments.scene_models import (
+from advlab.zoo.context import RunContext
+from advlab.zoo.scene_models import (
     SCENE_GAN,
     SEGMENTER_TRAINING,
     scene_gan_folder,
@@ -38,15 +38,22 @@ def test_classifier_dissection_smallest(ctx, monkeypatch, run_and_render):
                                  ranking_images=30, removal_counts=(0, 1, 4), random_draws=2,
                                  example_units=2, top_images=2)
     result, rendered = run_and_render(classifier_dissection, config, ctx)
-    assert [layer["layer"] for layer in result.layers] == ["conv1_1", "conv2_1", "conv3_1", "conv3_2",
-                                                           "conv4_1", "conv4_2"]
-    assert result.layers[-1]["units"] == 16 and len(result.examples) == 2
-    assert sum(result.layers[0]["counts"].values()) == result.layers[0]["detectors"]
+    assert [layer.layer for layer in result.layers] == ["conv1_1", "conv2_1", "conv3_1", "conv3_2",
+                                                        "conv4_1", "conv4_2"]
+    assert result.layers[-1].units == 16 and len(result.examples) == 2
+    assert sum(result.layers[0].counts.values()) == result.layers[0].detectors
     uc = result.unit_classifier
-    assert len(uc["with"]) + len(uc["without"]) == 60
-    removal = result.removal["classes"]["forest"]
-    assert len(removal["top"]) == 3 and removal["top"][0] == removal["random"][0]
-    assert len(rendered.tables) == 3
+    assert len(uc.peaks_with) + len(uc.peaks_without) == 60
+    assert result.paper_iou_threshold == 0.04 and uc.paper_images_per_side == 1000
+    removal = result.removal.classes["forest"]
+    assert len(removal.top) == 3 and removal.top[0] == removal.random[0]
+    assert [table.title for table in rendered.tables] == [
+        "Units per concept category and layer (Fig. 1e)", "Example units of the last layer",
+        "Removing a class's most important units vs random units (Fig. 2)"]
+    assert [figure.path for figure in rendered.figures] == [
+        "units_per_layer.png", "last_layer_concepts.png", "example_units.png",
+        "unit_classifier.png", "unit_removal.png"]
+    assert len(rendered.tables[0].rows) == 6 and len(rendered.tables[2].rows) == 6  # classes
 
 
 def _tiny(module):
@@ -59,13 +66,20 @@ def test_gan_dissection_smallest(ctx, run_and_render):
     config = dataclasses.replace(gan_dissection.Config.quick(), **_tiny(gan_dissection), samples=40,
                                  example_units=2, top_images=2, grid=4, classifier_samples=50,
                                  per_side=20)
-    result, _ = run_and_render(gan_dissection, config, ctx)
-    assert [layer["layer"] for layer in result.layers] == ["net.2", "net.5", "net.8"]  # 4, 8, 16 px
-    assert result.layers[0]["shape"] == [16, 4, 4]
-    assert 0.0 <= result.segmenter["pixel_accuracy"] <= 1.0 and result.segmenter["images"] == 40
-    assert abs(sum(v["generated"] for v in result.concepts.values()) - 1.0) < 1e-5
+    result, rendered = run_and_render(gan_dissection, config, ctx)
+    assert [layer.layer for layer in result.layers] == ["net.2", "net.5", "net.8"]  # 4, 8, 16 px
+    assert result.layers[0].shape == [16, 4, 4]
+    assert 0.0 <= result.segmenter.pixel_accuracy <= 1.0 and result.segmenter.images == 40
+    assert abs(sum(c.generated for c in result.concepts) - 1.0) < 1e-5
     uc = result.unit_classifier
-    assert len(uc["with"]) == min(20, uc["images_with"]) and len(uc["without"]) == min(20, 50 - uc["images_with"])
+    assert len(uc.peaks_with) == min(20, uc.images_with)
+    assert len(uc.peaks_without) == min(20, 50 - uc.images_with)
+    assert [table.title for table in rendered.tables] == [
+        "The segmenter on held-out real scenes",
+        "Generator units per concept category and layer (Fig. 3c, d)",
+        "Concepts in generated and real scenes (% of pixels)"]
+    assert {"samples_segmented.png", "units_per_layer.png", "layer_concepts.png",
+            "unit_classifier.png"} <= {figure.path for figure in rendered.figures}
     # the models are cached: a second run trains nothing and gives the same numbers
     again = gan_dissection.run(config, ctx)
     assert again.layers == result.layers
@@ -76,11 +90,15 @@ def test_gan_interventions_smallest(ctx, run_and_render):
                                  dissect_samples=30, samples=10, removal_counts=(0, 2, 20),
                                  random_draws=2, door_units=3, insertion_samples=4, examples=2)
     result, rendered = run_and_render(gan_interventions, config, ctx)
-    assert result.removal["counts"] == [0, 2]  # counts above the layer's 8 units are dropped
-    assert result.claim["units"] == 2 and result.claim["paper"] == 0.5
-    assert result.insertion["grid"] == [8, 8] and len(result.insertion["units"]) == 3
-    positions = sum(v["positions"] for v in result.insertion["by_context"].values())
+    assert result.removal.counts == [0, 2]  # counts above the layer's 8 units are dropped
+    assert result.claim.units == 2 and result.claim.paper == 0.5
+    assert result.insertion.grid == [8, 8] and len(result.insertion.units) == 3
+    positions = sum(v.positions for v in result.insertion.by_context.values())
     assert positions == 4 * 64
+    assert [figure.path for figure in rendered.figures] == [
+        "tree_removal.png", "tree_removal_examples.png", "door_insertion_examples.png",
+        "door_context.png"]
+    assert len(rendered.tables) == 3 and len(rendered.tables[0].rows) == 2  # one row per count
 
 
 def test_cached_gan_resumes_an_interrupted_run(ctx):
@@ -101,23 +119,21 @@ def test_classifier_dissection_paper_path_on_photographs(ctx, tmp_path, monkeypa
     segmenter's VOC labels) with untrained weights standing in for the pretrained ones."""
     from PIL import Image
 
-    from advlab.models import scene_nets
-
     for label in ("a", "b"):
         (tmp_path / "photos" / label).mkdir(parents=True)
         for i in range(3):
             pixels = (torch.rand(32, 32, 3) * 255).byte().numpy()
             Image.fromarray(pixels).save(tmp_path / "photos" / label / f"{i}.png")
-    create, create_segmenter = models.create, scene_nets.create_segmenter
+    create, create_segmenter = models.create, models.create_segmenter
     monkeypatch.setattr(models, "create", lambda name, pretrained=False, **kw: create(name, **kw))
-    monkeypatch.setattr(scene_nets, "create_segmenter",
+    monkeypatch.setattr(models, "create_segmenter",
                         lambda name, pretrained=False, **kw: create_segmenter(name, **kw))
     config = dataclasses.replace(classifier_dissection.Config.paper(), model="torchvision:alexnet",
                                  data=f"folder:{tmp_path / 'photos'}@64", images=6,
                                  segmenter="torchvision:lraspp_mobilenet_v3_large",
                                  classifier_concept="auto", example_units=2, top_images=2)
     result, _ = run_and_render(classifier_dissection, config, ctx)
-    assert [layer["layer"] for layer in result.layers] == ["1.features.0", "1.features.3",
+    assert [layer.layer for layer in result.layers] == ["1.features.0", "1.features.3",
                                                            "1.features.6", "1.features.8",
                                                            "1.features.10"]
-    assert result.removal == {} and len(result.layers[0]["counts"]) == 21  # the VOC classes
+    assert result.removal is None and len(result.layers[0].counts) == 21  # the VOC classes

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from advlab.experiments import sparsity_curves, sparsity_table
-from advlab.experiments.base import RunContext
 from advlab.train import TrainConfig
+from advlab.zoo.context import RunContext
 
 TINY_TRAINING = TrainConfig(epochs=2, lr=0.05)
 
@@ -22,45 +22,102 @@ def _ctx(tmp_path: Path) -> RunContext:
 
 
 def test_curves_tiny_config_runs_and_renders(tmp_path: Path) -> None:
-    config = replace(sparsity_curves.Config.quick(), data="digits", basis="haar", rhos=(0.25,), budgets=("2,2",),
-                     eps=(0.1, 0.3), pgd_steps=2, training=TINY_TRAINING)  # fmt: skip
+    config = replace(sparsity_curves.Config.quick(), data="digits", basis="haar", rhos=(0.25,),
+                     budgets=("2,2",), eps=(0.1, 0.3), pgd_steps=2, training=TINY_TRAINING)
     ctx = _ctx(tmp_path)
     result = sparsity_curves.run(config, ctx)
-    json.dumps(asdict(result))
+    saved = json.loads(json.dumps(asdict(result)))
+    assert set(saved["curves"][0]) == {"defence", "setting", "attack", "gradient", "accuracy"}
     assert result.eps == [0.0, 0.1, 0.3] and result.n_test > 20
-    kinds = {(c["defence"], c["attack"], c["gradient"]) for c in result.curves}
+    kinds = {(c.defence, c.attack, c.gradient) for c in result.curves}
     assert ("front end", "pgd", "worst") in kinds and ("none", "fgsm", "-") in kinds
     assert ("network sparsity", "pgd", "-") in kinds
     for attack in sparsity_curves.ATTACKS:
-        by_mode = {c["gradient"]: c["accuracy"] for c in result.curves if c["defence"] == "front end" and c["attack"] == attack}
+        by_mode = {c.gradient: c.accuracy for c in result.curves
+                   if c.defence == "front end" and c.attack == attack}
         for i in range(len(result.eps)):  # the worse of both gradients is below each of them
             assert by_mode["worst"][i] <= min(by_mode["bpda"][i], by_mode["exact"][i]) + 1e-12
-    sparse = next(m for m in result.models if m["defence"] == "network sparsity")
-    assert max(sparse["gammas"]) <= 2 + 1e-4 and sparse["bound_per_eps"] <= 4 + 1e-3
+    sparse = next(m for m in result.models if m.defence == "network sparsity")
+    assert sparse.gammas is not None and sparse.bound_per_eps is not None
+    assert max(sparse.gammas) <= 2 + 1e-4 and sparse.bound_per_eps <= 4 + 1e-3
+    front = next(m for m in result.models if m.defence == "front end")
+    assert front.gammas is None and front.bound_per_eps is None  # no Theorem 2 bound
     rendered = sparsity_curves.render(result, ctx.out_dir)
     assert (ctx.out_dir / "sparsity_curves.png").exists() and len(rendered.tables) == 2
+    assert rendered.tables[1].rows[1][3:] == ["-", "-"]  # the front-end model's bound
     assert sparsity_curves.run(config, ctx).curves == result.curves  # cached models, same numbers
 
 
+def test_curves_figure_has_a_panel_per_attack_and_defence() -> None:
+    curve = sparsity_curves.Curve
+    result = sparsity_curves.Result(eps=[0.0, 0.1], n_test=50, curves=[
+        curve("none", "", "fgsm", "-", [1.0, 0.5]),
+        curve("front end", "rho 0.25", "fgsm", "bpda", [1.0, 0.8]),
+        curve("front end", "rho 0.25", "fgsm", "worst", [1.0, 0.4]),
+        curve("none", "", "pgd", "-", [1.0, 0.3]),
+    ])
+    fig = sparsity_curves.curves_figure(result)
+    assert len(fig.axes) == len(sparsity_curves.ATTACKS) * len(sparsity_curves.PANELS) == 6
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["(a) no defence, FGSM", "(b) sparsifying front end, FGSM",
+                          "(c) network sparsity, FGSM"]
+    assert titles[3] == "(a) no defence, PGD"
+    assert fig.axes[0].get_ylabel() == "accuracy (%)" and fig.axes[1].get_ylabel() == ""
+    assert fig.axes[3].get_xlabel() == "eps (l_inf, pixels in [0, 1])"
+    assert fig._suptitle.get_text().endswith("(50 test images)")
+    # panel (b), FGSM: the undefended curve for reference, then the two front-end curves
+    lines = fig.axes[1].get_lines()
+    assert [line.get_label() for line in lines] == ["no defence", "rho 0.25 bpda",
+                                                    "rho 0.25 worst"]
+    assert list(lines[2].get_ydata()) == [100.0, 40.0]
+    assert fig.axes[2].get_legend() is None  # no network-sparsity model in this result
+
+
 def test_table_tiny_config_runs_and_renders(tmp_path: Path) -> None:
-    config = replace(sparsity_table.Config.quick(), data="digits", basis="haar", svm_rho=0.25, cnn_rho=0.25,
-                     cnn_model="sparsity-mlp", cnn_training=TINY_TRAINING, pgd_steps=2, n_test=40,
-                     distortion_rhos=(0.25, 1.0))  # fmt: skip
+    config = replace(sparsity_table.Config.quick(), data="digits", basis="haar", svm_rho=0.25,
+                     cnn_rho=0.25, cnn_model="sparsity-mlp", cnn_training=TINY_TRAINING,
+                     pgd_steps=2, n_test=40, distortion_rhos=(0.25, 1.0))
     ctx = _ctx(tmp_path)
     result = sparsity_table.run(config, ctx)
-    json.dumps(asdict(result))
-    problems = {r["problem"] for r in result.rows}
-    assert any(p.startswith("SVM 3 vs 7") for p in problems) and any(p.startswith("CNN digits") for p in problems)
-    assert all(r["paper_accuracy"] is None for r in result.rows)  # not readable here: never invented
-    svm_clean = [r["accuracy"] for r in result.rows if r["problem"].startswith("SVM") and r["attack"] == "clean"]
+    saved = json.loads(json.dumps(asdict(result)))
+    assert set(saved["rows"][0]) == {"problem", "defence", "attack", "gradient", "accuracy",
+                                     "paper_accuracy", "n"}
+    problems = {r.problem for r in result.rows}
+    assert any(p.startswith("SVM 3 vs 7") for p in problems)
+    assert any(p.startswith("CNN digits") for p in problems)
+    assert all(r.paper_accuracy is None for r in result.rows)  # not readable here: never invented
+    svm_clean = [r.accuracy for r in result.rows
+                 if r.problem.startswith("SVM") and r.attack == "clean"]
     assert len(svm_clean) == 2 and min(svm_clean) > 80  # 3 vs 7 is easy for a linear SVM
-    assert {r["gradient"] for r in result.rows} == {"-", "bpda", "exact", "worst"}
+    assert {r.gradient for r in result.rows} == {"-", "bpda", "exact", "worst"}
     keep_all = result.distortion[-1]  # rho = 1 keeps every coefficient: no attenuation
-    assert keep_all["k_over_n"] == 1.0 and keep_all["semi_white_ratio"] == pytest.approx(1.0, abs=1e-4)
+    assert keep_all.k_over_n == 1.0 and keep_all.semi_white_ratio == pytest.approx(1.0, abs=1e-4)
+    images = result.figure_images
+    assert images is not None and images.front_end == "haar:0.25" and len(images.image) == 6
     rendered = sparsity_table.render(result, ctx.out_dir)
-    for name in ("distortion_ratio.png", "front_end_images.png"):
-        assert (ctx.out_dir / name).exists()
+    assert [f.path for f in rendered.figures] == ["distortion_ratio.png", "front_end_images.png"]
+    for figure in rendered.figures:
+        assert (ctx.out_dir / figure.path).exists()
     assert "accuracy % (paper)" in rendered.tables[0].columns
+
+    distortion = sparsity_table.distortion_figure(result.distortion)
+    (ax,) = distortion.axes
+    assert ax.get_xlabel() == "K/N (fraction of coefficients kept)"
+    assert ax.get_ylabel() == "output distortion ratio"
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "K/N", "semi-white box (sign w)", "semi-white, support of x fixed",
+        "white box (projected w)"]
+    assert list(ax.get_lines()[0].get_xdata()) == [d.k_over_n for d in result.distortion]
+
+    grid = sparsity_table.images_figure(images)
+    assert len(grid.axes) == len(sparsity_table.IMAGE_ROWS) * 6
+    assert [grid.axes[6 * r].get_ylabel() for r in range(4)] == [
+        "image", "top-K reconstruction", "perturbation e", "f(x+e) - f(x)"]
+    assert grid._suptitle.get_text().startswith("front end haar:0.25; white-box FGSM")
+    # the perturbation rows are drawn in +-eps, the images in [0, 1]
+    assert grid.axes[12].get_images()[0].get_clim() == (-images.eps, images.eps)
+    assert grid.axes[0].get_images()[0].get_clim() == (0, 1)
 
 
 def test_table_refuses_unknown_rows(tmp_path: Path) -> None:

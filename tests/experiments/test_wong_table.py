@@ -9,24 +9,29 @@ from pathlib import Path
 import pytest
 
 from advlab.experiments import wong_table
-from advlab.experiments.base import RunContext
+from advlab.zoo.context import RunContext
 
 
 def test_tiny_config_runs_and_renders(tmp_path: Path) -> None:
-    config = replace(
-        wong_table.Config.quick(), epochs=1, robust_epochs=1, train_limit=100, n_test=20,
-        pgd_steps=5, projections=10, batch_size=50,
-    )  # fmt: skip
+    quick = wong_table.Config.quick()
+    config = replace(quick, training=replace(quick.training, epochs=1, batch_size=50),
+                     robust_epochs=1, train_limit=100, n_test=20, pgd_steps=5, projections=10)
     ctx = RunContext(out_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
     ctx.out_dir.mkdir()
     result = wong_table.run(config, ctx)
-    assert [(r["data"], r["robust"]) for r in result.rows] == [("mnist-5k", False), ("mnist-5k", True)]
+    assert [(r.data, r.robust) for r in result.rows] == [("mnist-5k", False), ("mnist-5k", True)]
     for r in result.rows:
         # Attacks cannot beat the certificate: test <= FGSM-or-PGD error <= robust bound.
-        assert 0 <= r["test_error"] <= r["pgd_error"] <= r["robust_error_bound"] <= 100
-        assert r["test_error"] <= r["fgsm_error"] <= r["robust_error_bound"]
-        assert r["paper_test_error"] in (1.07, 1.80)
-    json.dumps(asdict(result))  # JSON-serialisable
+        assert 0 <= r.test_error <= r.pgd_error <= r.robust_error_bound <= 100
+        assert r.test_error <= r.fgsm_error <= r.robust_error_bound
+    # the paper's MNIST values beside ours, normal then robust training
+    assert [r.paper() for r in result.rows] == [[1.07, 50.01, 81.68, 100.0],
+                                                [1.80, 3.93, 4.11, 5.82]]
+    saved = json.loads(json.dumps(asdict(result)))  # JSON-serialisable, the same keys as before
+    assert set(saved["rows"][0]) == {"data", "robust", "eps", "n_test", *wong_table.METRICS,
+                                     *[f"paper_{m}" for m in wong_table.METRICS]}
+    assert saved["settings"]["train_samples"] == {"mnist-5k": 100}
+    assert saved["settings"]["epochs"] == saved["settings"]["robust_epochs"] == 1
     rendered = wong_table.render(result, ctx.out_dir)
     assert (ctx.out_dir / "wong_table.png").exists()
     (table,) = rendered.tables
@@ -35,12 +40,39 @@ def test_tiny_config_runs_and_renders(tmp_path: Path) -> None:
     assert [row[:2] + row[3:4] for row in table.rows] == [
         ["mnist-5k", "normal", "ours, n=20"], ["mnist", "normal", "paper, n=10000"],
         ["mnist-5k", "robust", "ours, n=20"], ["mnist", "robust", "paper, n=10000"],
-    ]  # fmt: skip
+    ]
     assert table.rows[3][4:] == [1.80, 3.93, 4.11, 5.82]  # Table 1, MNIST, robust
     assert "100 mnist-5k samples" in table.caption and "robust 1 epoch with" in table.caption
     # A second run reuses the cached models (no retraining, same numbers).
     again = wong_table.run(config, ctx)
     assert again.rows == result.rows
+
+
+def _row(data: str, robust: bool, errors: list[float],
+         paper: list[float | None]) -> wong_table.Row:
+    values = dict(zip(wong_table.METRICS, errors, strict=True))
+    values |= {f"paper_{m}": v for m, v in zip(wong_table.METRICS, paper, strict=True)}
+    return wong_table.Row(data=data, robust=robust, eps=0.1, n_test=20, **values)
+
+
+def test_errors_figure_has_one_panel_per_row_with_the_paper_beside_ours() -> None:
+    settings = wong_table.Settings({"mnist-5k": 100}, 1, 1, 2e-3, "constant", 0.01, 0.5, 10, 5,
+                                   "wong-small")
+    result = wong_table.Result([
+        _row("mnist-5k", False, [10.0, 50.0, 70.0, 100.0], [1.07, 50.01, 81.68, 100.0]),
+        _row("digits", True, [5.0, 20.0, 25.0, 30.0], [None] * 4),
+    ], settings)
+    fig = wong_table.errors_figure(result)
+    first, second = fig.axes
+    assert first.get_title() == "mnist-5k, normal training, eps 0.1"
+    assert second.get_title() == "digits, robust training, eps 0.1"
+    assert first.get_ylabel() == "error (%)"
+    assert [t.get_text() for t in first.get_xticklabels()] == ["test", "FGSM", "PGD", "bound"]
+    # ours (4 bars) and the paper's (4 hatched bars) where the paper has the row; ours alone else
+    assert len(first.patches) == 8 and len(second.patches) == 4
+    assert [round(p.get_height(), 2) for p in first.patches[4:]] == [1.07, 50.01, 81.68, 100.0]
+    assert [t.get_text() for t in first.get_legend().get_texts()] == [
+        "ours (mnist-5k, n=20)", "paper (mnist, n=10000)"]
 
 
 def test_bad_row_is_refused() -> None:

@@ -116,12 +116,14 @@ def test_two_cpu_processes_train_identical_models(tmp_path, name):
     for key in rank0:
         if "running_" in key or "num_batches" in key:
             continue  # BN statistics are per-rank (each sees its own shard), not synchronised
+        # the same computation on both ranks: all-reduced (identical) gradients, the same
+        # optimiser step on the same weights, so the replicas agree bit for bit
         assert torch.equal(rank0[key], rank1[key]), key
     # rank 0 wrote the checkpoint, with the trained weights
     tensors, meta = read_gan_checkpoint(tmp_path)
     assert meta["step"] == cfg.iters
     g_saved = unprefixed("G", tensors)
-    assert all(torch.equal(g_saved[k], rank0[f"G.{k}"]) for k in g_saved)
+    assert all(torch.equal(g_saved[k], rank0[f"G.{k}"]) for k in g_saved)  # the same tensors, saved twice
     # and the weights moved from their initialisation
     from advlab.gan.state import build_networks
 

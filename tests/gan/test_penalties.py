@@ -101,7 +101,7 @@ def test_clip_weights_in_place() -> None:
     assert clip_weights_(module, 0.01) is module
     for old, new in zip(before, module.parameters(), strict=True):
         assert new.abs().max() <= 0.01
-        assert torch.equal(new, old.clamp(-0.01, 0.01))
+        assert torch.equal(new, old.clamp(-0.01, 0.01))  # the same elementwise clamp: exact
     with pytest.raises(ValueError, match="positive"):
         clip_weights_(module, 0.0)
 

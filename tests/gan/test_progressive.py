@@ -154,7 +154,7 @@ def test_fade_reals_is_the_official_process_reals():
     mid = fade_reals(x, 0.25)
     coarse = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
     assert torch.allclose(mid, x + (coarse - x) * 0.25, atol=1e-6)
-    assert torch.equal(fade_reals(x, 0.0), x)
+    assert torch.equal(fade_reals(x, 0.0), x)  # lod 0: no pooling, no blend, the images themselves
 
 
 def test_networks_fade_in_the_new_resolution_with_alpha():
@@ -165,7 +165,7 @@ def test_networks_fade_in_the_new_resolution_with_alpha():
     with torch.no_grad():
         set_lod_(G, 2.0)  # 4x4 only, upsampled to 16
         out4 = G(z)
-        assert torch.equal(out4, F.interpolate(out4[:, :, ::4, ::4], scale_factor=4))
+        assert torch.equal(out4, F.interpolate(out4[:, :, ::4, ::4], scale_factor=4))  # nearest: pure copies
         set_lod_(G, 1.0)
         out8 = G(z)
         set_lod_(G, 1.25)  # a quarter of the way back toward 4 px: t = 0.25 on the old path

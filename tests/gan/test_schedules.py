@@ -21,7 +21,8 @@ from advlab.gan.trainer import train
 def test_exponential_decay_is_pylearn2s_per_update_division():
     # mnist.yaml: ExponentialDecay(decay_factor=1.000004, min_lr=1e-6) on lr 0.1
     assert exponential_decay_lr(0.1, 0, 1.000004, 1e-6) == 0.1  # the first update: lr_0
-    assert exponential_decay_lr(0.1, 1, 1.000004, 1e-6) == 0.1 / 1.000004
+    # lr_0 / factor**1 vs lr_0 / factor: the same value computed two ways, so up to a few ulps
+    assert exponential_decay_lr(0.1, 1, 1.000004, 1e-6) == pytest.approx(0.1 / 1.000004, rel=1e-12, abs=0)
     halved = round(math.log(2) / math.log(1.000004))  # ~173,287 updates
     assert exponential_decay_lr(0.1, halved, 1.000004, 1e-6) == pytest.approx(0.05, rel=1e-5)
     assert exponential_decay_lr(0.1, 10**7, 1.000004, 1e-6) == 1e-6  # floor at min_lr

@@ -73,7 +73,7 @@ def test_wasserstein_objectives_clip_or_penalise(tmp_path):
     assert all(r["gradient_penalty"] > 0 for r in rows)
     assert all(r["wasserstein"] == pytest.approx(r["d_real"] - r["d_fake"], abs=1e-5)
                for r in rows)
-    assert read_metrics(tmp_path / "wgan")[0]["gradient_penalty"] == 0.0
+    assert read_metrics(tmp_path / "wgan")[0]["gradient_penalty"] == 0.0  # no penalty term: logged as 0
 
 
 def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path):

@@ -8,13 +8,8 @@ import torch
 
 from advlab import models
 from advlab.errors import CheckpointError
-from advlab.models.scene_nets import (
-    SEGMENTERS,
-    create_segmenter,
-    load_segmenter,
-    scene_vgg_layers,
-    segment,
-)
+from advlab.models import create_segmenter, load_segmenter, segment, segmenter_names
+from advlab.models.scene_nets import scene_vgg_layers
 from advlab.train import TrainConfig, fit
 
 
@@ -39,7 +34,7 @@ def test_scene_unet_shapes_gradients_and_errors() -> None:
     with pytest.raises(ValueError, match="divisible by 4"):
         net(torch.rand(1, 3, 18, 16))
     assert segment(net.eval(), x).shape == (2, 16, 20)
-    assert "scene-unet" in SEGMENTERS.names() and "torchvision:<name>" in SEGMENTERS.names()
+    assert "scene-unet" in segmenter_names() and "torchvision:<name>" in segmenter_names()
 
 
 def test_segmenter_checkpoint_round_trip(tmp_path) -> None:
@@ -47,7 +42,7 @@ def test_segmenter_checkpoint_round_trip(tmp_path) -> None:
     torch.manual_seed(0)
     net = create_segmenter("scene-unet", **args)
     x, y = torch.rand(8, 3, 8, 8), torch.randint(0, 4, (8, 8, 8))
-    from advlab.experiments.scene_models import pixel_cross_entropy
+    from advlab.zoo.scene_models import pixel_cross_entropy
 
     fit(net, (x, y), None, TrainConfig(epochs=1, batch_size=8), tmp_path / "seg",
         batch_loss=pixel_cross_entropy, meta={"model": "scene-unet", "model_args": args})

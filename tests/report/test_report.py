@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from advlab.experiments.base import Figure, Rendered
-from advlab.report import collect_sections, write_report
-from advlab.tables import Table
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.html import collect_sections, write_report
+from advlab.report.tables import Table
 
 
 def _fake_results(root: Path) -> None:

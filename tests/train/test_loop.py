@@ -63,7 +63,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path: Path, op
     fit(resumed, train, test, cfg, tmp_path / "part", meta=META, resume=True)
 
     for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items(), strict=True):
-        assert torch.equal(a, b), name
+        assert torch.equal(a, b), name  # resume continues the same computation bit for bit
     rows = lambda p: [line.split(",")[:2] + line.split(",")[3:] for line in (p / "metrics.csv").read_text().splitlines()]  # noqa: E731
     assert rows(tmp_path / "full") == rows(tmp_path / "part")  # same curves, wall time aside
 
@@ -85,7 +85,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(TrainingDiverged, match="nan") as info:
         fit(net, train, test, TrainConfig(epochs=3), tmp_path, meta=META, batch_loss=poisoned, resume=True)
     assert str(tmp_path / "checkpoint.safetensors") in str(info.value)
-    assert (tmp_path / "checkpoint.safetensors").read_bytes() == good
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == good  # the file was not rewritten
     models.load_checkpoint(tmp_path)
 
 

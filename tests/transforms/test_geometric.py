@@ -141,7 +141,7 @@ def test_canvas_round_trip() -> None:
     x = torch.rand(2, 1, 5, 4)
     canvas = pad_canvas(x, 3, bounds=(-1.0, 1.0))
     assert canvas.shape == (2, 1, 11, 10) and float(canvas[..., 0, 0].max()) == -1.0
-    assert torch.equal(crop_center(canvas, 5, 4), x)
+    assert torch.equal(crop_center(canvas, 5, 4), x)  # padding then slicing: pure indexing, exact
     with pytest.raises(ValueError, match="pad must be an integer"):
         pad_canvas(x, -1)
 

@@ -107,7 +107,13 @@ def test_pipeline_identity_shapes_and_stages() -> None:
     torch.testing.assert_close(dist.apply(x, light), brightness_contrast(x, light[:, 7:9]))
     with pytest.raises(ValueError, match="unknown condition 'angel'; valid: angle"):
         TransformDistribution.conditions([{"angel": 3.0}])
-    assert PARAMETERS[PARAMETERS.index("yaw")] == "yaw" and len(IDENTITY) == len(PARAMETERS)
+    # each condition name sets its own column of PARAMETERS and leaves the rest at IDENTITY
+    assert len(IDENTITY) == len(PARAMETERS)
+    for name in ("angle", "yaw", "brightness", "contrast"):
+        row = TransformDistribution.conditions([{name: 0.5}])[0]
+        changed = [p for p, value, identity in zip(PARAMETERS, row.tolist(), IDENTITY, strict=True)
+                   if value != identity]
+        assert changed == [name], (name, changed)
 
 
 def test_pipeline_samples_per_image_and_noise_from_the_generator() -> None:

@@ -107,6 +107,7 @@ class Attack:
         validate_inputs(x, y, self.bounds)
         x = x.detach()
         net = inference_view(model)
+        check_labels(net, x, y)
         proposal = self._run(net, x, y, generator)
         return finalize(self, net, x, y, proposal)
 
@@ -181,6 +182,18 @@ def is_success(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> to
     """(N,) bool: targeted -> argmax equals the target; untargeted -> argmax differs from label."""
     pred = logits.argmax(dim=1)
     return pred == labels if targeted else pred != labels
+
+
+def check_labels(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> None:
+    """Refuse labels outside the model's classes before any loss is computed (a cross-entropy
+    would fail deep inside with an index error): K from one forward of the first sample."""
+    with torch.no_grad():
+        num_classes = model(x[:1]).shape[-1]
+    if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+        raise ValueError(
+            f"labels must be in [0, {num_classes - 1}] for a model with {num_classes} outputs, "
+            f"got range [{int(labels.min())}, {int(labels.max())}]"
+        )
 
 
 def per_sample_loss(

@@ -17,7 +17,8 @@ from advlab.attacks import ATTACKS, Attack, attack_in_batches, create_attack
 from advlab.attacks.metrics import rho_adv
 from advlab.options import missing_required, option_name, parse_field_options
 from advlab.progress import Progress
-from advlab.tables import Table
+from advlab.report.figures import pyplot, save_figure
+from advlab.report.tables import Table
 from advlab.train.distributed import chunk_slices, current_env
 from advlab.types import AttackResult, Norm
 
@@ -124,11 +125,7 @@ def save_example_grid(
 ) -> None:
     """Rows: originals, perturbations (scaled to fill the colour range), adversarials; each
     labelled with the predicted class and its softmax confidence. x: (N, C, H, W)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     count = min(count, x.shape[0])
     adv_prob = result.logits[:count].softmax(1)  # (count, K)
     clean_prob = clean_logits[:count].softmax(1) if clean_logits is not None else None
@@ -156,9 +153,7 @@ def save_example_grid(
             if r == 1:
                 ax.set_title(f"|r|={float(result.norm[c]):.3g}", fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from advlab.defenses.certify.evaluate import certify_model
 from advlab.progress import Progress, SilentProgress
-from advlab.tables import Table
+from advlab.report.tables import Table
 from advlab.train.distributed import chunk_slices, current_env, my_chunks, sum_across_ranks
 
 log = logging.getLogger(__name__)

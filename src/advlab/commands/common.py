@@ -1,9 +1,12 @@
 """What several commands share: fresh output folders, loading a classifier with the data it
-is evaluated on (with a clear error when the two do not fit), and devices."""
+is evaluated on (with a clear error when the two do not fit), devices, and the process group
+under torchrun."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +75,18 @@ def load_model_and_data(checkpoint: Path, data: str, split: str, n: int | None,
 
     check_fits(model, x[:1].to(dev), f"checkpoint {checkpoint}", f"{data} images")
     return model, dataset, x.to(dev), y.to(dev)
+
+
+@contextmanager
+def distributed(device_name: str) -> Iterator[tuple[Any, Any]]:
+    """``with distributed("cuda") as (env, device):`` the command's process group under
+    torchrun (one process: a no-op), left when the block ends, however it ends. env: the
+    `advlab.train.distributed.DistEnv` (rank, world size, is_main); device: this
+    process's torch.device (under torchrun on CUDA, its local GPU)."""
+    from advlab.train.distributed import init_from_env, shutdown
+
+    env, dev = init_from_env(device_name)
+    try:
+        yield env, dev
+    finally:
+        shutdown(env)

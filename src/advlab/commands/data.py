@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from advlab.tables import Table
+from advlab.report.tables import Table
 
 
 def dataset_table(data_root: Path | None) -> Table:
@@ -31,7 +31,7 @@ def dataset_table(data_root: Path | None) -> Table:
 def show_samples(name: str, out: Path, split: str, n: int, download: bool, data_root: Path | None) -> str:
     """Save a grid of `n` samples of dataset `name` with their labels; returns a summary line."""
     from advlab import data as datasets
-    from advlab.plotting import labelled_grid
+    from advlab.report.figures import labelled_grid
 
     if n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")

@@ -34,10 +34,10 @@ from advlab.dissect import (
     SegmentedImages,
     dissect,
 )
-from advlab.experiments import dissect_figures as figs
-from advlab.experiments.dissect_results import example_units, layer_summary, unit_strips
 from advlab.models.checkpoint import read_checkpoint
-from advlab.tables import Table
+from advlab.report import dissection_figures as figs
+from advlab.report.dissection_results import example_units, layer_summary, unit_strips
+from advlab.report.tables import Table
 
 
 def _model_and_inputs(checkpoint: Path, data: str, split: str, n: int, segmenter: Path | None,
@@ -47,7 +47,7 @@ def _model_and_inputs(checkpoint: Path, data: str, split: str, n: int, segmenter
     from advlab import models
     from advlab.gan.sampling import sample_latent, to_unit_range
     from advlab.gan.state import load_generator
-    from advlab.models.scene_nets import load_segmenter, segment
+    from advlab.models import load_segmenter, segment
 
     seg = load_segmenter(segmenter, device) if segmenter is not None else None
     labels: ConceptLabels
@@ -80,7 +80,7 @@ def resolve_layers(model: nn.Module, layers: Sequence[str], kind: str) -> list[s
         if not layers:
             raise ValueError("give at least one --layer NAME (or --layer all)")
         return list(layers)
-    from advlab.experiments.scene_models import generator_layers
+    from advlab.zoo.scene_models import generator_layers
 
     if kind == "generator":
         return generator_layers(model)

@@ -14,11 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from advlab.attacks import FGSM, PGD
 from advlab.attacks.base import inference_view
 from advlab.attacks.ensemble import (
-    AttackOnEnsemble,
-    EnsembleAttack,
     ModelListAttack,
     ProbabilityEnsemble,
     normalised_weights,
@@ -26,32 +23,9 @@ from advlab.attacks.ensemble import (
 )
 from advlab.attacks.universal import predict
 from advlab.commands.attack import save_example_grid
-from advlab.tables import Table
+from advlab.report.tables import Table
 
 log = logging.getLogger(__name__)
-METHODS = ("optimization", "fgsm", "pgd")
-
-
-def build_ensemble_attack(
-    method: str,
-    *,
-    weights: tuple[float, ...] | None = None,
-    targeted: bool = False,
-    lam: float = 1.0,
-    steps: int | None = None,
-    lr: float = 0.01,
-    eps: float | None = None,
-) -> ModelListAttack:
-    """The ensemble attack ``method`` ("optimization": `EnsembleAttack`; "fgsm" / "pgd": that
-    attack on the ensemble, which needs ``eps``) with its settings; bad names list the valid."""
-    if method not in METHODS:
-        raise ValueError(f"unknown ensemble method {method!r}; valid: {', '.join(METHODS)}")
-    if method == "optimization":
-        return EnsembleAttack(weights=weights, lam=lam, steps=steps or 100, lr=lr, targeted=targeted)
-    if eps is None:
-        raise ValueError(f"--eps is required for the {method} ensemble attack")
-    single = FGSM(eps=eps, targeted=targeted) if method == "fgsm" else PGD(eps=eps, steps=steps or 40, targeted=targeted)
-    return AttackOnEnsemble(single, weights=weights)
 
 
 def run_ensemble_attack(

@@ -9,10 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advlab import experiments
-from advlab.tables import Table
+from advlab.report.tables import Table
+
+if TYPE_CHECKING:
+    from advlab.commands.reproduce import RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,38 +37,67 @@ def experiment_table() -> Table:
     return Table("Experiments (advlab reproduce NAME)", ["name", "what", "paper"], rows)
 
 
-def validate(names: list[str], scale: str, overrides: dict[str, str]) -> None:
-    """Fail before any work: unknown names, scales and config fields are refused here."""
+DEMO_EXPERIMENTS: tuple[str, ...] = (
+    "classifier-baselines", "deepfool-table", "fgsm-figure",  # adversarial examples
+    "spatial-table", "eot-table", "rp2-table",  # transformation attacks
+    "universal", "transfer-table", "decision-regions",  # universal and transfer attacks
+    "wong-table",  # certified defence
+    "sparsity-table", "sparsity-curves",  # sparsity defences
+    "inception-curves", "progressive-gan", "memorisation",  # GANs
+    "classifier-dissection",  # dissection
+)
+"""What `make demo` (`advlab demo`) runs, at demo scale: every family of the lecture (about 6
+minutes on a 2-core CPU with an empty model cache); each defines its own Config.demo()."""
+
+
+def check_request(names: list[str], scale: str, overrides: list[str]) -> None:
+    """Refuse unknown names and scales, and overrides for several experiments, before any
+    experiment module (torch) is imported."""
     if overrides and len(names) > 1:
         raise ValueError("--field overrides apply to one experiment; name it instead of 'all'")
-    for name in names:  # names and scale first: no experiment module (torch) imported yet
+    for name in names:
         experiments.check_name_and_scale(name, scale)
-    if overrides:
-        from advlab.experiments.runner import build_config
 
-        build_config(experiments.get(names[0]), scale, overrides)
+
+def build_configs(
+    names: list[str], scale: str, overrides: list[str], seed: int | None
+) -> dict[str, Any]:
+    """Every experiment's config at `scale` (with the overrides and the seed), built once,
+    before anything runs: a bad override or an experiment without that size is refused
+    here, naming it."""
+    from advlab.commands.reproduce import build_config
+
+    check_request(names, scale, overrides)
+    configs = {}
+    for name in names:
+        try:
+            configs[name] = build_config(experiments.get(name), scale, overrides, seed)
+        except NotImplementedError as error:
+            raise ValueError(f"experiment {name} has no {scale} size ({error})") from error
+    return configs
 
 
 def run_experiments(
-    names: list[str], scale: str, out: Path, overrides: dict[str, str], ctx_kwargs: dict[str, Any],
+    configs: dict[str, Any], scale: str, out: Path, settings: RunSettings,
     on_start: Callable[[str, int], None] | None = None,
     on_done: Callable[[Finished], None] | None = None,
 ) -> list[Finished]:
-    """Run `names` at `scale` into `out/<name>` in order; returns every outcome. A failure
-    is recorded (with its message) and the next experiment runs, unless only one was asked."""
-    from advlab.experiments.runner import run_experiment
+    """Run each experiment of `configs` (`build_configs`) at `scale` into `out/<name>` in
+    order, all with the same `settings` (cache, device, seed, progress). Returns every outcome. A failure is recorded (with its message) and
+    the next experiment runs, unless only one was asked."""
+    from advlab.commands.reproduce import run_experiment
 
     finished = []
-    for index, name in enumerate(names):
+    for index, (name, config) in enumerate(configs.items()):
         if on_start:
             on_start(name, index)
         start = time.perf_counter()
         try:
-            outcome = run_experiment(name, scale, out, overrides if len(names) == 1 else None, ctx_kwargs)
-            done = Finished(name, outcome.seconds, outcome.rendered.tables if outcome.rendered else [],
-                            outcome.out_dir)  # fmt: skip
+            outcome = run_experiment(name, config, scale, out, settings)
+            tables = outcome.rendered.tables if outcome.rendered else []
+            done = Finished(name, outcome.seconds, tables, outcome.out_dir)
         except Exception as error:  # one failing experiment must not stop `reproduce all`
-            if len(names) == 1:
+            if len(configs) == 1:
                 raise
             log.exception("experiment %s failed", name)
             done = Finished(name, time.perf_counter() - start, [], None, str(error))
@@ -77,6 +109,6 @@ def run_experiments(
 
 def write_report(folder: Path, out: Path | None = None) -> Path:
     """The HTML report of every result under `folder` (refused when there is none)."""
-    from advlab.report import write_report as render
+    from advlab.report.html import write_report as render
 
-    return render(folder, out)
+    return render(folder, out, experiments.names())

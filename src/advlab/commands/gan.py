@@ -9,8 +9,9 @@ prints tables.
     advlab gan interpolate --checkpoint runs/wgan-gp --out walk.png --steps 10 --rows 8
     advlab gan memorisation --checkpoint runs/wgan-gp --out runs/wgan-gp/memorisation
 
-`train_config` turns the options of `advlab gan train` (any field of `GANTrainConfig`, of its
-learning rule, growth schedule or progressive switches, by its flat name) into a config.
+`train_config` turns the options of `advlab gan train` (any field of `GANTrainConfig`, the parts
+of its learning rule, growth schedule or progressive switches as ``--rule-lr`` or, where
+unambiguous, ``--lr``: the grammar of `advlab.options`) into a config.
 
 Under ``torchrun --nproc_per_node=N -m advlab gan train ...`` the same `train_command` runs in
 every process; `advlab.gan.trainer.train` joins the process group from torchrun's environment.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,6 @@ from typing import Any
 import torch
 
 from advlab.gan.config import GANTrainConfig
-from advlab.gan.growth import GrowthSchedule
-from advlab.gan.learning_rule import LearningRule
 from advlab.gan.realdata import load_real_images
 from advlab.gan.sampling import (
     INTERPOLATIONS,
@@ -41,9 +39,9 @@ from advlab.gan.sampling import (
 from advlab.gan.state import load_generator, read_gan_checkpoint
 from advlab.gan.trainer import TrainResult, train
 from advlab.models.checkpoint import CHECKPOINT_FILE
-from advlab.models.gan.progressive import ProgressiveSwitches
+from advlab.options import parse_option_parts
 from advlab.progress import Progress
-from advlab.tables import Table
+from advlab.report.tables import Table
 
 log = logging.getLogger(__name__)
 
@@ -83,51 +81,33 @@ def _train_feature_classifier(cfg: GANTrainConfig, folder: Path) -> None:
               "purpose": "GAN evaluation features"})
 
 
-def option_types() -> dict[str, Any]:
-    """The type of every option `train_config` takes, by flat name (config fields, then the
-    fields of the learning rule, growth schedule and progressive switches)."""
-    types: dict[str, Any] = {}
-    for owner in (ProgressiveSwitches, GrowthSchedule, LearningRule, GANTrainConfig):
-        hints = typing.get_type_hints(owner)
-        types.update({f.name: hints[f.name] for f in dataclasses.fields(owner)})
-    for nested in ("rule", "growth", "progressive"):
-        del types[nested]
-    return types
+def train_config(
+    words: list[str], given: Mapping[str, Any] | None = None,
+    resume_from: str | Path | None = None,
+) -> GANTrainConfig:
+    """The config of `advlab gan train`: `given` (typed values of the command's own options,
+    ``{"loss": "minimax", "iters": 2000}``) and `words`, every other field of `GANTrainConfig`
+    in the one option grammar (`advlab.options`): ``--n-critic 5``, nested parts as
+    ``--rule-lr 1e-4``, ``--growth-fade-images 20000``, ``--progressive-no-pixel-norm``, or by
+    their bare names (``--lr 1e-4``, ``--fade-images 20000``, ``--no-pixel-norm``).
 
-
-def train_config(options: Mapping[str, Any], resume_from: str | Path | None = None) -> GANTrainConfig:
-    """The config of `advlab gan train`: `options` by flat name (`--n-critic 5` -> n_critic,
-    `--lr 1e-4` -> the learning rule's lr, `--fade-images 20000` -> the growth schedule's;
-    hyphens or underscores), values typed or as command-line strings (coerced to the field's
-    type: "0,0.9" for betas, "none" for None). A new run starts from the defaults and the
-    objective's paper rule; with `resume_from` (a run folder) it starts from the run's saved
-    config, and only the options given change it (`train` then refuses changes that would
-    alter the trajectory). Unknown names are refused with the valid ones."""
-    from advlab.experiments.runner import coerce
-
-    types = option_types()
-    values: dict[str, Any] = {}
-    for key, value in options.items():
-        name = key.replace("-", "_")
-        if name not in types:
-            raise ValueError(f"unknown option --{key.replace('_', '-')}; GAN options: "
-                             f"{', '.join(sorted('--' + n.replace('_', '-') for n in types))}")
-        values[name] = coerce(value, types[name], name) if isinstance(value, str) else value
+    The parts are applied by `GANTrainConfig.with_options` (the learning rule's starting from
+    the objective's paper rule). A new run starts from the defaults and the objective's rule;
+    with `resume_from` (a run folder) it starts from the run's saved config, and only the
+    options given change it (`train` then refuses changes that would alter the trajectory).
+    Unknown names are refused with the valid ones."""
+    values, parts = parse_option_parts(words, GANTrainConfig, "gan train")
+    options = {**(given or {}), **values}
+    for _, part_values in parts.values():  # with_options knows each part by its own name
+        options.update(part_values)
     if resume_from is None:
-        loss = values.pop("loss", GANTrainConfig.loss)
-        return GANTrainConfig(loss=loss).with_options(**values)
+        loss = options.pop("loss", GANTrainConfig.loss)
+        return GANTrainConfig(loss=loss).with_options(**options)
     path = Path(resume_from) / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {path}")
     saved = GANTrainConfig.from_json(read_gan_checkpoint(path)[1]["config"])
-    return saved.with_options(**values)
-
-
-def resumed_config(out_dir: str | Path, changes: dict[str, Any]) -> GANTrainConfig:
-    """The config saved in `<out_dir>`'s checkpoint with `changes` (the options given on the
-    command line) applied, so that `advlab gan train --out DIR --iters N --resume` needs no
-    other option (`train_config` with resume_from)."""
-    return train_config(changes, resume_from=out_dir)
+    return saved.with_options(**options)
 
 
 def train_command(
@@ -176,8 +156,9 @@ def memorisation_command(
     returns the table of distances."""
     import json
 
-    from advlab.experiments import memorisation
-    from advlab.experiments.base import RunContext, default_cache_dir
+    from advlab.report.memorisation_figures import render_memorisation
+    from advlab.zoo.context import RunContext, default_cache_dir
+    from advlab.zoo.memorisation import check_run
 
     run_dir = Path(checkpoint)
     if run_dir.is_file():
@@ -189,10 +170,10 @@ def memorisation_command(
     out.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(out_dir=out, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
                      device=torch.device(device))
-    result = memorisation.check_run(run_dir, features, ctx, n_generated=n, n_heldout=n,
-                                    shown=shown, k=k, seed=seed)
+    result = check_run(run_dir, features, ctx, n_generated=n, n_heldout=n, shown=shown, k=k,
+                       seed=seed)
     (out / "result.json").write_text(json.dumps(dataclasses.asdict(result), indent=2))
-    return memorisation.render(result, out).tables[0]
+    return render_memorisation(result, out).tables[0]
 
 
 def sample_command(

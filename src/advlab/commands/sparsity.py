@@ -17,9 +17,9 @@ from torch import nn
 
 from advlab import models
 from advlab.defenses.sparsity import FrontEndSpec, L1Budget, theorem2_bounds
-from advlab.experiments.cache import model_args_for
-from advlab.tables import Table
+from advlab.report.tables import Table
 from advlab.train import StepHook
+from advlab.zoo.cache import model_args_for
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 from advlab.commands.common import load_model_and_data
 from advlab.models.registry import check_fits
 from advlab.progress import Progress
-from advlab.tables import Table, format_cell
+from advlab.report.tables import Table, format_cell
 from advlab.train.config import TrainConfig
 
 

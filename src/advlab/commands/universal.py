@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from advlab.attacks import DeepFool
 from advlab.attacks.universal import (
     UniversalPerturbation,
     fooling_rate,
@@ -24,37 +23,27 @@ from advlab.attacks.universal import (
     random_perturbation,
 )
 from advlab.models.checkpoint import save_state
-from advlab.tables import Table
+from advlab.report.figures import pyplot, save_figure
+from advlab.report.tables import Table
 
 log = logging.getLogger(__name__)
 SHOWN = 6  # held-out images in the PNG
 
 
 def run_universal(
+    uap: UniversalPerturbation,
     model: nn.Module,
     x_fit: torch.Tensor,
     x_eval: torch.Tensor,
     out_dir: Path,
     class_names: list[str],
     *,
-    xi: float,
-    norm: str = "linf",
-    delta: float = 0.2,
-    max_passes: int = 10,
-    variant: str = "sequential",
-    batch_size: int = 32,
-    steps: int = 50,
-    overshoot: float = 0.02,
-    candidates: int = 10,
     seed: int = 0,
 ) -> tuple[Table, dict[str, Any]]:
-    """Fit v on x_fit (N, C, H, W) and evaluate it on x_eval (M, C, H, W); write
+    """Fit `uap`'s v on x_fit (N, C, H, W) and evaluate it on x_eval (M, C, H, W); write
     ``out_dir/result.json``, ``out_dir/perturbation.safetensors`` (tensor "perturbation"),
     ``out_dir/universal.png``. Returns (summary table, the JSON dict)."""
-    uap = UniversalPerturbation(
-        xi=xi, norm=norm, delta=delta, max_passes=max_passes, variant=variant, batch_size=batch_size,  # type: ignore[arg-type]
-        inner=DeepFool(steps=steps, overshoot=overshoot, candidates=candidates),
-    )  # fmt: skip
+    xi, delta, variant = uap.xi, uap.delta, uap.variant
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -91,10 +80,7 @@ def _save_figure(
     model: nn.Module, v: torch.Tensor, x: torch.Tensor, class_names: list[str], path: Path, summary: dict[str, Any]
 ) -> None:
     """The perturbation (scaled: grey = 0) and held-out images clean and perturbed, labelled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     def show(ax: Any, image: torch.Tensor, title: str) -> None:
         pixels = image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
@@ -115,6 +101,4 @@ def _save_figure(
         show(axes[1][i + 1], perturb(x[i : i + 1], v)[0], f"-> {name(perturbed[i])}")
     fig.suptitle(f"{summary['norm']} xi = {summary['xi']:g}: held-out fooling rate "
                  f"{100 * summary['fooling_rate_heldout']:.1f}%", fontsize=8)  # fmt: skip
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

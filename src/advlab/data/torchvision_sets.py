@@ -227,7 +227,13 @@ def image_folder(full_name: str) -> DatasetSpec:
             raise DatasetMissingError(
                 f"image folder {folder} does not exist; expected <path>/<class>/<image files>"
             )
-        inner = _tvd().ImageFolder(str(folder), transform=transform)
+        try:
+            inner = _tvd().ImageFolder(str(folder), transform=transform)
+        except FileNotFoundError as error:  # no class folders, or class folders without images
+            raise DatasetMissingError(
+                f"image folder {folder} holds no images ({error}); expected "
+                "<path>/<class>/<image files>"
+            ) from None
         return TransformedImageDataset(full_name, inner, inner.classes, (3, size, size))
 
     return DatasetSpec(

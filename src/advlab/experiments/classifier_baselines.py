@@ -10,33 +10,48 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from advlab import data as datasets
-from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING, DEMO_TRAINING, trained_classifier
-from advlab.tables import Table
+from advlab.experiments.base import ExperimentConfig
+from advlab.report.figures import pyplot, save_figure
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.tables import Table
 from advlab.train import TrainConfig, evaluate
+from advlab.zoo.cache import CLASSIFIER_TRAINING, DEMO_TRAINING, trained_classifier
+from advlab.zoo.context import RunContext
+
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 NAME = "classifier-baselines"
 TITLE = "Test error of the lecture's classifiers"
 PAPER = "Moosavi-Dezfooli et al. 2016 (DeepFool), Table 1; Wong & Kolter 2018, Table 1"
 
-# (model, dataset the paper used) -> (test error in %, source)
-PAPER_ERRORS: dict[tuple[str, str], tuple[float, str]] = {
-    ("lenet", "mnist"): (1.0, "DeepFool T1"),
-    ("fc500-150-10", "mnist"): (1.7, "DeepFool T1"),
-    ("nin", "cifar10"): (11.5, "DeepFool T1"),
-    ("lenet-cifar", "cifar10"): (22.6, "DeepFool T1"),
-    ("wong-small", "mnist"): (1.07, "Wong-Kolter T1"),
-    ("wong-small", "fashion-mnist"): (9.36, "Wong-Kolter T1"),
-    ("wong-small", "svhn"): (16.01, "Wong-Kolter T1"),
+
+@dataclass(frozen=True)
+class PaperError:
+    """A test error the paper reports (%), and which table it is from."""
+
+    test_error: float
+    source: str
+
+
+# (model, dataset the paper used) -> the paper's test error
+PAPER_ERRORS: dict[tuple[str, str], PaperError] = {
+    ("lenet", "mnist"): PaperError(1.0, "DeepFool T1"),
+    ("fc500-150-10", "mnist"): PaperError(1.7, "DeepFool T1"),
+    ("nin", "cifar10"): PaperError(11.5, "DeepFool T1"),
+    ("lenet-cifar", "cifar10"): PaperError(22.6, "DeepFool T1"),
+    ("wong-small", "mnist"): PaperError(1.07, "Wong-Kolter T1"),
+    ("wong-small", "fashion-mnist"): PaperError(9.36, "Wong-Kolter T1"),
+    ("wong-small", "svhn"): PaperError(16.01, "Wong-Kolter T1"),
 }
 PAPER_DATASET = {"mnist-5k": "mnist"}  # quick-scale stand-ins for the paper's datasets
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """rows: "model@dataset" pairs; each model is trained on the dataset's train split with
     `training` (shared with every experiment that trains these classifiers, so the cached
     models are shared: SGD with momentum 0.9, 10 epochs at lr 0.05 decayed by a cosine; its
@@ -51,21 +66,32 @@ class Config:
         return cls(training=DEMO_TRAINING)
 
     @classmethod
-    def quick(cls) -> Config:
-        return cls()
-
-    @classmethod
     def paper(cls) -> Config:
         return cls(
-            rows=("lenet@mnist", "fc500-150-10@mnist", "nin@cifar10", "lenet-cifar@cifar10",
-                  "wong-small@mnist", "wong-small@fashion-mnist", "wong-small@svhn"),
+            rows=(
+                "lenet@mnist", "fc500-150-10@mnist", "nin@cifar10", "lenet-cifar@cifar10",
+                "wong-small@mnist", "wong-small@fashion-mnist", "wong-small@svhn",
+            ),
             training=replace(CLASSIFIER_TRAINING, epochs=30),
-        )  # fmt: skip
+        )
+
+
+@dataclass
+class Row:
+    """One classifier: our test error (%) beside the paper's (None where it has none)."""
+
+    model: str
+    data: str
+    test_error: float
+    paper_error: float | None
+    paper_source: str | None
+    n_test: int
+    train_seconds: float
 
 
 @dataclass
 class Result:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
 
 
 def parse_row(row: str) -> tuple[str, str]:
@@ -73,6 +99,11 @@ def parse_row(row: str) -> tuple[str, str]:
     if not sep or not model or not dataset:
         raise ValueError(f"row {row!r} must look like 'model@dataset', e.g. 'lenet@mnist-5k'")
     return model, dataset
+
+
+def paper_error(model: str, dataset: str) -> PaperError | None:
+    """The paper's test error of `model` on `dataset` (or the paper dataset it stands in for)."""
+    return PAPER_ERRORS.get((model, PAPER_DATASET.get(dataset, dataset)))
 
 
 def run(config: Config, ctx: RunContext) -> Result:
@@ -84,39 +115,39 @@ def run(config: Config, ctx: RunContext) -> Result:
         model = trained_classifier(ctx, model_name, dataset, config.training)
         seconds = time.perf_counter() - start
         scores = evaluate(model, datasets.load(dataset, "test", root=ctx.data_root))
-        paper = PAPER_ERRORS.get((model_name, PAPER_DATASET.get(dataset, dataset)))
-        result.rows.append({
-            "model": model_name, "data": dataset, "test_error": 100 * scores.error,
-            "paper_error": paper[0] if paper else None, "paper_source": paper[1] if paper else None,
-            "n_test": scores.n, "train_seconds": round(seconds, 2),
-        })  # fmt: skip
+        paper = paper_error(model_name, dataset)
+        result.rows.append(Row(
+            model=model_name, data=dataset, test_error=100 * scores.error,
+            paper_error=paper.test_error if paper else None,
+            paper_source=paper.source if paper else None,
+            n_test=scores.n, train_seconds=round(seconds, 2),
+        ))
     return result
+
+
+def test_error_figure(result: Result) -> matplotlib.figure.Figure:
+    """Bars of the test error per classifier, ours beside the paper's (0 where it has none)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    labels = [f"{r.model}\n{r.data}" for r in result.rows]
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], [r.test_error for r in result.rows], 0.4, label="ours")
+    ax.bar([x + 0.2 for x in xs], [r.paper_error or 0 for r in result.rows], 0.4, label="paper")
+    ax.set_xticks(list(xs), labels, fontsize=8)
+    ax.set_ylabel("test error (%)")
+    ax.legend()
+    return fig
 
 
 def render(result: Result, out_dir: Path) -> Rendered:
     """A table (ours beside the paper's) and a bar chart of the test errors."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     table = Table(
         TITLE,
         ["model", "data", "test error % (ours)", "test error % (paper)", "source", "test samples"],
-        [[r["model"], r["data"], r["test_error"], r["paper_error"], r["paper_source"], r["n_test"]]
-         for r in result.rows],  # fmt: skip
+        [[r.model, r.data, r.test_error, r.paper_error, r.paper_source, r.n_test]
+         for r in result.rows],
         caption="Paper numbers are for the full datasets; quick scale uses mnist-5k (4,000 "
         "training digits), so higher errors are expected there.",
     )
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    labels = [f"{r['model']}\n{r['data']}" for r in result.rows]
-    xs = range(len(labels))
-    ax.bar([x - 0.2 for x in xs], [r["test_error"] for r in result.rows], 0.4, label="ours")
-    ax.bar([x + 0.2 for x in xs], [r["paper_error"] or 0 for r in result.rows], 0.4, label="paper")
-    ax.set_xticks(list(xs), labels, fontsize=8)
-    ax.set_ylabel("test error (%)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "test_error.png", dpi=120)
-    plt.close(fig)
+    save_figure(test_error_figure(result), out_dir / "test_error.png")
     return Rendered([table], [Figure("test_error.png", "Test error, ours against the paper's")])

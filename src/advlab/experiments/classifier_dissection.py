@@ -24,16 +24,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from advlab import models
 from advlab.data.scene_catalogue import CONCEPTS, SCENE_CLASSES
 from advlab.data.scenes import load_scenes
 from advlab.dissect import (
     IOU_THRESHOLD,
     QUANTILE_PAPER,
     ConceptLabels,
+    LayerDissection,
     MaskLabels,
     Probe,
     SegmentedImages,
@@ -42,22 +43,30 @@ from advlab.dissect import (
     peak_activations,
     unit_importance,
 )
-from advlab.experiments import dissect_figures as figs
-from advlab.experiments.base import Rendered, RunContext
-from advlab.experiments.dissect_results import (
+from advlab.experiments.base import ExperimentConfig
+from advlab.models.scene_nets import scene_vgg_layers
+from advlab.report import dissection_figures as figs
+from advlab.report.classifier_dissection_figures import render_dissection
+from advlab.report.dissection_results import (
+    ClassRemoval,
+    LayerSummary,
+    UnitAsClassifier,
+    UnitExample,
+    UnitRemoval,
     example_units,
-    layer_summary,
     save_arrays,
+    unit_examples,
     unit_strips,
 )
-from advlab.experiments.scene_models import (
+from advlab.report.rendered import Rendered
+from advlab.train import TrainConfig
+from advlab.zoo.context import RunContext
+from advlab.zoo.scene_models import (
     SCENE_CLASSIFIER_TRAINING,
     scene_size,
     trained_scene_classifier,
     trained_segmenter,
 )
-from advlab.models.scene_nets import scene_vgg_layers, segment
-from advlab.train import TrainConfig
 
 NAME = "classifier-dissection"
 TITLE = "Single units of a scene classifier that detect objects, parts and stuff (Bau et al. 2020, Figure 1)"
@@ -66,11 +75,13 @@ LABEL_SOURCES = ("masks", "segmenter")
 # Paper, Fig. 1: VGG-16 with 13 conv layers; the unit labels use the top 1% quantile and
 # IoU > 0.04 (davidbau/dissect --quantile 0.01 --miniou 0.04). Fig. 1f: 1,000 airplane and
 # 1,000 non-airplane images. The per-layer counts of Fig. 1e are a plot without printed values.
-PAPER_SETTINGS = {"quantile": 0.01, "iou_threshold": 0.04, "jitter_images_per_side": 1000}
+PAPER_QUANTILE = 0.01
+PAPER_IOU_THRESHOLD = 0.04
+PAPER_IMAGES_PER_SIDE = 1000
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """data: `scenes` (64 px) or `scenes-32`; width: the classifier's first-block filters;
     images: held-out scenes dissected; mask_size: resolution of the comparison (None: the
     images'; the authors use a quarter of it, 56 for 224-px inputs); labels: "masks" (exact) or "segmenter" (``scene-unet``
@@ -101,14 +112,10 @@ class Config:
     seed: int = 0
 
     @classmethod
-    def quick(cls) -> Config:
-        return cls()
-
-    @classmethod
     def demo(cls) -> Config:
+        """32x32 scenes, a width-8 classifier trained for 4 epochs, 500 scenes."""
         return cls(data="scenes-32", width=8, images=500, ranking_images=500, example_units=6,
-                   mask_size=None,
-                   removal_counts=(0, 1, 2, 4, 8, 16, 32), random_draws=3,
+                   mask_size=None, removal_counts=(0, 1, 2, 4, 8, 16, 32), random_draws=3,
                    training=dataclasses.replace(SCENE_CLASSIFIER_TRAINING, epochs=4))
 
     @classmethod
@@ -118,22 +125,22 @@ class Config:
         (e.g. the Places365 validation images), labelled by torchvision's DeepLabV3 (the 21
         VOC classes); the airplane unit of Fig. 1f. Unit removal needs the classifier's own
         classes and is skipped."""
-        return cls(model="torchvision:vgg16", data="folder:places365@224", images=10_000, mask_size=56,
-                   labels="segmenter", segmenter="torchvision:deeplabv3_resnet50",
+        return cls(model="torchvision:vgg16", data="folder:places365@224", images=10_000,
+                   mask_size=56, labels="segmenter", segmenter="torchvision:deeplabv3_resnet50",
                    classifier_concept="aeroplane", removal_counts=())
 
 
 @dataclass
 class Result:
-    """layers: per layer {"layer", "shape", "units", "counts" (concept -> units), "categories"
-    (object/part/stuff -> units), "detectors", "mean_best_iou"}; examples: shown units;
-    unit_classifier: the jitter-plot data; removal: per class curves; accuracy: test accuracy;
-    segmenter: its quality when used."""
+    """layers: one summary per dissected layer (Fig. 1e); examples: the units shown (Fig. 1b,
+    c); unit_classifier: the jitter-plot data (Fig. 1f); removal: per class curves (Fig. 2;
+    None without scene labels); accuracy: test accuracy of the scene classifier (0 without
+    labels); paper_quantile / paper_iou_threshold: the paper's settings beside ours."""
 
-    layers: list[dict[str, Any]] = field(default_factory=list)
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    unit_classifier: dict[str, Any] = field(default_factory=dict)
-    removal: dict[str, Any] = field(default_factory=dict)
+    layers: list[LayerSummary] = field(default_factory=list)
+    examples: list[UnitExample] = field(default_factory=list)
+    unit_classifier: UnitAsClassifier | None = None
+    removal: UnitRemoval | None = None
     accuracy: float = 0.0
     images: int = 0
     quantile: float = QUANTILE_PAPER
@@ -142,6 +149,8 @@ class Result:
     model: str = "scene-vgg"
     mask_size: int | None = None
     unit_images: str = ""
+    paper_quantile: float = PAPER_QUANTILE
+    paper_iou_threshold: float = PAPER_IOU_THRESHOLD
 
 
 @dataclass
@@ -162,8 +171,6 @@ def _setup(config: Config, ctx: RunContext) -> _Setup:
     """Scenes: the cached scene-vgg and held-out scenes with exact masks (or scene-unet's
     labels). Otherwise (paper scale): a pretrained torchvision classifier, images of
     `config.data`, and a pretrained torchvision segmenter's labels."""
-    from advlab.models.scene_nets import create_segmenter
-
     if config.labels not in LABEL_SOURCES:
         raise ValueError(f"unknown labels {config.labels!r}; valid: {', '.join(LABEL_SOURCES)}")
     if config.model == "scene-vgg":
@@ -174,10 +181,9 @@ def _setup(config: Config, ctx: RunContext) -> _Setup:
         if config.labels == "masks":
             return _Setup(model, layers, x, y, MaskLabels(test.masks), test.masks.long(), list(CONCEPTS))
         segmenter = trained_segmenter(ctx, config.data) if config.segmenter == "scene-unet" else \
-            create_segmenter(config.segmenter, pretrained=True).to(ctx.device).eval()
+            models.create_segmenter(config.segmenter, pretrained=True).to(ctx.device).eval()
     else:  # a pretrained ImageNet classifier on real photographs (Bau et al. 2020: VGG-16)
         from advlab import data as datasets
-        from advlab import models
 
         if config.labels != "segmenter" or config.segmenter == "scene-unet":
             raise ValueError(f"model {config.model!r} needs labels='segmenter' and a "
@@ -187,10 +193,11 @@ def _setup(config: Config, ctx: RunContext) -> _Setup:
                                 limit=config.images)[0].to(ctx.device)
         y = None
         layers = tuple(name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d))
-        segmenter = create_segmenter(config.segmenter, pretrained=True).to(ctx.device).eval()
+        segmenter = models.create_segmenter(config.segmenter, pretrained=True)
+        segmenter = segmenter.to(ctx.device).eval()
     concepts = list(getattr(segmenter, "concepts", CONCEPTS))
-    labels = SegmentedImages(lambda images: segment(segmenter, images))
-    return _Setup(model, layers, x, y, labels, segment(segmenter, x).cpu(), concepts)
+    labels = SegmentedImages(lambda images: models.segment(segmenter, images))
+    return _Setup(model, layers, x, y, labels, models.segment(segmenter, x).cpu(), concepts)
 
 
 def run(config: Config, ctx: RunContext) -> Result:
@@ -204,12 +211,11 @@ def run(config: Config, ctx: RunContext) -> Result:
     result = Result(images=int(s.x.shape[0]), quantile=config.quantile,
                     iou_threshold=config.iou_threshold, labels=config.labels, model=config.model,
                     mask_size=config.mask_size)
-    result.layers = [layer_summary(dissections[name], config.iou_threshold) for name in s.layers]
+    result.layers = [LayerSummary.of(dissections[name], config.iou_threshold)
+                     for name in s.layers]
     last = dissections[s.layers[-1]]
     chosen = example_units(last, config.example_units)
-    best, concept = last.best()
-    result.examples = [{"layer": last.layer, "unit": u, "concept": s.concepts[int(concept[u])],
-                        "iou": float(best[u])} for u in chosen]
+    result.examples = unit_examples(last, chosen, s.concepts)
     strips = unit_strips(s.model, last, chosen, s.x, config.top_images, lambda inputs, _: inputs)
     save_arrays(ctx.out_dir / "unit_images.npz", strips)
     result.unit_images = "unit_images.npz"
@@ -221,7 +227,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     return result
 
 
-def _unit_classifier(config: Config, s: _Setup, last: Any) -> dict[str, Any]:
+def _unit_classifier(config: Config, s: _Setup, last: LayerDissection) -> UnitAsClassifier:
     """Peak activations of one unit on images with and without its concept (Fig. 1f)."""
     best, concept = last.best()
     if config.classifier_concept == "auto":
@@ -235,16 +241,19 @@ def _unit_classifier(config: Config, s: _Setup, last: Any) -> dict[str, Any]:
     index = s.concepts.index(name)
     peaks = peak_activations(Probe(s.model, (last.layer,), s.x), last.layer, unit)
     present = (s.truth == index).flatten(1).float().mean(1) > config.presence_fraction
-    return {"layer": last.layer, "unit": unit, "concept": name, "iou": float(last.iou[unit, index]),
-            "with": peaks[present].tolist(), "without": peaks[~present].tolist(),
-            "presence_fraction": config.presence_fraction}
+    return UnitAsClassifier(layer=last.layer, unit=unit, concept=name,
+                            iou=float(last.iou[unit, index]), peaks_with=peaks[present].tolist(),
+                            peaks_without=peaks[~present].tolist(),
+                            presence_fraction=config.presence_fraction,
+                            paper_images_per_side=PAPER_IMAGES_PER_SIDE)
 
 
-def _removal(config: Config, ctx: RunContext, model: torch.nn.Module, last: Any) -> dict[str, Any]:
+def _removal(config: Config, ctx: RunContext, model: torch.nn.Module,
+             last: LayerDissection) -> UnitRemoval | None:
     """Fig. 2: per class, balanced accuracy with its n most important units of the last
     layer removed (ranked on training scenes) against n random units."""
     if not config.removal_counts:
-        return {}
+        return None
     size = scene_size(config.data)
     train = load_scenes(size, "train", n=config.ranking_images)
     test = load_scenes(size, "test", n=config.images)
@@ -265,18 +274,16 @@ def _removal(config: Config, ctx: RunContext, model: torch.nn.Module, last: Any)
     rand = rand.view(config.random_draws, len(counts), k)
     classes = {}
     for c, name in enumerate(SCENE_CLASSES):
-        classes[name] = {"top": top[c, :, c].tolist(), "random": rand[:, :, c].mean(0).tolist(),
-                         "random_std": rand[:, :, c].std(0).tolist() if config.random_draws > 1
-                         else [0.0] * len(counts),
-                         "units": ranking[: max(counts), c].tolist()}
-    return {"layer": last.layer, "units": units, "counts": counts, "classes": classes,
-            "ranking_images": int(train.images.shape[0])}
+        spread = rand[:, :, c].std(0).tolist() if config.random_draws > 1 else [0.0] * len(counts)
+        classes[name] = ClassRemoval(top=top[c, :, c].tolist(),
+                                     random=rand[:, :, c].mean(0).tolist(), random_std=spread,
+                                     units=ranking[: max(counts), c].tolist())
+    return UnitRemoval(layer=last.layer, units=units, counts=counts, classes=classes,
+                       ranking_images=int(train.images.shape[0]))
 
 
 def render(result: Result, out_dir: Path) -> Rendered:
     """Fig. 1d, e (units per concept and layer), 1b, c (example units), 1f (a unit as a
     classifier) and Fig. 2 (removing units per class), with tables
-    (`advlab.experiments.classifier_dissection_render`)."""
-    from advlab.experiments.classifier_dissection_render import render_dissection
-
+    (`advlab.report.classifier_dissection_figures`)."""
     return render_dissection(result, out_dir)

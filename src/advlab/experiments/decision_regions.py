@@ -17,16 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from advlab.attacks.threat import clip_to_bounds, flat_norm
 from advlab.attacks.universal import predict
-from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING
-from advlab.experiments.model_sets import (
+from advlab.experiments.base import ExperimentConfig
+from advlab.report.figures import pyplot, save_figure
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.tables import Table
+from advlab.train import TrainConfig
+from advlab.zoo.cache import CLASSIFIER_TRAINING
+from advlab.zoo.context import RunContext
+from advlab.zoo.model_sets import (
     DEMO_MODELS,
     DEMO_TRAINING,
     QUICK_MODELS,
@@ -34,8 +39,9 @@ from advlab.experiments.model_sets import (
     load_classifier,
     load_samples,
 )
-from advlab.tables import Table
-from advlab.train import TrainConfig
+
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 NAME = "decision-regions"
 TITLE = "Decision regions of several models on the plane of one model's gradient direction"
@@ -44,7 +50,7 @@ PIXEL_VALUE = 1 / 255  # one axis unit: a root-mean-square change of one 0-255 p
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """models: the classifiers (the first gives the gradient direction); image: which of the
     test images every model classifies correctly is used (0 = the first); extent: the plane
     spans [-extent, extent] pixel values on both axes, with ``grid`` points per axis."""
@@ -60,10 +66,6 @@ class Config:
     pretrained: bool = True
 
     @classmethod
-    def quick(cls) -> Config:
-        return cls()
-
-    @classmethod
     def demo(cls) -> Config:
         return cls(models=DEMO_MODELS, data="digits", grid=41, training=DEMO_TRAINING)
 
@@ -71,7 +73,19 @@ class Config:
     def paper(cls) -> Config:
         return cls(models=("torchvision:vgg16", "torchvision:resnet152", "torchvision:resnet101",
                            "torchvision:resnet50", "torchvision:googlenet"),
-                   data="folder:imagenet/val@224", extent=30.0, grid=61, eval_batch=64)  # fmt: skip
+                   data="folder:imagenet/val@224", extent=30.0, grid=61, eval_batch=64)
+
+
+@dataclass
+class ModelSummary:
+    """One model on the plane: the fraction of the plane it gives the image's label, the
+    fraction where it agrees with the first model, and the first label change along the
+    gradient direction in pixel values (None: none within the plane)."""
+
+    model: str
+    same_as_first: float
+    label_fraction: float
+    boundary_along_gradient: float | None
 
 
 @dataclass
@@ -81,7 +95,7 @@ class Result:
     extent: float = 0.0
     offsets: list[float] = field(default_factory=list)  # axis coordinates, pixel values
     labels: list[list[list[int]]] = field(default_factory=list)  # [model][row = y][column = x]
-    summary: list[dict[str, Any]] = field(default_factory=list)
+    summary: list[ModelSummary] = field(default_factory=list)
 
 
 def plane_directions(
@@ -101,12 +115,12 @@ def plane_directions(
 def run(config: Config, ctx: RunContext) -> Result:
     """Classify every point of the plane with every model."""
     models = [load_classifier(ctx, name, config.data, config.training, config.pretrained)
-              for name in ctx.progress(config.models, "classifiers")]  # fmt: skip
+              for name in ctx.progress(config.models, "classifiers")]
     x, y = load_samples(ctx, config.data, "test", max(200, config.image + 1), config.seed)
     chosen = correct_by_all(models, x, y).nonzero().squeeze(1)
     if chosen.numel() <= config.image:
-        raise ValueError(f"only {chosen.numel()} test images are classified correctly by every model; "
-                         f"image must be below that, got {config.image}")  # fmt: skip
+        raise ValueError(f"only {chosen.numel()} test images are classified correctly by every "
+                         f"model; image must be below that, got {config.image}")
     image, label = x[chosen[config.image]], y[chosen[config.image]]
     with torch.enable_grad():
         x_req = image[None].clone().requires_grad_(True)
@@ -118,35 +132,34 @@ def run(config: Config, ctx: RunContext) -> Result:
     dy = offsets.view(-1, 1, *[1] * image.ndim) * w
     dx = offsets.view(1, -1, *[1] * image.ndim) * u
     points = clip_to_bounds(image + dx + dy, (0.0, 1.0)).reshape(-1, *image.shape)
-    result = Result(models=list(config.models), label=int(label), extent=config.extent, offsets=offsets.tolist())
+    result = Result(models=list(config.models), label=int(label), extent=config.extent,
+                    offsets=offsets.tolist())
     centre = config.grid // 2
     for name, model in zip(config.models, models, strict=True):
         labels = predict(model, points, config.eval_batch).view(config.grid, config.grid)
         along = labels[centre, centre:]  # +x half-axis, from the image outwards
         changed = (along != label).nonzero()
         result.labels.append(labels.tolist())
-        result.summary.append({
-            "model": name,
-            "same_as_first": float((labels == torch.tensor(result.labels[0], device=labels.device)).float().mean()),
-            "label_fraction": float((labels == label).float().mean()),
-            "boundary_along_gradient": float(offsets[centre + int(changed[0])]) if changed.numel() else None,
-        })  # fmt: skip
+        first = torch.tensor(result.labels[0], device=labels.device)  # (G, G)
+        boundary = float(offsets[centre + int(changed[0])]) if changed.numel() else None
+        result.summary.append(ModelSummary(
+            model=name, same_as_first=float((labels == first).float().mean()),
+            label_fraction=float((labels == label).float().mean()),
+            boundary_along_gradient=boundary,
+        ))
     return result
 
 
-def render(result: Result, out_dir: Path) -> Rendered:
-    """The regions of every model (one panel each) and a summary table."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def regions_figure(result: Result) -> matplotlib.figure.Figure:
+    """One panel per model: its predicted label on the plane (same colour = same label), the
+    image marked with +, axes in pixel values, and a colour bar of the labels."""
+    plt = pyplot()
     count = len(result.models)
     fig, axes = plt.subplots(1, count, figsize=(2.6 * count, 2.9), squeeze=False)
     extent = (-result.extent, result.extent, -result.extent, result.extent)
     for ax, name, labels in zip(axes[0], result.models, result.labels, strict=True):
-        image = ax.imshow(labels, origin="lower", extent=extent, cmap="tab10", vmin=-0.5, vmax=9.5,
-                          interpolation="nearest")  # fmt: skip
+        image = ax.imshow(labels, origin="lower", extent=extent, cmap="tab10", vmin=-0.5,
+                          vmax=9.5, interpolation="nearest")
         ax.plot(0, 0, "k+", markersize=8)
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=6)
@@ -154,20 +167,30 @@ def render(result: Result, out_dir: Path) -> Rendered:
     axes[0][0].set_ylabel("random orthogonal direction\n(pixel values)", fontsize=7)
     bar = fig.colorbar(image, ax=axes, ticks=range(10), shrink=0.8)
     bar.set_label("predicted label", fontsize=7)
-    fig.suptitle(f"decision regions around a test image of class {result.label} (+ = the image)", fontsize=9)
-    fig.savefig(out_dir / "decision_regions.png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    fig.suptitle(f"decision regions around a test image of class {result.label} (+ = the image)",
+                 fontsize=9)
+    return fig
+
+
+def render(result: Result, out_dir: Path) -> Rendered:
+    """The regions of every model (one panel each) and a summary table."""
+    # the colour bar spans all panels, which tight_layout cannot lay out
+    save_figure(regions_figure(result), out_dir / "decision_regions.png", tight=False)
+    first = result.models[0]
     table = Table(
         "Decision regions: agreement between models on the plane",
-        ["model", f"plane with label {result.label} %", f"same label as {result.models[0]} %",
+        ["model", f"plane with label {result.label} %", f"same label as {first} %",
          "first label change along the gradient (pixel values)"],
-        [[s["model"], 100 * s["label_fraction"], 100 * s["same_as_first"], s["boundary_along_gradient"]]
+        [[s.model, 100 * s.label_fraction, 100 * s.same_as_first, s.boundary_along_gradient]
          for s in result.summary],
-        caption=f"Plane of [-{result.extent:g}, {result.extent:g}] pixel values (root-mean-square change per "
-        f"pixel) along the gradient of {result.models[0]}'s loss and a random orthogonal direction. Empty "
-        "boundary: the label does not change within the plane.",
-    )  # fmt: skip
-    figure = Figure("decision_regions.png", f"Figure 3: predicted label of every model on the plane spanned by the "
-                    f"gradient direction of {result.models[0]} (x-axis) and a random orthogonal direction (y-axis), "
-                    "same colour = same label; one unit = a root-mean-square change of one pixel value")  # fmt: skip
+        caption=f"Plane of [-{result.extent:g}, {result.extent:g}] pixel values (root-mean-square "
+        f"change per pixel) along the gradient of {first}'s loss and a random orthogonal "
+        "direction. Empty boundary: the label does not change within the plane.",
+    )
+    figure = Figure(
+        "decision_regions.png",
+        f"Figure 3: predicted label of every model on the plane spanned by the gradient direction "
+        f"of {first} (x-axis) and a random orthogonal direction (y-axis), same colour = same "
+        "label; one unit = a root-mean-square change of one pixel value",
+    )
     return Rendered([table], [figure])

@@ -26,12 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.gan_runs import feature_network, mosaic, run_gan
+from advlab.experiments.base import ExperimentConfig
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.learning_rule import LearningRule
 from advlab.gan.losses import GOODFELLOW_RULE
-from advlab.tables import Table
+from advlab.report.figures import pyplot, save_figure
+from advlab.report.gan_figures import save_sample_mosaic
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.tables import Table
+from advlab.zoo.context import RunContext
+from advlab.zoo.gan_runs import GANRunWithCurves, feature_network, run_gan
 
 NAME = "gan-algorithm1"
 TITLE = "GAN Algorithm 1: k discriminator steps, minimax vs non-saturating generator loss"
@@ -39,7 +43,7 @@ PAPER = "Goodfellow et al. 2014, Algorithm 1 and Section 3"
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """ks: discriminator steps per generator step; losses: generator objectives compared.
     arch/width: Goodfellow's MLP (hidden sizes scaled by width/64); iters: generator
     iterations per run. rule: one learning rule for both losses (module docstring; its fields
@@ -64,19 +68,23 @@ class Config:
     seed: int = 0
 
     @classmethod
-    def quick(cls) -> Config:
-        return cls()
-
-    @classmethod
     def paper(cls) -> Config:
         # full MNIST, the paper's MLP sizes (1200-1200 G, 240x5 maxout D), long training, the
         # authors' learning rule (the defaults above)
         return cls(data="mnist", width=64, iters=50_000, eval_every=2_500, eval_samples=10_000)
 
 
+@dataclass(kw_only=True)
+class AlgorithmRun(GANRunWithCurves):
+    """One (generator loss, k) run: the `GANRun` summary with its loss curves."""
+
+    loss: str
+    k: int
+
+
 @dataclass
 class Result:
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[AlgorithmRun] = field(default_factory=list)
 
 
 def run(config: Config, ctx: RunContext) -> Result:
@@ -88,14 +96,13 @@ def run(config: Config, ctx: RunContext) -> Result:
         cfg = GANTrainConfig(
             loss=loss, arch=config.arch, data=config.data, width=config.width, n_critic=k,
             iters=config.iters, batch_size=config.batch_size, latent_prior=config.latent_prior,
-            rule=config.rule, eval_every=config.eval_every, eval_samples=config.eval_samples, sample_every=0,
-            checkpoint_every=config.eval_every, seed=config.seed,
+            rule=config.rule, eval_every=config.eval_every, eval_samples=config.eval_samples,
+            sample_every=0, checkpoint_every=config.eval_every, seed=config.seed,
             device=str(ctx.device),
-        )  # fmt: skip
-        name = f"{loss}-k{k}"
-        summary = run_gan(ctx, cfg, name, features)
-        summary.update(loss=loss, k=k)
-        result.runs.append(summary)
+        )
+        summary = run_gan(ctx, cfg, f"{loss}-k{k}", features)
+        result.runs.append(AlgorithmRun(**summary.summary_fields(), curves=summary.curves,
+                                        loss=loss, k=k))
     return result
 
 
@@ -103,26 +110,40 @@ def _sigmoid(x: float | None) -> float | None:
     return None if x is None else 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
 
 
+def _d_fake_by_step(run: AlgorithmRun) -> dict[int, float]:
+    """Mean discriminator logit on fakes by generator step (the step-0 evaluation row has
+    none)."""
+    return {int(s): v for s, v in zip(run.curves.get("step", []), run.curves.get("d_fake", []),
+                                      strict=True) if s is not None and v is not None}
+
+
+def loss_figure(result: Result) -> Any:
+    """The matplotlib Figure of the discriminator (left) and generator (right) losses per
+    generator iteration, one line per run."""
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 3.6))
+    for r in result.runs:
+        steps = r.curves.get("step", [])
+        label = f"{r.loss}, k={r.k}"
+        axes[0].plot(steps, r.curves.get("d_loss", []), label=label, lw=0.8)
+        axes[1].plot(steps, r.curves.get("g_loss", []), label=label, lw=0.8)
+    for ax, what in zip(axes, ("discriminator loss", "generator loss"), strict=True):
+        ax.set_xlabel("generator iteration")
+        ax.set_ylabel(what)
+        ax.legend(fontsize=7)
+    return fig
+
+
 def render(result: Result, out_dir: Path) -> Rendered:
     """A table (FID, IS, D(G(z)), classes covered per run), loss curves and a sample mosaic."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = []
+    rows: list[list[Any]] = []
     for r in result.runs:
-        # mean D score on fakes by generator step (the step-0 evaluation row has none)
-        by_step = {int(s): v for s, v in zip(r["curves"].get("step", []),
-                                              r["curves"].get("d_fake", []), strict=True)
-                   if v is not None}
+        by_step = _d_fake_by_step(r)
         early = by_step.get(10, by_step[max(by_step)] if by_step else None)
-        classes = r.get("classes")
         rows.append([
-            r["loss"], r["k"], r["status"], r["final"].get("fid"), r["final"].get("inception_score"),
+            r.loss, r.k, r.status, r.final.get("fid"), r.final.get("inception_score"),
             _sigmoid(early), _sigmoid(by_step[max(by_step)] if by_step else None),
-            sum(c > 0 for c in classes) if classes else None, r["seconds"],
-        ])  # fmt: skip
+            sum(c > 0 for c in r.classes) if r.classes else None, r.seconds,
+        ])
     table = Table(
         TITLE,
         ["G loss", "k", "status", "FID (ours)", "IS (ours)", "D(G(z)) @ step 10", "D(G(z)) final",
@@ -134,21 +155,10 @@ def render(result: Result, out_dir: Path) -> Rendered:
         "the minimax generator loss learn slowly. Learning rule: the authors' (goodfeli/"
         "adversarial mnist.yaml) unless the config says otherwise, see config.json.",
     )
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for r in result.runs:
-        steps = r["curves"].get("step", [])
-        label = f"{r['loss']}, k={r['k']}"
-        axes[0].plot(steps, r["curves"].get("d_loss", []), label=label, lw=0.8)
-        axes[1].plot(steps, r["curves"].get("g_loss", []), label=label, lw=0.8)
-    for ax, what in zip(axes, ("discriminator loss", "generator loss"), strict=True):
-        ax.set_xlabel("generator iteration")
-        ax.set_ylabel(what)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "algorithm1_curves.png", dpi=120)
-    plt.close(fig)
-    grid = mosaic(out_dir, [(r["samples"], f"{r['loss']}, k={r['k']}") for r in result.runs],
-                  ncols=max(1, len({r["k"] for r in result.runs})), filename="algorithm1_samples.png")
+    save_figure(loss_figure(result), out_dir / "algorithm1_curves.png")
+    grid = save_sample_mosaic(out_dir, [(r.samples, f"{r.loss}, k={r.k}") for r in result.runs],
+                              ncols=max(1, len({r.k for r in result.runs})),
+                              filename="algorithm1_samples.png")
     return Rendered([table], [
         Figure("algorithm1_curves.png", "Discriminator and generator losses per iteration"),
         Figure(grid, "Samples after training (same latents in every panel)"),

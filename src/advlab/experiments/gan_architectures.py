@@ -22,16 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.gan_runs import (
-    feature_network,
-    mosaic,
-    real_data_floor,
-    run_gan,
-)
+from advlab.experiments.base import ExperimentConfig
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.losses import OBJECTIVES
-from advlab.tables import Table
+from advlab.report.gan_figures import save_sample_mosaic
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.tables import Table
+from advlab.zoo.context import RunContext
+from advlab.zoo.gan_runs import GANRun, feature_network, real_data_floor, run_gan
 
 NAME = "gan-architectures"
 TITLE = "Architecture robustness of GAN objectives (WGAN-GP Figure 2)"
@@ -55,7 +53,7 @@ TRAINED_CLASSES = 8  # ... and samples in at least this many classes (classifier
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """archs x objectives, each run `iters` generator iterations at `width` filters; the
     ResNet uses `resnet_depth` layers (the paper: 101). batch_size is shared by all cells.
     lr_scale multiplies every objective's paper learning rate (1 = the paper's settings; the
@@ -83,34 +81,43 @@ class Config:
     seed: int = 0
 
     @classmethod
-    def quick(cls) -> Config:
-        return cls()
-
-    @classmethod
     def paper(cls) -> Config:
         # LSUN bedrooms 64x64 in the paper; CIFAR-10 at 32 px is the smaller real setting
         return cls(data="cifar10", width=64, resnet_depth=101, iters=100_000, batch_size=64,
                    eval_samples=10_000, features="inception")
 
 
+@dataclass(kw_only=True)
+class Cell(GANRun):
+    """One (architecture, objective) run of the figure: the `GANRun` summary (final scores,
+    samples, classes covered; no curves, the figure is about final samples)."""
+
+    arch: str
+    loss: str
+
+    @property
+    def fid(self) -> float | None:
+        """The final FID of a cell that did not stop (None: stopped or not evaluated)."""
+        return self.final.get("fid") if self.status == "ok" else None
+
+
 @dataclass
 class Result:
-    """cells: one dict per (architecture, objective) with status, final scores, samples and
-    classes covered; floor: real training images scored against the test images."""
+    """cells: one per (architecture, objective); floor: real training images scored against
+    the test images (FID/KID/IS)."""
 
-    cells: list[dict[str, Any]] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)
     floor: dict[str, float] = field(default_factory=dict)
 
 
-def trained(cell: dict[str, Any]) -> bool | None:
+def trained(cell: Cell) -> bool | None:
     """Whether a cell trained by the rule in the module docstring (None: no FID to judge)."""
-    if cell["status"] != "ok":
+    if cell.status != "ok":
         return False
-    fid = cell["final"].get("fid")
+    fid = cell.final.get("fid")
     if fid is None:
         return None
-    classes = cell.get("classes")
-    covered = sum(c > 0 for c in classes) if classes else TRAINED_CLASSES
+    covered = sum(c > 0 for c in cell.classes) if cell.classes else TRAINED_CLASSES
     return fid < TRAINED_FID and covered >= TRAINED_CLASSES
 
 
@@ -129,26 +136,25 @@ def run(config: Config, ctx: RunContext) -> Result:
             seed=config.seed, device=str(ctx.device),
             rule=(OBJECTIVES[loss].rule.override(lr=OBJECTIVES[loss].rule.lr * config.lr_scale)
                   if config.lr_scale != 1.0 else None),
-        )  # fmt: skip
+        )
         summary = run_gan(ctx, cfg, f"{arch}-{loss}", features, n_grid=36)
-        summary.update(arch=arch, loss=loss)
-        summary.pop("curves")  # the grid is about final samples; keep result.json small
-        result.cells.append(summary)
+        # no curves: the grid is about final samples; keep result.json small
+        result.cells.append(Cell(**summary.summary_fields(), arch=arch, loss=loss))
     result.floor = real_data_floor(ctx, config.data, features, config.eval_samples, config.seed)
     return result
 
 
 def render(result: Result, out_dir: Path) -> Rendered:
     """An FID table (architectures x objectives) and the mosaic of sample grids."""
-    archs = list(dict.fromkeys(c["arch"] for c in result.cells))
-    losses = list(dict.fromkeys(c["loss"] for c in result.cells))
-    by_cell = {(c["arch"], c["loss"]): c for c in result.cells}
+    archs = list(dict.fromkeys(c.arch for c in result.cells))
+    losses = list(dict.fromkeys(c.loss for c in result.cells))
+    by_cell = {(c.arch, c.loss): c for c in result.cells}
     rows = []
     for arch in archs:
         row: list[Any] = [ARCH_LABELS.get(arch, arch)]
         for loss in losses:
             cell = by_cell.get((arch, loss))
-            row.append(None if cell is None or cell["status"] != "ok" else cell["final"].get("fid"))
+            row.append(None if cell is None else cell.fid)
         rows.append(row)
     table = Table(
         "FID per architecture and objective (ours; lower is better)",
@@ -158,10 +164,10 @@ def render(result: Result, out_dir: Path) -> Rendered:
         "classifier features at quick scale (mnist-5k, small widths, few iterations); an empty "
         "cell diverged or collapsed.",
     )
-    iterations = max((int(c["final"].get("step") or 0) for c in result.cells), default=0)
-    verdicts = [[ARCH_LABELS.get(arch, arch),
+    iterations = max((int(c.final.get("step") or 0) for c in result.cells), default=0)
+    verdicts: list[list[Any]] = [[ARCH_LABELS.get(arch, arch),
                  *[_verdict(by_cell.get((arch, loss))) for loss in losses]] for arch in archs]
-    counts = [sum(trained(c) is True for c in result.cells if c["loss"] == loss) for loss in losses]
+    counts = [sum(trained(c) is True for c in result.cells if c.loss == loss) for loss in losses]
     verdicts.append(["architectures trained", *[f"{k}/{len(archs)}" for k in counts]])
     best = [_best_objective(by_cell, arch, losses) for arch in archs]
     verdicts.append(["lowest FID of the row", *[f"{best.count(lo)}/{len(archs)}" for lo in losses]])
@@ -176,33 +182,34 @@ def render(result: Result, out_dir: Path) -> Rendered:
         f"Paper (Figure 2, LSUN bedrooms, judged by eye): {PAPER_VERDICT}. Real-data FID floor "
         f"at this sample size: {_fmt(result.floor.get('fid'))}.",
     )
-    failures = [[c["arch"], c["loss"], c["status"]] for c in result.cells if c["status"] != "ok"]
+    failures: list[list[Any]] = [[c.arch, c.loss, c.status] for c in result.cells if c.status != "ok"]
     tables = [verdict_table, table]
     if failures:
-        tables.append(Table("Cells that stopped", ["architecture", "objective", "reason"], failures))
+        tables.append(Table("Cells that stopped", ["architecture", "objective", "reason"],
+                            failures))
     cells = []
     for arch in archs:
         for loss in losses:
             cell = by_cell.get((arch, loss))
-            fid = cell["final"].get("fid") if cell and cell["status"] == "ok" else None
-            cells.append((cell["samples"] if cell else None,
+            fid = cell.fid if cell else None
+            cells.append((cell.samples if cell else None,
                           f"FID {fid:.1f}" if isinstance(fid, float) else "stopped"))
-    name = mosaic(out_dir, cells, ncols=len(losses), filename="architectures_samples.png",
-                  row_labels=archs, col_labels=[OBJECTIVE_LABELS.get(lo, lo) for lo in losses])
+    name = save_sample_mosaic(out_dir, cells, ncols=len(losses),
+                              filename="architectures_samples.png", row_labels=archs,
+                              col_labels=[OBJECTIVE_LABELS.get(lo, lo) for lo in losses])
     return Rendered(tables, [Figure(name, "Samples per architecture (rows) and objective "
                                           "(columns), as in WGAN-GP Figure 2")])
 
 
-def _best_objective(by_cell: dict[tuple[str, str], dict[str, Any]], arch: str,
+def _best_objective(by_cell: dict[tuple[str, str], Cell], arch: str,
                     losses: list[str]) -> str | None:
     """The objective with the lowest final FID on architecture `arch` (stopped cells excluded)."""
-    scored = [(c["final"]["fid"], loss) for loss in losses
-              if (c := by_cell.get((arch, loss))) is not None and c["status"] == "ok"
-              and c["final"].get("fid") is not None]
+    scored = [(fid, loss) for loss in losses
+              if (c := by_cell.get((arch, loss))) is not None and (fid := c.fid) is not None]
     return min(scored)[1] if scored else None
 
 
-def _verdict(cell: dict[str, Any] | None) -> str:
+def _verdict(cell: Cell | None) -> str:
     """One cell of the verdict table: trained / not trained (and why) / not judged."""
     if cell is None:
         return ""
@@ -211,11 +218,10 @@ def _verdict(cell: dict[str, Any] | None) -> str:
         return "no FID"
     if ok:
         return "trained"
-    if cell["status"] != "ok":
+    if cell.status != "ok":
         return "stopped"
-    classes = cell.get("classes")
-    covered = f", {sum(c > 0 for c in classes)} classes" if classes else ""
-    return f"no (FID {_fmt(cell['final'].get('fid'))}{covered})"
+    covered = f", {sum(c > 0 for c in cell.classes)} classes" if cell.classes else ""
+    return f"no (FID {_fmt(cell.final.get('fid'))}{covered})"
 
 
 def _fmt(value: float | None) -> str:

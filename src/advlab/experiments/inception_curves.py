@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.gan_runs import (
-    feature_network,
-    mosaic,
-    real_data_floor,
-    run_gan,
-)
+from advlab.experiments.base import ExperimentConfig
 from advlab.gan.config import GANTrainConfig
-from advlab.tables import Table
+from advlab.report.figures import pyplot, save_figure
+from advlab.report.gan_figures import save_sample_mosaic
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.tables import Table
+from advlab.zoo.context import RunContext
+from advlab.zoo.gan_runs import GANRun, feature_network, real_data_floor, run_gan
 
 NAME = "inception-curves"
 TITLE = "Inception score over generator iterations and wall-clock time (WGAN-GP Figure 3)"
@@ -38,13 +37,18 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "WGAN-GP (Adam)": ("wgan-gp", {}),
     "DCGAN": ("nonsaturating", {}),
 }
-# CIFAR-10 unsupervised Inception scores of WGAN-GP (Table 3: ResNet 7.86 +- 0.07; Figure 3,
-# DCGAN architecture, read from the plot: about 6.6)
-PAPER_IS = {"WGAN-GP (Adam)": 6.6, "WGAN-GP ResNet (Table 3)": 7.86}
+# CIFAR-10 unsupervised Inception scores of WGAN-GP: Figure 3, DCGAN architecture, read from
+# the plot (about 6.6; the paper gives no value for the other methods' curves) and Table 3
+# (ResNet 7.86 +- 0.07, a row of the paper only)
+PAPER_IS: dict[str, float | None] = {
+    "WGAN (clipping)": None, "WGAN-GP (RMSProp)": None, "WGAN-GP (Adam)": 6.6, "DCGAN": None,
+}
+PAPER_RESNET_LABEL = "WGAN-GP ResNet (Table 3)"
+PAPER_RESNET_IS = 7.86
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """Each method trains `iters` generator iterations (each with its objective's n_critic
     critic steps) of the `arch` networks at `width` filters, with its paper's optimiser
     settings (METHODS); FID/KID/IS every `eval_every` iterations on `eval_samples` samples."""
@@ -67,21 +71,31 @@ class Config:
         return cls(width=8, iters=100, eval_every=50, eval_samples=200)
 
     @classmethod
-    def quick(cls) -> Config:
-        return cls()
-
-    @classmethod
     def paper(cls) -> Config:
         return cls(data="cifar10", width=64, iters=200_000, batch_size=64, eval_every=2_000,
                    eval_samples=50_000, features="inception")
 
 
+@dataclass(kw_only=True)
+class MethodRun(GANRun):
+    """One method's run: the `GANRun` summary and its evaluations (step 0 = the untrained
+    generator) with their wall-clock training seconds; paper_inception_score: the paper's
+    CIFAR-10 score of this method (None where it gives none)."""
+
+    method: str
+    step: list[float]
+    wall_seconds: list[float]
+    inception_score: list[float]
+    fid: list[float | None]
+    paper_inception_score: float | None = None
+
+
 @dataclass
 class Result:
-    """runs: one dict per method (curves, final scores, samples, classes); floor: the scores
-    of real training images against the test images (the best reachable at this n)."""
+    """runs: one per method; floor: the scores of real training images against the test
+    images (the best reachable at this n)."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[MethodRun] = field(default_factory=list)
     floor: dict[str, float] = field(default_factory=dict)
 
 
@@ -99,59 +113,60 @@ def run(config: Config, ctx: RunContext) -> Result:
             iters=config.iters, batch_size=config.batch_size, eval_every=config.eval_every,
             eval_samples=config.eval_samples, sample_every=0, checkpoint_every=config.eval_every,
             seed=config.seed, device=str(ctx.device),
-        ).with_options(**overrides)  # fmt: skip
+        ).with_options(**overrides)
         slug = method.lower().replace(" ", "-").replace("(", "").replace(")", "")
         summary = run_gan(ctx, cfg, slug, features)
-        curves = summary.pop("curves")
+        curves = summary.curves
         evaluated = [i for i, v in enumerate(curves.get("inception_score", [])) if v is not None]
-        summary.update(
-            method=method,
-            step=[curves["step"][i] for i in evaluated],
-            wall_seconds=[curves["wall_seconds"][i] for i in evaluated],
-            inception_score=[curves["inception_score"][i] for i in evaluated],
-            fid=[curves["fid"][i] for i in evaluated],
-        )
-        result.runs.append(summary)
+        # the metrics.csv rows with an evaluation, per column
+        at_evaluations: dict[str, Any] = {
+            column: [curves[column][i] for i in evaluated]
+            for column in ("step", "wall_seconds", "inception_score", "fid")
+        }
+        result.runs.append(MethodRun(**summary.summary_fields(), method=method, **at_evaluations,
+                                     paper_inception_score=PAPER_IS.get(method)))
     result.floor = real_data_floor(ctx, config.data, features, config.eval_samples, config.seed)
     return result
 
 
+X_AXES = {"step": "generator iterations", "wall_seconds": "wall-clock time (s)"}
+
+
+def curves_figure(result: Result, x_key: str) -> Any:
+    """The matplotlib Figure of Inception score against `x_key` ("step" or "wall_seconds"),
+    one line per method."""
+    fig, ax = pyplot().subplots(figsize=(5.2, 3.6))
+    for r in result.runs:
+        ax.plot(getattr(r, x_key), r.inception_score, marker="o", ms=3, label=r.method)
+    ax.set_xlabel(X_AXES[x_key])
+    ax.set_ylabel("Inception score (classifier features)")
+    ax.legend(fontsize=8)
+    return fig
+
+
 def render(result: Result, out_dir: Path) -> Rendered:
     """IS vs generator iterations, IS vs wall-clock seconds, and a table of final scores."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     figures = []
-    for x_key, label, filename in (("step", "generator iterations", "is_vs_iterations.png"),
-                                   ("wall_seconds", "wall-clock time (s)", "is_vs_time.png")):
-        fig, ax = plt.subplots(figsize=(5.2, 3.6))
-        for r in result.runs:
-            ax.plot(r[x_key], r["inception_score"], marker="o", ms=3, label=r["method"])
-        ax.set_xlabel(label)
-        ax.set_ylabel("Inception score (classifier features)")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_dir / filename, dpi=120)
-        plt.close(fig)
-        figures.append(Figure(filename, f"Inception score against {label} (WGAN-GP Figure 3)"))
-    cells = [(r["samples"], r["method"]) for r in result.runs]
+    for x_key, filename in (("step", "is_vs_iterations.png"), ("wall_seconds", "is_vs_time.png")):
+        save_figure(curves_figure(result, x_key), out_dir / filename)
+        figures.append(Figure(filename, f"Inception score against {X_AXES[x_key]} "
+                                        "(WGAN-GP Figure 3)"))
+    cells = [(r.samples, r.method) for r in result.runs]
     figures.append(Figure(
-        mosaic(out_dir, cells, ncols=len(cells), filename="inception_curves_samples.png"),
+        save_sample_mosaic(out_dir, cells, ncols=len(cells),
+                           filename="inception_curves_samples.png"),
         "Samples after the last iteration (same latents in every panel)"))
     floor = result.floor.get("fid")
-    rows = []
+    rows: list[list[Any]] = []
     for r in result.runs:
-        classes = r.get("classes")
         rows.append([
-            r["method"], r["status"], r["inception_score"][-1] if r["inception_score"] else None,
-            PAPER_IS.get(r["method"]), r["fid"][0] if r["fid"] else None,
-            r["fid"][-1] if r["fid"] else None, floor,
-            sum(c > 0 for c in classes) if classes else None,
-            r["wall_seconds"][-1] if r["wall_seconds"] else None,
-        ])  # fmt: skip
-    rows.append(["WGAN-GP ResNet (Table 3)", "paper only", None, PAPER_IS["WGAN-GP ResNet (Table 3)"],
+            r.method, r.status, r.inception_score[-1] if r.inception_score else None,
+            r.paper_inception_score, r.fid[0] if r.fid else None,
+            r.fid[-1] if r.fid else None, floor,
+            sum(c > 0 for c in r.classes) if r.classes else None,
+            r.wall_seconds[-1] if r.wall_seconds else None,
+        ])
+    rows.append([PAPER_RESNET_LABEL, "paper only", None, PAPER_RESNET_IS,
                  None, None, None, None, None])
     table = Table(
         "Final Inception score and FID per method",

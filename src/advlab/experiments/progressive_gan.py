@@ -34,13 +34,17 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.gan_runs import cached_run_dir, feature_network, mosaic, run_gan
+from advlab.experiments.base import ExperimentConfig
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.growth import GrowthSchedule, phase_at
-from advlab.tables import Table
+from advlab.report.figures import save_figure
+from advlab.report.gan_figures import image_row, save_sample_mosaic
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.tables import Table
+from advlab.zoo.context import RunContext
+from advlab.zoo.gan_runs import GANRun, cached_run_dir, feature_network, run_gan
+from advlab.zoo.memorisation import classifier_for_padded
 
 NAME = "progressive-gan"
 TITLE = "Progressive growing of GANs: samples per resolution and the Table 1 ablation"
@@ -58,25 +62,37 @@ FULL_ROW = "pixelnorm"
 SHORT_LABELS: dict[str, str] = {"no-growing": "(a) no growing", "growing": "(b) +growing",
                                 "mbstd": "(e) +mbstd", "eqlr": "(f) +eq. lr",
                                 "pixelnorm": "(g) +pixel norm"}
-PAPER_COLUMNS = ("celeba_swd", "celeba_ms_ssim", "lsun_swd", "lsun_ms_ssim")
-# Table 1 of the paper (CelebA and LSUN bedroom at 128x128; SWD x 1e3 averaged over the
-# pyramid levels, MS-SSIM of generated pairs). The values could not be read from the stored
-# copies of the paper available to this session, so the cells stay empty rather than be
-# written from memory.
-PAPER_TABLE1: dict[str, dict[str, float | None]] = {
-    row: dict.fromkeys(PAPER_COLUMNS) for row in ROWS
-}
 
 
 @dataclass(frozen=True)
-class Config:
+class PaperTable1Row:
+    """One row of the paper's Table 1 (CelebA and LSUN bedroom at 128x128; SWD x 1e3 averaged
+    over the pyramid levels, MS-SSIM of generated pairs); None = not known here."""
+
+    celeba_swd: float | None = None
+    celeba_ms_ssim: float | None = None
+    lsun_swd: float | None = None
+    lsun_ms_ssim: float | None = None
+
+
+# The values could not be read from the stored copies of the paper available to this
+# session, so every cell stays None rather than be written from memory.
+PAPER_TABLE1: dict[str, PaperTable1Row] = {row: PaperTable1Row() for row in ROWS}
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
     """Each row trains the progressive networks for the same number of real images: growth
     from `initial_resolution` with `stable_images` per stabilisation and `fade_images` per
     fade-in, then `final_images` at the final resolution (the no-growing row trains all of
     them at the final resolution). width: feature maps at the final resolution (doubling per
     halving, capped at max_width); batch_size: the minibatch at every resolution (or
     `batch_sizes` per resolution 4, 8, ...); metrics on `eval_samples` generated images
-    against as many training images (SWD), test images (FID) and pairs of them (MS-SSIM)."""
+    against as many training images (SWD), test images (FID) and pairs of them (MS-SSIM).
+
+    Quick scale (the defaults): 750 generator iterations per row. EMA 0.99 rather than the
+    paper's 0.999: the EMA starts from the initial weights, which keep 0.999^750 = 47% of a
+    750-step run's average (0.99^750 < 0.1%); the paper's runs are 100x longer."""
 
     data: str = "mnist-5k"
     image_pad: int = 2
@@ -104,13 +120,6 @@ class Config:
                    eval_samples=256)
 
     @classmethod
-    def quick(cls) -> Config:
-        # 750 generator iterations per row. EMA 0.99 rather than the paper's 0.999: the EMA
-        # starts from the initial weights, which keep 0.999^750 = 47% of a 750-step run's
-        # average (0.99^750 < 0.1%); the paper's runs are 100x longer
-        return cls()
-
-    @classmethod
     def paper(cls) -> Config:
         # CelebA at 128x128 (Table 1), the official networks (fmap_base 8192, fmap_max 512:
         # 128 maps at 128 px), schedule, minibatch sizes (config.py preset-v2-1gpu) and EMA
@@ -120,13 +129,27 @@ class Config:
                    ema_decay=0.999, eval_samples=10_000, features="inception")
 
 
+@dataclass(kw_only=True)
+class TableRow(GANRun):
+    """One Table 1 row: the `GANRun` summary; row / label: its key in ROWS and Table 1 label;
+    images: real images its discriminator saw; metrics: "swd_<px>" per pyramid level,
+    "swd_avg" (x 1e3), "ms_ssim", "fid" of its samples (None: no generator left); paper: the
+    paper's values of this row."""
+
+    row: str
+    label: str
+    images: int
+    metrics: dict[str, float] | None = None
+    paper: PaperTable1Row = field(default_factory=PaperTable1Row)
+
+
 @dataclass
 class Result:
-    """rows: one dict per training configuration (status, metrics, samples, classes);
-    snapshots: {resolution: grid PNG} of the full method at the end of each resolution's
-    stabilisation; real: the metrics of real images (training against test images)."""
+    """rows: one per training configuration; snapshots: {resolution: grid PNG} of the full
+    method at the end of each resolution's stabilisation, snapshot_images: {resolution: real
+    images seen then}; real: the metrics of real images (training against test images)."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[TableRow] = field(default_factory=list)
     snapshots: dict[str, str] = field(default_factory=dict)
     snapshot_images: dict[str, int] = field(default_factory=dict)
     real: dict[str, float] = field(default_factory=dict)
@@ -163,25 +186,6 @@ def row_config(config: Config, row: str, ctx: RunContext) -> GANTrainConfig:
         initial_resolution=growth.initial_resolution, stable_images=growth.stable_images,
         fade_images=growth.fade_images, batch_sizes=growth.batch_sizes,
         max_width=config.max_width, mbstd_group=mbstd, equalized_lr=equalized, pixel_norm=pixel)
-
-
-class CropBorder(nn.Module):
-    """Remove `pad` pixels on every side: padded 32-px digits -> the 28-px images a classifier
-    trained on mnist-5k takes."""
-
-    def __init__(self, pad: int) -> None:
-        super().__init__()
-        self.pad = pad
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[..., self.pad : x.shape[-2] - self.pad, self.pad : x.shape[-1] - self.pad]
-
-
-def classifier_for_padded(classifier: nn.Module | str, pad: int) -> nn.Module | str:
-    """The feature classifier in front of which the padding is cropped (a spec string as is)."""
-    if isinstance(classifier, str) or pad == 0:
-        return classifier
-    return nn.Sequential(CropBorder(pad), classifier).eval()
 
 
 def _snapshot_hook(cfg: GANTrainConfig, size: int, folder: Path, n: int = 36):
@@ -244,16 +248,16 @@ def run(config: Config, ctx: RunContext) -> Result:
         folder = cached_run_dir(ctx, cfg) / "snapshots"
         hook = _snapshot_hook(cfg, size, folder) if row == FULL_ROW else None
         summary = run_gan(ctx, cfg, row, features, n_grid=36, on_step=hook, cache=True)
-        summary.pop("curves")
-        summary.update(row=row, label=ROWS[row][0], images=_images_of(cfg, size))
-        if summary["samples"] is not None:
+        entry = TableRow(**summary.summary_fields(), row=row, label=ROWS[row][0],
+                         images=_images_of(cfg, size), paper=PAPER_TABLE1[row])
+        if entry.samples is not None:
             from advlab.gan.metrics import generate_images
             from advlab.gan.state import load_generator
 
-            G, _ = load_generator(summary["run_dir"], ctx.device)
+            G, _ = load_generator(entry.run_dir, ctx.device)
             fake = generate_images(G, n, latent_dim=cfg.latent_dim, seed=config.seed + 11,
                                    prior=cfg.latent_prior)  # type: ignore[arg-type]
-            summary["metrics"] = _image_metrics(fake, train_images[:n], scores, config)
+            entry.metrics = _image_metrics(fake, train_images[:n], scores, config)
         if row == FULL_ROW and folder.is_dir():
             for png in sorted(folder.glob("res_*.png")):
                 target = ctx.out_dir / f"progressive_{png.name}"
@@ -262,7 +266,7 @@ def run(config: Config, ctx: RunContext) -> Result:
             counts = folder / "images_seen.json"
             if counts.is_file():
                 result.snapshot_images = json.loads(counts.read_text())
-        result.rows.append(summary)
+        result.rows.append(entry)
     return result
 
 
@@ -293,45 +297,53 @@ def _image_metrics(images: torch.Tensor, swd_reference: torch.Tensor, scores: An
             "fid": scores.compute()["fid"]}
 
 
+def growth_figure(result: Result, out_dir: Path) -> Any:
+    """The matplotlib Figure of the full method's samples at the end of every resolution's
+    stabilisation (the snapshot PNGs in out_dir), smallest resolution first."""
+    resolutions = sorted(result.snapshots, key=int)
+    panels = []
+    for res in resolutions:
+        seen = result.snapshot_images.get(res)
+        panels.append((result.snapshots[res],
+                       f"{res}x{res}" + (f"\nafter {seen:,} images" if seen else "")))
+    return image_row(out_dir, panels,
+                     "G and D grow: 4x4 -> ... -> final resolution (same latents)")
+
+
 def render(result: Result, out_dir: Path) -> Rendered:
     """The Table 1 layout (ours beside the paper's), the samples per resolution (Figure 1) and
     the final samples of every row."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.image as mpimg
-    import matplotlib.pyplot as plt
-
-    levels = sorted({k for r in result.rows for k in r.get("metrics", {}) if k.startswith("swd_")
+    levels = sorted({k for r in result.rows for k in (r.metrics or {}) if k.startswith("swd_")
                      and k != "swd_avg"}, key=lambda k: -int(k.split("_")[1]))
     metric_keys = [*levels, "swd_avg", "ms_ssim", "fid"]
     rows: list[list[Any]] = []
     for r in result.rows:
-        m = r.get("metrics", {})
-        classes = r.get("classes")
-        label = SHORT_LABELS[r["row"]]
-        if r["status"] != "ok":
-            label += f" (stopped: {r['status']})"
+        m = r.metrics or {}
+        label = SHORT_LABELS[r.row]
+        if r.status != "ok":
+            label += f" (stopped: {r.status})"
         rows.append([label, *[m.get(k) for k in metric_keys],
-                     sum(c > 0 for c in classes) if classes else None])
+                     sum(c > 0 for c in r.classes) if r.classes else None])
     rows.append(["real: train vs test", *[result.real.get(k) for k in metric_keys], None])
-    images = result.rows[0]["images"] if result.rows else 0
+    images = result.rows[0].images if result.rows else 0
+    wall_times = ", ".join(f"{SHORT_LABELS[r.row][:3]} {r.seconds:.0f}" for r in result.rows
+                           if r.seconds is not None)
     ours = Table(
         "Table 1 layout, ours (mnist-5k padded to 32x32): SWD x 1e3 per level, MS-SSIM, FID",
         ["configuration", *[f"SWD {k.split('_')[1]}" for k in levels], "SWD avg", "MS-SSIM",
          "FID", "classes"], rows,
         caption=f"Each row trained on {images:,} real images. "
-        + "Rows: " + "; ".join(ROWS[r["row"]][0] for r in result.rows) + ". SWD between generated and training images (7x7 patches, 128 per image per "
+        + "Rows: " + "; ".join(ROWS[r.row][0] for r in result.rows) + ". SWD between "
+        "generated and training images (7x7 patches, 128 per image per "
         "level, 512 directions; columns by pyramid level in px), MS-SSIM between consecutive "
         "generated pairs (lower = more varied; the real row gives test-image pairs), FID "
         "against test images with the features of a LeNet trained on the same digits, "
         "classes = digit classes among 1,000 samples. Lower SWD and FID are better. "
         "Training wall time (seconds, under the machine's load when each row trained): "
-        + ", ".join(f"{SHORT_LABELS[r['row']][:3]} {r['seconds']:.0f}" for r in result.rows
-                    if r.get("seconds") is not None) + ".",
+        + wall_times + ".",
     )
-    paper_rows = [[SHORT_LABELS[r["row"]], *[PAPER_TABLE1[r["row"]][k] for k in PAPER_COLUMNS]]
-                  for r in result.rows]
+    paper_rows = [[SHORT_LABELS[r.row], r.paper.celeba_swd, r.paper.celeba_ms_ssim,
+                   r.paper.lsun_swd, r.paper.lsun_ms_ssim] for r in result.rows]
     paper = Table(
         "Table 1 of Karras et al. 2018, the same rows (CelebA / LSUN bedroom at 128x128)",
         ["configuration", "CelebA SWD avg", "CelebA MS-SSIM", "LSUN SWD avg", "LSUN MS-SSIM"],
@@ -342,26 +354,14 @@ def render(result: Result, out_dir: Path) -> Rendered:
     )
     figures = []
     if result.snapshots:
-        resolutions = sorted(result.snapshots, key=int)
-        fig, axes = plt.subplots(1, len(resolutions), figsize=(2.6 * len(resolutions), 2.9),
-                                 squeeze=False)
-        for ax, res in zip(axes[0], resolutions, strict=True):
-            ax.imshow(mpimg.imread(out_dir / result.snapshots[res]), cmap="gray",
-                      interpolation="nearest")
-            seen = result.snapshot_images.get(res)
-            ax.set_title(f"{res}x{res}" + (f"\nafter {seen:,} images" if seen else ""), fontsize=9)
-            ax.axis("off")
-        fig.suptitle("G and D grow: 4x4 -> ... -> final resolution (same latents)", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(out_dir / "progressive_growth.png", dpi=120)
-        plt.close(fig)
+        save_figure(growth_figure(result, out_dir), out_dir / "progressive_growth.png")
         figures.append(Figure("progressive_growth.png",
                               "Samples of the full method at the end of each resolution's "
                               "stabilisation, from the training generator (the lecture's Figure 1 "
                               "layout); the final samples below come from its EMA"))
-    cells = [(r["samples"], r["label"]) for r in result.rows]
+    cells = [(r.samples, r.label) for r in result.rows]
     if cells:
-        figures.append(Figure(mosaic(out_dir, cells, ncols=len(cells),
-                                     filename="progressive_rows_samples.png"),
+        figures.append(Figure(save_sample_mosaic(out_dir, cells, ncols=len(cells),
+                                                 filename="progressive_rows_samples.png"),
                               "Final samples of every Table 1 row (same latents)"))
     return Rendered([ours, paper], figures)

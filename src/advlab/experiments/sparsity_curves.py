@@ -19,13 +19,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from advlab.attacks import FGSM, PGD, Attack
 from advlab.defenses.sparsity import FrontEndSpec, L1Budget, theorem2_bounds
-from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import trained_classifier
-from advlab.experiments.sparsity_eval import WORST, accuracy, correct_under_attack, evaluation_set
-from advlab.tables import Table
+from advlab.experiments.base import ExperimentConfig
+from advlab.report.figures import pyplot, save_figure
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.tables import Table
 from advlab.train import TrainConfig
+from advlab.zoo.cache import trained_classifier
+from advlab.zoo.context import RunContext
+from advlab.zoo.sparsity_eval import WORST, accuracy, correct_under_attack, evaluation_set
 
 NAME = "sparsity-curves"
 TITLE = "Binary accuracy against eps: no defence, sparsifying front end, network sparsity"
@@ -35,7 +40,7 @@ TRAINING = TrainConfig(epochs=30, lr=0.05, schedule="cosine")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """data / classes: the binary problem (classes relabelled 0, 1); model: the classifier of
     every panel. basis / level / rhos: the front ends of panel (b), one model each, trained
     behind its front end. budgets: the l1 budgets of panel (c), "GAMMA" or "G1,G2" (one per
@@ -58,13 +63,9 @@ class Config:
     seed: int = 0
 
     @classmethod
-    def quick(cls) -> Config:
-        return cls()
-
-    @classmethod
     def demo(cls) -> Config:
         return cls(rhos=(0.035,), budgets=("2,2",), eps=(0.1, 0.2, 0.3), pgd_steps=10,
-                   training=replace(TRAINING, epochs=10))  # fmt: skip
+                   training=replace(TRAINING, epochs=10))
 
     @classmethod
     def paper(cls) -> Config:
@@ -72,33 +73,60 @@ class Config:
 
 
 @dataclass
+class Curve:
+    """One curve: accuracy (fraction) at every eps of the result (0 first) of one model
+    ("defence": "none", "front end" or "network sparsity"; "setting": its rho or gamma) under
+    one attack, with one gradient through the front end ("-" without a front end, "bpda",
+    "exact" or "worst": wrong under either)."""
+
+    defence: str
+    setting: str
+    attack: str
+    gradient: str
+    accuracy: list[float]
+
+
+@dataclass
+class TrainedModel:
+    """Clean accuracy (fraction) of one trained model and its Theorem 2 numbers: the largest
+    row l1 norm per weight layer (`gammas`) and the bound on the output per unit eps (None for
+    front-end models: the front end is not l_inf non-expansive, no bound)."""
+
+    defence: str
+    setting: str
+    clean_accuracy: float
+    gammas: list[float] | None = None
+    bound_per_eps: float | None = None
+
+
+@dataclass
 class Result:
-    """eps: radii of every curve (0 first). curves: {"defence", "setting", "attack",
-    "gradient" ("-", "bpda", "exact" or "worst"), "accuracy": one per eps}. models: clean
-    accuracy and the Theorem 2 gammas / bound per unit eps of each trained model."""
+    """eps: radii of every curve (0 first); n_test: test images; curves and models: above.
+    The paper's Figure 6 gives curves, not values: there are no paper values to hold."""
 
     eps: list[float] = field(default_factory=list)
     n_test: int = 0
-    curves: list[dict[str, Any]] = field(default_factory=list)
-    models: list[dict[str, Any]] = field(default_factory=list)
+    curves: list[Curve] = field(default_factory=list)
+    models: list[TrainedModel] = field(default_factory=list)
 
 
 def _attack(name: str, eps: float, steps: int) -> Attack:
     return FGSM(eps=eps) if name == "fgsm" else PGD(eps=eps, steps=steps)
 
 
-def _models(config: Config, ctx: RunContext) -> list[tuple[str, str, Any]]:
+def _models(config: Config, ctx: RunContext) -> list[tuple[str, str, nn.Module]]:
     """(defence, setting, trained model) of every curve family, from the cache when there."""
-    common = {"training": config.training, "classes": config.classes}
-    out = [("none", "", trained_classifier(ctx, config.model, config.data, **common))]  # type: ignore[arg-type]
+    def train(model: str, **kwargs: Any) -> nn.Module:
+        return trained_classifier(ctx, model, config.data, training=config.training,
+                                  classes=config.classes, **kwargs)
+
+    out = [("none", "", train(config.model))]
     for rho in config.rhos:
-        spec = FrontEndSpec(config.basis, rho, config.level)
-        args = spec.model_args(config.model, {})
-        out.append(("front end", f"rho {rho:g}", trained_classifier(ctx, "sparsified", config.data, **common, **args)))  # type: ignore[arg-type]
+        args = FrontEndSpec(config.basis, rho, config.level).model_args(config.model, {})
+        out.append(("front end", f"rho {rho:g}", train("sparsified", **args)))
     for text in config.budgets:
         budget = L1Budget.parse(text)
-        net = trained_classifier(ctx, config.model, config.data, after_step=budget, loss_name=budget.describe(),
-                                 **common)  # type: ignore[arg-type]  # fmt: skip
+        net = train(config.model, after_step=budget, loss_name=budget.describe())
         out.append(("network sparsity", f"gamma {text}", net))
     return out
 
@@ -109,50 +137,54 @@ def run(config: Config, ctx: RunContext) -> Result:
     result = Result(eps=[0.0, *config.eps], n_test=len(y))
     for defence, setting, model in ctx.progress(_models(config, ctx), "sparsity-curves models"):
         clean = accuracy(model, x, y)
-        entry: dict[str, Any] = {"defence": defence, "setting": setting, "clean_accuracy": clean}
+        entry = TrainedModel(defence, setting, clean)
         if defence != "front end":
             bounds = theorem2_bounds(model, 1.0)
-            entry.update(gammas=[b.gamma for b in bounds], bound_per_eps=bounds[-1].bound)
+            entry.gammas, entry.bound_per_eps = [b.gamma for b in bounds], bounds[-1].bound
         result.models.append(entry)
         for name in ATTACKS:
             by_mode: dict[str, list[float]] = {}
             for eps in config.eps:
-                correct = correct_under_attack(ctx, model, _attack(name, eps, config.pgd_steps), x, y, config.seed,
-                                               config.attack_batch, f"{name} eps {eps:g} {setting or defence}")  # fmt: skip
+                attack = _attack(name, eps, config.pgd_steps)
+                correct = correct_under_attack(ctx, model, attack, x, y, config.seed,
+                                               config.attack_batch,
+                                               f"{name} eps {eps:g} {setting or defence}")
                 for mode, flags in correct.items():
                     by_mode.setdefault(mode, [clean]).append(float(flags.float().mean()))
             for mode, values in by_mode.items():
-                result.curves.append({"defence": defence, "setting": setting, "attack": name, "gradient": mode,
-                                      "accuracy": values})  # fmt: skip
+                result.curves.append(Curve(defence, setting, name, mode, values))
     return result
 
 
 PANELS = ("none", "front end", "network sparsity")
-PANEL_TITLES = {"none": "(a) no defence", "front end": "(b) sparsifying front end", "network sparsity": "(c) network sparsity"}
+PANEL_TITLES = {"none": "(a) no defence", "front end": "(b) sparsifying front end",
+                "network sparsity": "(c) network sparsity"}
 STYLES = {"-": "-", "bpda": "-", "exact": "--", WORST: ":"}
 
 
-def render(result: Result, out_dir: Path) -> Rendered:
-    """The figure (rows FGSM / PGD, columns the three defences) and the table of its values."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(ATTACKS), len(PANELS), figsize=(12, 6.4), sharex=True, sharey=True, squeeze=False)
+def curves_figure(result: Result) -> Any:
+    """The matplotlib Figure of Figure 6: rows FGSM / PGD, columns the three defences, the
+    undefended model in grey in every defended panel for reference."""
+    plt = pyplot()
+    fig, axes = plt.subplots(len(ATTACKS), len(PANELS), figsize=(12, 6.4), sharex=True,
+                             sharey=True, squeeze=False)
     for r, attack in enumerate(ATTACKS):
+        undefended = [k for k in result.curves if k.attack == attack and k.defence == "none"]
         for c, panel in enumerate(PANELS):
             ax = axes[r][c]
-            curves = [k for k in result.curves if k["attack"] == attack and k["defence"] == panel]
-            if panel != "none":  # the undefended model, for reference
-                for k in (k for k in result.curves if k["attack"] == attack and k["defence"] == "none"):
-                    ax.plot(result.eps, [100 * a for a in k["accuracy"]], color="0.7", lw=1, label="no defence")
-            settings = sorted({k["setting"] for k in curves})
-            colours = {s: plt.get_cmap("viridis")(i / max(len(settings), 1)) for i, s in enumerate(settings)}
+            curves = [k for k in result.curves if k.attack == attack and k.defence == panel]
+            if panel != "none":
+                for k in undefended:
+                    ax.plot(result.eps, [100 * a for a in k.accuracy], color="0.7", lw=1,
+                            label="no defence")
+            settings = sorted({k.setting for k in curves})
+            colours = {s: plt.get_cmap("viridis")(i / max(len(settings), 1))
+                       for i, s in enumerate(settings)}
             for k in curves:
-                label = " ".join(p for p in (k["setting"], k["gradient"] if k["gradient"] != "-" else "") if p)
-                ax.plot(result.eps, [100 * a for a in k["accuracy"]], STYLES[k["gradient"]], marker="o", ms=3,
-                        color=colours[k["setting"]], label=label or "standard training")  # fmt: skip
+                gradient = k.gradient if k.gradient != "-" else ""
+                label = " ".join(p for p in (k.setting, gradient) if p)
+                ax.plot(result.eps, [100 * a for a in k.accuracy], STYLES[k.gradient], marker="o",
+                        ms=3, color=colours[k.setting], label=label or "standard training")
             ax.set_title(f"{PANEL_TITLES[panel]}, {attack.upper()}", fontsize=9)
             ax.set_ylim(0, 101)
             ax.grid(alpha=0.3)
@@ -162,24 +194,35 @@ def render(result: Result, out_dir: Path) -> Rendered:
                 ax.set_xlabel("eps (l_inf, pixels in [0, 1])")
             if c == 0:
                 ax.set_ylabel("accuracy (%)")
-    fig.suptitle(f"Binary classification accuracy against eps ({result.n_test} test images)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out_dir / "sparsity_curves.png", dpi=120)
-    plt.close(fig)
+    fig.suptitle(f"Binary classification accuracy against eps ({result.n_test} test images)",
+                 fontsize=10)
+    return fig
+
+
+def render(result: Result, out_dir: Path) -> Rendered:
+    """The figure (rows FGSM / PGD, columns the three defences) and the table of its values."""
+    save_figure(curves_figure(result), out_dir / "sparsity_curves.png")
     columns = ["defence", "setting", "attack", "gradient", *[f"eps {e:g}" for e in result.eps]]
-    rows = [[k["defence"], k["setting"], k["attack"], k["gradient"], *[round(100 * a, 1) for a in k["accuracy"]]]
-            for k in result.curves]  # fmt: skip
+    rows: list[list[Any]] = [
+        [k.defence, k.setting, k.attack, k.gradient, *[round(100 * a, 1) for a in k.accuracy]]
+        for k in result.curves
+    ]
     values = Table(f"{TITLE} (accuracy %, ours)", columns, rows, caption=(
-        f"{result.n_test} test images. Front end: bpda = identity gradient, exact = gradient through the "
-        "top-K mask, worst = wrong under either. The paper's Figure 6 gives curves, not values, so no "
-        "paper column is shown."))  # fmt: skip
+        f"{result.n_test} test images. Front end: bpda = identity gradient, exact = gradient "
+        "through the top-K mask, worst = wrong under either. The paper's Figure 6 gives "
+        "curves, not values, so no paper column is shown."))
+    theorem_rows: list[list[Any]] = [
+        [m.defence, m.setting, round(100 * m.clean_accuracy, 1),
+         ", ".join(f"{g:.3g}" for g in m.gammas or []) or "-",
+         round(m.bound_per_eps, 3) if m.bound_per_eps is not None else "-"]
+        for m in result.models
+    ]
     theorem = Table(
         "Theorem 2: largest row l1 norm per layer and the bound on the output score per unit eps",
         ["defence", "setting", "clean accuracy %", "gamma per layer", "bound / eps at the output"],
-        [[m["defence"], m["setting"], round(100 * m["clean_accuracy"], 1),
-          ", ".join(f"{g:.3g}" for g in m.get("gammas", [])) or "-", round(m["bound_per_eps"], 3) if "bound_per_eps" in m else "-"]
-         for m in result.models],  # fmt: skip
+        theorem_rows,
         caption="||e_j||_inf <= eps * prod_{l<=j} gamma_l (front-end models: the front end is not "
         "l_inf non-expansive, no bound).",
     )
-    return Rendered([values, theorem], [Figure("sparsity_curves.png", "Accuracy against eps, FGSM (top) and PGD (bottom)")])
+    figure = Figure("sparsity_curves.png", "Accuracy against eps, FGSM (top) and PGD (bottom)")
+    return Rendered([values, theorem], [figure])

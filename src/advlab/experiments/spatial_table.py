@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -27,41 +27,65 @@ from torch import nn
 from advlab import data as datasets
 from advlab.attacks import SpatialGrid, SpatialPGD, SpatialRandom, attack_in_batches
 from advlab.defenses.spatial import SpatialTrainingLoss
-from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import (
+from advlab.experiments.base import ExperimentConfig
+from advlab.report.figures import pyplot, save_figure
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.tables import Cell, Table
+from advlab.train import TrainConfig
+from advlab.transforms import pad_canvas
+from advlab.zoo.cache import (
     CLASSIFIER_TRAINING,
     DEMO_TRAINING,
     row_classifier,
     trained_classifier,
 )
-from advlab.tables import Table
-from advlab.train import TrainConfig
-from advlab.transforms import pad_canvas
+from advlab.zoo.context import RunContext
+
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 NAME = "spatial-table"
-TITLE = "Spatial robustness: accuracy under random, worst-of-10, first-order and grid rotation-translation adversaries"
-PAPER = "Engstrom et al. 2019 (Exploring the landscape of spatial robustness), accuracy table and Section 5"
+TITLE = ("Spatial robustness: accuracy under random, worst-of-10, first-order and grid "
+         "rotation-translation adversaries")
+PAPER = ("Engstrom et al. 2019 (Exploring the landscape of spatial robustness), accuracy table "
+         "and Section 5")
 
 TRAININGS: dict[str, int] = {"standard": 0, "augmentation": 1, "worst-of-10": 10}
 """Training name -> transformations tried per example (`SpatialTrainingLoss.tries`)."""
 ADVERSARIES = ("natural", "random", "worst_of_10", "first_order", "grid")
-PAPER_TABLE: dict[tuple[str, str, bool], tuple[float | None, ...]] = {}
-"""(paper dataset, training, canvas) -> accuracies in ADVERSARIES order, from the paper;
-empty: the paper's table was not readable here (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class PaperAccuracies:
+    """A cell group of the paper's table: accuracy % under each of ADVERSARIES."""
+
+    natural: float | None
+    random: float | None
+    worst_of_10: float | None
+    first_order: float | None
+    grid: float | None
+
+
+PAPER_TABLE: dict[tuple[str, str, bool], PaperAccuracies] = {}
+"""(paper dataset, training, canvas) -> the paper's accuracies; empty: the paper's table was
+not readable here (see the module docstring), so every row's paper values are None."""
 PAPER_DATASET = {"mnist-5k": "mnist"}
 TRANSLATION_PIXELS = {"imagenet": 24.0}
 """Per paper dataset, when not the default 3 pixels (about 10% of 28 and 32 px images)."""
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """rows: "model@dataset"; trainings: keys of TRAININGS; canvases: black padding in pixels
     per side (0: none); max_translation: pixels (None: 3, or 24 for ImageNet rows);
     n_test: seeded test subset; grid: rotations x translations^2 points; random_tries: the
     worst-of-k adversary; pgd_steps / pgd_step_size: the first-order adversary (normalised
     step, None: 2.5 / steps); training: TrainConfig of every trained model (the standard,
     canvas-free one is then the shared classifier-baselines LeNet; on a canvas the learning
-    rate is scaled by (side / canvas side)^2); attack_batch: images per model call."""
+    rate is scaled by (side / canvas side)^2); attack_batch: images per model call.
+
+    The four adversaries share the rotation and translation limits, and the translation
+    depends on the row's dataset, so they are built per row from these fields."""
 
     rows: tuple[str, ...] = ("lenet@mnist-5k",)
     trainings: tuple[str, ...] = ("standard", "augmentation", "worst-of-10")
@@ -80,63 +104,93 @@ class Config:
     pretrained: bool = True
 
     @classmethod
-    def quick(cls) -> Config:
-        return cls()
-
-    @classmethod
     def demo(cls) -> Config:
-        """The standard model only (DEMO_TRAINING's, shared with eot-table), no canvas, 64 digits."""
-        return cls(trainings=("standard",), canvases=(0,), n_test=64, pgd_steps=10, training=DEMO_TRAINING)
+        """The standard model only (DEMO_TRAINING's, shared with eot-table), no canvas, 64
+        digits."""
+        return cls(trainings=("standard",), canvases=(0,), n_test=64, pgd_steps=10,
+                   training=DEMO_TRAINING)
 
     @classmethod
     def paper(cls) -> Config:
-        return cls(rows=("lenet@mnist", "resnet18-cifar@cifar10", "torchvision:resnet50@folder:imagenet/val@224"),
+        return cls(rows=("lenet@mnist", "resnet18-cifar@cifar10",
+                         "torchvision:resnet50@folder:imagenet/val@224"),
                    canvases=(0, 16), n_test=10000, pgd_steps=200, attack_batch=1024,
-                   training=replace(CLASSIFIER_TRAINING, epochs=30))  # fmt: skip
+                   training=replace(CLASSIFIER_TRAINING, epochs=30))
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.trainings if t not in TRAININGS]
         if unknown:
-            raise ValueError(f"unknown training(s) {', '.join(unknown)}; valid: {', '.join(TRAININGS)}")
+            raise ValueError(f"unknown training(s) {', '.join(unknown)}; "
+                             f"valid: {', '.join(TRAININGS)}")
+
+
+@dataclass
+class Row:
+    """One (classifier, training, canvas): accuracy % naturally and under each adversary
+    (the fields named in ADVERSARIES), the limits they used, and the paper's accuracies
+    (None: not available)."""
+
+    row: str
+    training: str
+    canvas: int
+    n: int
+    max_rotation: float
+    max_translation: float
+    grid_points: int
+    natural: float
+    random: float
+    worst_of_10: float
+    first_order: float
+    grid: float
+    paper: PaperAccuracies | None
+
+    def accuracy(self, adversary: str) -> float:
+        """Our accuracy % under `adversary` (one of ADVERSARIES)."""
+        return float(getattr(self, adversary))
 
 
 @dataclass
 class Result:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
 
 
 def _paper_dataset(dataset: str) -> str:
     return "imagenet" if dataset.startswith("folder:") else PAPER_DATASET.get(dataset, dataset)
 
 
-def _classifier(row: str, training: str, canvas: int, config: Config, ctx: RunContext) -> nn.Module:
+def _classifier(row: str, training: str, canvas: int, config: Config,
+                ctx: RunContext) -> nn.Module:
     """The row's classifier trained with `training` on `canvas`-padded images (cached)."""
     model_name, _, dataset = row.partition("@")
     tries = TRAININGS[training]
     if tries == 0 and canvas == 0:  # torchvision's, or the shared standard classifier
         return row_classifier(ctx, row, config.training, config.pretrained)
     translation = config.max_translation if config.max_translation is not None else 3.0
-    loss = SpatialTrainingLoss(tries=tries, max_rotation=config.max_rotation, max_translation=translation, canvas=canvas)
+    loss = SpatialTrainingLoss(tries=tries, max_rotation=config.max_rotation,
+                               max_translation=translation, canvas=canvas)
     side = datasets.info(dataset).shape[1]
     # the fully connected layer sees (side + 2 canvas)^2 / side^2 more inputs on a canvas; the
     # learning rate shrinks by that factor (LeNet at lr 0.05 diverges in its first epoch on a
     # 36 px canvas, and trains at 0.03)
     schedule = replace(config.training, lr=config.training.lr * (side / (side + 2 * canvas)) ** 2)
     return trained_classifier(ctx, model_name, dataset, schedule, batch_loss=loss,
-                              loss_name=loss.describe(), image_size=side + 2 * canvas)  # fmt: skip
+                              loss_name=loss.describe(), image_size=side + 2 * canvas)
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, translation: float, config: Config,
-              ctx: RunContext, label: str) -> dict[str, float]:  # fmt: skip
-    """Accuracy (%) of model on x (n, C, H, W) naturally and under each adversary."""
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, translation: float,
+              config: Config, ctx: RunContext, label: str) -> dict[str, float]:
+    """Accuracy (%) of model on x (n, C, H, W) naturally and under each adversary, keyed by
+    ADVERSARIES."""
     rotation, batch = config.max_rotation, config.attack_batch
     adversaries = {
         "random": SpatialRandom(rotation, translation, tries=1, batch_size=batch),
-        "worst_of_10": SpatialRandom(rotation, translation, tries=config.random_tries, batch_size=batch),
-        "first_order": SpatialPGD(rotation, translation, steps=config.pgd_steps, step_size=config.pgd_step_size),
-        "grid": SpatialGrid(rotation, translation, rotations=config.rotations, translations=config.translations,
-                            batch_size=batch),
-    }  # fmt: skip
+        "worst_of_10": SpatialRandom(rotation, translation, tries=config.random_tries,
+                                     batch_size=batch),
+        "first_order": SpatialPGD(rotation, translation, steps=config.pgd_steps,
+                                  step_size=config.pgd_step_size),
+        "grid": SpatialGrid(rotation, translation, rotations=config.rotations,
+                            translations=config.translations, batch_size=batch),
+    }
     with torch.no_grad():
         natural = float((model(x).argmax(1) == y).float().mean())
     out = {"natural": 100 * natural}
@@ -144,7 +198,7 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, translation: f
     chunk = max(1, min(x.shape[0], 500))
     for name, attack in adversaries.items():
         result = attack_in_batches(attack, model, x, y, batch_size=chunk, generator=generator,
-                                   progress=ctx.reporter, description=f"{label}: {name}")  # fmt: skip
+                                   progress=ctx.reporter, description=f"{label}: {name}")
         out[name] = 100 * (1 - result.success_rate)
     return out
 
@@ -153,7 +207,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     """Train (or load) each (row, training, canvas) classifier and attack its test subset."""
     result = Result()
     cells = [(row, training, canvas) for row in config.rows for training in config.trainings
-             for canvas in config.canvases]  # fmt: skip
+             for canvas in config.canvases]
     for row, training, canvas in ctx.progress(cells, "spatial models"):
         model_name, _, dataset = row.partition("@")
         if model_name.startswith("torchvision:") and (training != "standard" or canvas):
@@ -162,60 +216,69 @@ def run(config: Config, ctx: RunContext) -> Result:
         if translation is None:
             translation = TRANSLATION_PIXELS.get(_paper_dataset(dataset), 3.0)
         model = _classifier(row, training, canvas, config, ctx)
-        x, y = datasets.as_tensors(datasets.load(dataset, "test", root=ctx.data_root), limit=config.n_test,
-                                   seed=config.seed)  # fmt: skip
+        test = datasets.load(dataset, "test", root=ctx.data_root)
+        x, y = datasets.as_tensors(test, limit=config.n_test, seed=config.seed)
         x, y = pad_canvas(x.to(ctx.device), canvas), y.to(ctx.device)
         accuracy = _evaluate(model, x, y, translation, config, ctx, f"{training} canvas {canvas}")
-        result.rows.append({"row": row, "training": training, "canvas": canvas, "n": int(x.shape[0]),
-                            "max_rotation": config.max_rotation, "max_translation": translation,
-                            "grid_points": config.rotations * config.translations**2, **accuracy})  # fmt: skip
+        paper = PAPER_TABLE.get((_paper_dataset(dataset), training, bool(canvas)))
+        result.rows.append(Row(
+            row=row, training=training, canvas=canvas, n=int(x.shape[0]),
+            max_rotation=config.max_rotation, max_translation=translation,
+            grid_points=config.rotations * config.translations**2, paper=paper, **accuracy,
+        ))
     return result
+
+
+CAPTION = (
+    "random: one random transformation per image; worst of 10: the worst of 10 random ones; "
+    "first order: projected sign-gradient ascent on (angle, dx, dy), worst iterate kept; grid: "
+    "the exhaustive grid, per image the misclassified transformation with the highest loss. "
+    "Trainings: standard; augmentation (one random transformation per example); worst-of-10 "
+    "(trained on the worst of 10). Black canvas: digits padded with black and the model trained "
+    "on the padded images. Paper cells are empty: the paper's table could not be read here. For "
+    "reference, the authors' PyTorch release (MadryLab/spatial-pytorch README, ResNet-18 on "
+    "ImageNet, +-30 degrees / +-24 px) reports natural 71.3%, random 60.6%, worst of 10 39.9%, "
+    "grid 20.9% for its standard model and 69.1 / 68.0 / 59.4 / 48.1% for worst-of-10 training."
+)
 
 
 def render(result: Result, out_dir: Path) -> Rendered:
     """The accuracy table (ours beside the paper's) and a grouped bar chart."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = []
+    rows: list[list[Cell]] = []
     for r in result.rows:
-        paper = PAPER_TABLE.get((_paper_dataset(r["row"].partition("@")[2]), r["training"], bool(r["canvas"])))
-        cells: list[Any] = [r["row"], r["training"], r["canvas"] or "none"]
-        for i, name in enumerate(ADVERSARIES):
-            cells += [r[name], paper[i] if paper else None]
+        cells: list[Cell] = [r.row, r.training, r.canvas or "none"]
+        for name in ADVERSARIES:
+            cells += [r.accuracy(name), getattr(r.paper, name) if r.paper else None]
         rows.append(cells)
     columns = ["classifier", "training", "black canvas (px)"]
     for name in ADVERSARIES:
-        columns += [f"{name.replace('_', ' ')} % (ours)", f"{name.replace('_', ' ')} % (paper)"]
-    limits = sorted({(r["max_rotation"], r["max_translation"], r["grid_points"], r["n"]) for r in result.rows})
-    described = "; ".join(f"+-{a:g} degrees, +-{t:g} px, {g} grid points, {n} test images" for a, t, g, n in limits)
-    table = Table(
-        "Accuracy under rotation-translation adversaries", columns, rows,
-        caption=f"Accuracy % ({described}). random: one random transformation per image; worst of 10: "
-        "the worst of 10 random ones; first order: projected sign-gradient ascent on (angle, dx, dy), "
-        "worst iterate kept; grid: the exhaustive grid, per image the misclassified transformation "
-        "with the highest loss. Trainings: standard; augmentation (one random transformation per "
-        "example); worst-of-10 (trained on the worst of 10). Black canvas: digits padded with black "
-        "and the model trained on the padded images. Paper cells are empty: the paper's table "
-        "could not be read here. For reference, the authors' PyTorch release (MadryLab/spatial-pytorch "
-        "README, ResNet-18 on ImageNet, +-30 degrees / +-24 px) reports natural 71.3%, random 60.6%, "
-        "worst of 10 39.9%, grid 20.9% for its standard model and 69.1 / 68.0 / 59.4 / 48.1% for worst-of-10 training.",
-    )  # fmt: skip
+        label = name.replace("_", " ")
+        columns += [f"{label} % (ours)", f"{label} % (paper)"]
+    limits = sorted({(r.max_rotation, r.max_translation, r.grid_points, r.n) for r in result.rows})
+    described = "; ".join(f"+-{a:g} degrees, +-{t:g} px, {g} grid points, {n} test images"
+                          for a, t, g, n in limits)
+    table = Table("Accuracy under rotation-translation adversaries", columns, rows,
+                  caption=f"Accuracy % ({described}). {CAPTION}")
+    save_figure(accuracy_figure(result), out_dir / "spatial_accuracy.png")
+    figure = Figure("spatial_accuracy.png", "Accuracy (ours) per training and adversary")
+    return Rendered([table], [figure])
+
+
+def accuracy_figure(result: Result) -> matplotlib.figure.Figure:
+    """Grouped bars: per (training, canvas) row, our accuracy % under each adversary, each
+    bar labelled with its value (a 0% bar is invisible without its label)."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.4))
     width = 0.8 / len(ADVERSARIES)
     for j, name in enumerate(ADVERSARIES):
-        bars = ax.bar([i + (j - 2) * width for i in range(len(result.rows))], [r[name] for r in result.rows], width,
-                      label=name.replace("_", " "))  # fmt: skip
-        ax.bar_label(bars, fmt="%.0f", fontsize=6)  # a 0% bar is invisible without its label
-    ax.set_xticks(range(len(result.rows)),
-                  [f"{r['training']}\n{'canvas ' + str(r['canvas']) if r['canvas'] else 'no canvas'}" for r in result.rows],
-                  fontsize=8)  # fmt: skip
+        xs = [i + (j - 2) * width for i in range(len(result.rows))]
+        bars = ax.bar(xs, [r.accuracy(name) for r in result.rows], width,
+                      label=name.replace("_", " "))
+        ax.bar_label(bars, fmt="%.0f", fontsize=6)
+    ticks = [f"{r.training}\n{'canvas ' + str(r.canvas) if r.canvas else 'no canvas'}"
+             for r in result.rows]
+    ax.set_xticks(range(len(result.rows)), ticks, fontsize=8)
     ax.set_ylabel("accuracy %")
     ax.set_ylim(0, 100)
     ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, 1.18))
-    fig.tight_layout()
-    fig.savefig(out_dir / "spatial_accuracy.png", dpi=120)
-    plt.close(fig)
-    return Rendered([table], [Figure("spatial_accuracy.png", "Accuracy (ours) per training and adversary")])
+    return fig

@@ -18,16 +18,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from advlab.attacks.ensemble import EnsembleAttack, rmsd
 from advlab.attacks.universal import predict
-from advlab.experiments.base import Figure, Rendered, RunContext
-from advlab.experiments.cache import CLASSIFIER_TRAINING
-from advlab.experiments.model_sets import (
+from advlab.experiments.base import ExperimentConfig
+from advlab.report.figures import pyplot, save_figure
+from advlab.report.rendered import Figure, Rendered
+from advlab.report.tables import Table
+from advlab.train import TrainConfig
+from advlab.zoo.cache import CLASSIFIER_TRAINING
+from advlab.zoo.context import RunContext
+from advlab.zoo.model_sets import (
     DEMO_MODELS,
     DEMO_TRAINING,
     QUICK_MODELS,
@@ -35,46 +40,53 @@ from advlab.experiments.model_sets import (
     load_classifier,
     load_samples,
 )
-from advlab.tables import Table
-from advlab.train import TrainConfig
+
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 NAME = "transfer-table"
 TITLE = "Transferability of adversarial examples: ensembles leaving one model out, every model"
 PAPER = "Liu et al. 2017, Table 4 (the lecture's Table 4)"
 PIXEL_VALUES = 255.0  # RMSD in 0-255 pixel values, the paper's unit
 
-# Liu et al. 2017, Table 4 (as the lecture shows it): held-out model -> (RMSD, accuracy % on
-# ResNet-152, ResNet-101, ResNet-50, VGG-16, GoogLeNet), untargeted optimisation-based attack.
+
+@dataclass(frozen=True)
+class PaperTable4Row:
+    """A row of Liu et al. 2017, Table 4 (untargeted optimisation-based attack on the
+    ensemble without one model): RMSD, and accuracy % on each of PAPER_COLUMNS."""
+
+    rmsd: float
+    accuracy: tuple[float, ...]
+
+
 PAPER_COLUMNS = ("torchvision:resnet152", "torchvision:resnet101", "torchvision:resnet50",
-                 "torchvision:vgg16", "torchvision:googlenet")  # fmt: skip
-PAPER_TABLE4: dict[str, tuple[float, tuple[float, ...]]] = {
-    "torchvision:resnet152": (17.17, (0, 0, 0, 0, 0)),
-    "torchvision:resnet101": (17.25, (0, 1, 0, 0, 0)),
-    "torchvision:resnet50": (17.25, (0, 0, 2, 0, 0)),
-    "torchvision:vgg16": (17.80, (0, 0, 0, 6, 0)),
-    "torchvision:googlenet": (17.41, (0, 0, 0, 0, 5)),
+                 "torchvision:vgg16", "torchvision:googlenet")
+# Liu et al. 2017, Table 4 (as the lecture shows it), per held-out model
+PAPER_TABLE4: dict[str, PaperTable4Row] = {
+    "torchvision:resnet152": PaperTable4Row(17.17, (0, 0, 0, 0, 0)),
+    "torchvision:resnet101": PaperTable4Row(17.25, (0, 1, 0, 0, 0)),
+    "torchvision:resnet50": PaperTable4Row(17.25, (0, 0, 2, 0, 0)),
+    "torchvision:vgg16": PaperTable4Row(17.80, (0, 0, 0, 6, 0)),
+    "torchvision:googlenet": PaperTable4Row(17.41, (0, 0, 0, 0, 5)),
 }
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """models: the classifiers (registry names trained on ``data``, or torchvision:<arch>);
     n: test images attacked (those every model classifies correctly, from a seeded subset of
     ``candidates`` test images; require_correct False takes the first n, for smoke runs with
-    random weights); lam, steps, lr: `EnsembleAttack` (lam's effect scales as lam / D with the
+    random weights); attack: the `EnsembleAttack` (lam's effect scales as lam / D with the
     input size D: 10 on 8x8 digits, 1 on 28x28 digits and 0.005 on 224x224x3 images balance
-    the two terms alike); targeted: towards (label + 1) mod K,
-    cells = target match rate; training: that of classifier-baselines;
-    pretrained: torchvision weights (False: random, offline)."""
+    the two terms alike; targeted: towards (label + 1) mod K, cells = target match rate);
+    training: that of classifier-baselines; pretrained: torchvision weights (False: random,
+    offline)."""
 
     models: tuple[str, ...] = QUICK_MODELS
     data: str = "mnist-5k"
     n: int = 100
     candidates: int = 300
-    lam: float = 1.0
-    steps: int = 100
-    lr: float = 0.01
-    targeted: bool = False
+    attack: EnsembleAttack = EnsembleAttack(lam=1.0, steps=100, lr=0.01, targeted=False)
     attack_batch: int = 100
     require_correct: bool = True
     training: TrainConfig = CLASSIFIER_TRAINING
@@ -82,17 +94,36 @@ class Config:
     pretrained: bool = True
 
     @classmethod
-    def quick(cls) -> Config:
-        return cls()
-
-    @classmethod
     def demo(cls) -> Config:
-        return cls(models=DEMO_MODELS, data="digits", n=50, lam=10.0, steps=50, lr=0.02, training=DEMO_TRAINING)
+        return cls(models=DEMO_MODELS, data="digits", n=50,
+                   attack=EnsembleAttack(lam=10.0, steps=50, lr=0.02), training=DEMO_TRAINING)
 
     @classmethod
     def paper(cls) -> Config:
         return cls(models=PAPER_COLUMNS, data="folder:imagenet/val@224", n=100, candidates=1000,
-                   lam=0.005, steps=100, lr=0.004, attack_batch=10)  # fmt: skip
+                   attack=EnsembleAttack(lam=0.005, steps=100, lr=0.004), attack_batch=10)
+
+
+@dataclass
+class EnsembleRow:
+    """Images made on the ensemble of every model but held_out: per evaluated model the
+    accuracy (untargeted) or target match rate (targeted), fractions; mean RMSD in pixel
+    values; the paper's RMSD and rates (%) beside them, None where the paper has none."""
+
+    held_out: str
+    rates: list[float]
+    rmsd: float
+    paper_rmsd: float | None
+    paper_rates: list[float | None]
+
+
+@dataclass
+class SingleRow:
+    """Images made on the one model `source`, evaluated on every model (as EnsembleRow)."""
+
+    source: str
+    rates: list[float]
+    rmsd: float
 
 
 @dataclass
@@ -100,11 +131,24 @@ class Result:
     models: list[str] = field(default_factory=list)
     n: int = 0
     targeted: bool = False
-    ensembles: list[dict[str, Any]] = field(default_factory=list)  # one per held-out model
-    singles: list[dict[str, Any]] = field(default_factory=list)  # one per attacked model
+    ensembles: list[EnsembleRow] = field(default_factory=list)  # one per held-out model
+    singles: list[SingleRow] = field(default_factory=list)  # one per attacked model
 
 
-def _attacked_images(models: list[nn.Module], config: Config, ctx: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
+def ensemble_row(held_out: str, rates: list[float], rmsd: float, models: list[str],
+                 targeted: bool) -> EnsembleRow:
+    """The row of the ensemble without `held_out`, with the paper's values where its Table 4
+    has the row (untargeted) and the evaluated model's column."""
+    paper = None if targeted else PAPER_TABLE4.get(held_out)
+    paper_rates = [paper.accuracy[PAPER_COLUMNS.index(m)] if paper and m in PAPER_COLUMNS
+                   else None for m in models]
+    return EnsembleRow(held_out=held_out, rates=rates, rmsd=rmsd,
+                       paper_rmsd=paper.rmsd if paper else None, paper_rates=paper_rates)
+
+
+def _attacked_images(
+    models: list[nn.Module], config: Config, ctx: RunContext
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to n test images (n, C, H, W) that every model classifies correctly, and labels (n,)."""
     x, y = load_samples(ctx, config.data, "test", config.candidates, config.seed)
     if not config.require_correct:
@@ -116,19 +160,21 @@ def _attacked_images(models: list[nn.Module], config: Config, ctx: RunContext) -
 
 
 def _transfer(
-    attack: EnsembleAttack, sources: list[nn.Module], models: list[nn.Module], x: torch.Tensor,
-    goal: torch.Tensor, y: torch.Tensor, config: Config,
-) -> dict[str, Any]:  # fmt: skip
+    sources: list[nn.Module], models: list[nn.Module], x: torch.Tensor, goal: torch.Tensor,
+    y: torch.Tensor, config: Config,
+) -> tuple[list[float], float]:
     """Attack the ensemble ``sources`` and evaluate the images on every model: per model the
     accuracy (untargeted) or target match rate (targeted), and the mean RMSD in pixel values."""
-    parts = [attack(sources, x[i : i + config.attack_batch], goal[i : i + config.attack_batch])
-             for i in range(0, x.shape[0], config.attack_batch)]  # fmt: skip
+    attack, batch = config.attack, config.attack_batch
+    parts = [attack(sources, x[i : i + batch], goal[i : i + batch])
+             for i in range(0, x.shape[0], batch)]
     x_adv = torch.cat([p.x_adv for p in parts])
     rates = []
     for model in models:
         predicted = predict(model, x_adv)
-        rates.append(float(((predicted == goal) if config.targeted else (predicted == y)).float().mean()))
-    return {"rates": rates, "rmsd": PIXEL_VALUES * float(rmsd(x, x_adv).mean())}
+        hit = (predicted == goal) if attack.targeted else (predicted == y)
+        rates.append(float(hit.float().mean()))
+    return rates, PIXEL_VALUES * float(rmsd(x, x_adv).mean())
 
 
 def run(config: Config, ctx: RunContext) -> Result:
@@ -136,18 +182,21 @@ def run(config: Config, ctx: RunContext) -> Result:
     if len(config.models) < 2:
         raise ValueError(f"transfer-table needs at least 2 models, got {config.models}")
     models = [load_classifier(ctx, name, config.data, config.training, config.pretrained)
-              for name in ctx.progress(config.models, "classifiers")]  # fmt: skip
+              for name in ctx.progress(config.models, "classifiers")]
     x, y = _attacked_images(models, config, ctx)
     with torch.no_grad():
         num_classes = int(models[0](x[:1]).shape[1])
-    goal = (y + 1) % num_classes if config.targeted else y
-    attack = EnsembleAttack(lam=config.lam, steps=config.steps, lr=config.lr, targeted=config.targeted)
-    result = Result(models=list(config.models), n=int(x.shape[0]), targeted=config.targeted)
+    targeted = config.attack.targeted
+    goal = (y + 1) % num_classes if targeted else y
+    names = list(config.models)
+    result = Result(models=names, n=int(x.shape[0]), targeted=targeted)
     for i in ctx.progress(range(len(models)), "ensembles leaving one model out"):
         sources = [m for j, m in enumerate(models) if j != i]
-        result.ensembles.append({"held_out": config.models[i], **_transfer(attack, sources, models, x, goal, y, config)})
+        rates, distance = _transfer(sources, models, x, goal, y, config)
+        result.ensembles.append(ensemble_row(names[i], rates, distance, names, targeted))
     for i in ctx.progress(range(len(models)), "single-model attacks"):
-        result.singles.append({"source": config.models[i], **_transfer(attack, [models[i]], models, x, goal, y, config)})
+        rates, distance = _transfer([models[i]], models, x, goal, y, config)
+        result.singles.append(SingleRow(source=names[i], rates=rates, rmsd=distance))
     return result
 
 
@@ -155,9 +204,9 @@ def _held_out_rate(result: Result) -> tuple[float, float]:
     """(mean over models j of the rate on j of the ensemble without j, mean over j of the rate
     on j of the single-model attacks on the other models): the transfer to an unseen model."""
     count = len(result.models)
-    ensemble = sum(e["rates"][j] for j, e in enumerate(result.ensembles)) / count
-    single = sum(s["rates"][j] for s in result.singles for j in range(count)
-                 if s["source"] != result.models[j]) / (count * (count - 1))  # fmt: skip
+    ensemble = sum(e.rates[j] for j, e in enumerate(result.ensembles)) / count
+    single = sum(s.rates[j] for s in result.singles for j in range(count)
+                 if s.source != result.models[j]) / (count * (count - 1))
     return ensemble, single
 
 
@@ -165,64 +214,63 @@ def render(result: Result, out_dir: Path) -> Rendered:
     """Table 4 (ours, and the paper's where the models match) and the single-model matrix."""
     what = "target match rate %" if result.targeted else "accuracy %"
     columns = ["ensemble", "RMSD (ours)", "RMSD (paper)"]
-    rows = []
-    for e in result.ensembles:
-        paper = PAPER_TABLE4.get(e["held_out"]) if not result.targeted else None
-        paper_rates = _paper_cells(paper, result.models)
-        rows.append([f"-{e['held_out']}", e["rmsd"], paper[0] if paper else None,
-                     *[c for pair in zip((100 * r for r in e["rates"]), paper_rates, strict=True) for c in pair]])  # fmt: skip
     for name in result.models:
         columns += [f"{name} (ours)", f"{name} (paper)"]
+    rows = []
+    for e in result.ensembles:
+        pairs = zip((100 * r for r in e.rates), e.paper_rates, strict=True)
+        rows.append([f"-{e.held_out}", e.rmsd, e.paper_rmsd, *[c for pair in pairs for c in pair]])
     ensemble_rate, single_rate = _held_out_rate(result)
     table4 = Table(
         f"Table 4: {what} of adversarial images from ensembles leaving one model out",
         columns,
         rows,
-        caption=f"Cell (i, j): {what} on model j of the images generated on the ensemble of every model "
-        f"but i ({result.n} test images every model classifies correctly, so clean accuracy is 100%). "
-        "RMSD: root-mean-square change per pixel, in 0-255 pixel values. Held-out models (the "
-        f"diagonal): mean {100 * ensemble_rate:.1f}% against {100 * single_rate:.1f}% for single-model "
-        "attacks transferred to another model. Paper: Liu et al. 2017 Table 4 (ImageNet, "
-        "optimisation-based untargeted attack), filled where our models are the paper's.",
-    )  # fmt: skip
+        caption=f"Cell (i, j): {what} on model j of the images generated on the ensemble of "
+        f"every model but i ({result.n} test images every model classifies correctly, so clean "
+        "accuracy is 100%). RMSD: root-mean-square change per pixel, in 0-255 pixel values. "
+        f"Held-out models (the diagonal): mean {100 * ensemble_rate:.1f}% against "
+        f"{100 * single_rate:.1f}% for single-model attacks transferred to another model. "
+        "Paper: Liu et al. 2017 Table 4 (ImageNet, optimisation-based untargeted attack), "
+        "filled where our models are the paper's.",
+    )
     singles = Table(
         f"Single-model attacks: {what} on every model",
         ["attacked model", "RMSD (ours)", *result.models],
-        [[s["source"], s["rmsd"], *(100 * r for r in s["rates"])] for s in result.singles],
-        caption="Row: the one model the attack optimised against; column: the model evaluated. Off "
-        "the diagonal: transfer. Same attack, images and settings as Table 4.",
+        [[s.source, s.rmsd, *(100 * r for r in s.rates)] for s in result.singles],
+        caption="Row: the one model the attack optimised against; column: the model evaluated. "
+        "Off the diagonal: transfer. Same attack, images and settings as Table 4.",
     )
-    return Rendered([table4, singles], [_figure(result, out_dir, what)])
+    # laid out by its constrained layout (tight_layout cannot take over a colour bar)
+    save_figure(transfer_figure(result), out_dir / "transfer_table.png")
+    figure = Figure(
+        "transfer_table.png",
+        f"{what} of every model (column) on adversarial images made on the ensemble without the "
+        "row's model (left) or on the row's model alone (right); ensembles transfer better when "
+        "the left diagonal (held-out models) is lower than the right's off-diagonal cells",
+    )
+    return Rendered([table4, singles], [figure])
 
 
-def _paper_cells(paper: tuple[float, tuple[float, ...]] | None, models: list[str]) -> list[float | None]:
-    if paper is None:
-        return [None] * len(models)
-    return [paper[1][PAPER_COLUMNS.index(m)] if m in PAPER_COLUMNS else None for m in models]
-
-
-def _figure(result: Result, out_dir: Path, what: str) -> Figure:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def transfer_figure(result: Result) -> matplotlib.figure.Figure:
+    """Two heat maps of the rates (%): ensembles leaving the row's model out (left), the row's
+    model alone (right); columns: the evaluated models; a shared colour bar."""
+    plt = pyplot()
+    what = "target match rate %" if result.targeted else "accuracy %"
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2), constrained_layout=True)
-    for ax, entries, label in ((axes[0], result.ensembles, "ensemble without"), (axes[1], result.singles, "attacked")):
-        grid = [[100 * r for r in e["rates"]] for e in entries]
+    panels = ((axes[0], [e.rates for e in result.ensembles], "ensemble without"),
+              (axes[1], [s.rates for s in result.singles], "attacked"))
+    for ax, rates, label in panels:
+        grid = [[100 * r for r in row] for row in rates]
         image = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
-        ax.set_xticks(range(len(result.models)), result.models, rotation=45, ha="right", fontsize=7)
+        ax.set_xticks(range(len(result.models)), result.models, rotation=45, ha="right",
+                      fontsize=7)
         ax.set_yticks(range(len(result.models)), result.models, fontsize=7)
         ax.set_ylabel(label, fontsize=8)
         for i, row in enumerate(grid):
             for j, value in enumerate(row):
                 ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
-                        color="white" if value < 50 else "black")  # fmt: skip
+                        color="white" if value < 50 else "black")
     axes[0].set_title("ensembles leaving one model out", fontsize=9)
     axes[1].set_title("single models", fontsize=9)
     fig.colorbar(image, ax=axes, label=what, shrink=0.8)
-    fig.savefig(out_dir / "transfer_table.png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return Figure("transfer_table.png", f"{what} of every model (column) on adversarial images made on the "
-                  "ensemble without the row's model (left) or on the row's model alone (right); ensembles "
-                  "transfer better when the left diagonal (held-out models) is lower than the right's off-diagonal cells")  # fmt: skip
+    return fig

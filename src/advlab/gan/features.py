@@ -260,7 +260,7 @@ def feature_extractor(
     if spec.startswith("inception:") and len(spec) > len("inception:"):
         return InceptionFeatures(spec.split(":", 1)[1], download=download).to(device)
     if spec.startswith("classifier:") and len(spec) > len("classifier:"):
-        from advlab.models.checkpoint import load_checkpoint
+        from advlab.models import load_checkpoint
 
         path = spec.split(":", 1)[1]
         logger.info("classifier features from %s", path)

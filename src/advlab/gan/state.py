@@ -167,11 +167,18 @@ def read_gan_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict
     """Load a GAN checkpoint's tensors and metadata; other checkpoints are refused."""
     tensors, meta = load_state(path)
     if meta.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(
-            f"{path} is not a GAN checkpoint (kind {meta.get('kind')!r}); train one with "
-            f"`advlab gan train`"
-        )
+        raise CheckpointError(f"{path} is not a GAN checkpoint: {_what_it_is(meta)}; train a GAN "
+                              "with `advlab gan train`")
     return tensors, meta
+
+
+def _what_it_is(meta: dict[str, Any]) -> str:
+    """What a non-GAN advlab checkpoint holds, in words (for the refusal above)."""
+    if meta.get("model"):
+        return (f"it holds a classifier ({meta['model']}"
+                f"{' on ' + str(meta['dataset']) if meta.get('dataset') else ''}); use it with "
+                "`advlab eval`, `advlab attack` or `advlab certify`")
+    return f"its metadata has kind {meta.get('kind')!r} and no model name"
 
 
 def load_training_state(

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from advlab.gan import distributed as ddp
 from advlab.gan.config import GANTrainConfig, check_resumable
 from advlab.gan.evaluation import RunEvaluator
+from advlab.errors import TrainingInterrupted
 from advlab.gan.growth import fade_reals, phase_at
 from advlab.gan.monitors import WASSERSTEIN_LOSSES, CollapseDetector, DivergenceDetector
 from advlab.gan.realdata import BatchStream, load_real_images, seed_for
@@ -54,6 +55,7 @@ from advlab.gan.state import (
 from advlab.gan.steps import d_step, ema_update_, g_step, recalibrate_batchnorm_
 from advlab.models.checkpoint import CHECKPOINT_FILE
 from advlab.models.gan.progressive import is_growing, set_lod_
+from advlab.interrupt import graceful_interrupt
 from advlab.models.layers import use_channels_last
 from advlab.progress import Progress, SilentProgress
 
@@ -201,8 +203,8 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
         if records is not None:
             records.write(0, 0.0, dict(scores))
 
-    try:
-        with reporter.task(label, cfg.iters) as task:
+    try:  # Ctrl-C: finish the step, checkpoint, stop (alone only: ranks would have to agree)
+        with reporter.task(label, cfg.iters) as task, graceful_interrupt(env.world_size == 1) as stop:
             task.advance(state.step)
             steps_here, seconds_here = 0, 0.0
             while state.step < cfg.iters:
@@ -275,6 +277,12 @@ def _train(cfg: GANTrainConfig, out: Path, resume: bool, env: ddp.DistEnv, devic
                 if on_step is not None:
                     on_step(step, {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g,
                                    "opt_d": opt_d, "stats": stats, "progress": state})
+                if stop.requested:
+                    if last_checkpoint != state.step:
+                        checkpoint()
+                    raise TrainingInterrupted(f"interrupted at generator step {state.step}; "
+                                              f"checkpoint saved at {ckpt_path}",
+                                              str(ckpt_path), state.step)
         if env.is_main and (cfg.sample_every == 0 or state.step % cfg.sample_every):
             save_grid(generate(sampler(), fixed_z), out / "samples" / f"step_{state.step:06d}.png")
     finally:

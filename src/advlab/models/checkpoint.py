@@ -175,7 +175,7 @@ def save_checkpoint(
     """Save model weights (+ optimiser state and extra tensors) with `meta`, atomically.
 
     `meta` should carry {"model": registry name, "model_args": {...}} so that
-    `load_checkpoint` can rebuild the model."""
+    `advlab.models.loading.load_checkpoint` can rebuild the model."""
     tensors = prefixed("model", model.state_dict())
     meta = dict(meta)
     if optimizer is not None:
@@ -203,20 +203,3 @@ def load_weights(model: nn.Module, checkpoint: Checkpoint, expected_model: str |
             f"unexpected {unexpected[:5]}, wrong shapes {mismatched[:5]}"
         )
     model.load_state_dict(saved)
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a registry classifier from a checkpoint's metadata and load its weights.
-
-    Returns the model in eval mode on `device`, convolutions in channels-last memory order
-    (`advlab.models.layers.use_channels_last`: the same function, computed faster)."""
-    from advlab.models.layers import use_channels_last
-    from advlab.models.registry import create
-
-    checkpoint = read_checkpoint(path)
-    name = checkpoint.meta.get("model")
-    if not isinstance(name, str):
-        raise CheckpointError(f"{checkpoint.path} does not name its model in the metadata")
-    model = create(name, **checkpoint.meta.get("model_args", {}))
-    load_weights(model, checkpoint)
-    return use_channels_last(model.to(device)).eval()

@@ -70,3 +70,15 @@ def sequential_layers(model: nn.Module) -> list[nn.Module]:
     if not isinstance(model, nn.Sequential):
         return [model]
     return [layer for child in model for layer in sequential_layers(child)]
+
+
+class CropBorder(nn.Module):
+    """Remove `pad` pixels on every side: padded 32-px digits -> the 28-px images a classifier
+    trained on mnist-5k takes."""
+
+    def __init__(self, pad: int) -> None:
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., self.pad : x.shape[-2] - self.pad, self.pad : x.shape[-1] - self.pad]

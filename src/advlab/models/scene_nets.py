@@ -1,5 +1,5 @@
-"""Networks for the procedural `scenes`: a small VGG-style scene classifier (registered in
-`CLASSIFIERS` as ``scene-vgg``) and a small U-Net segmenter (``SEGMENTERS``: ``scene-unet``)
+"""Networks for the procedural `scenes`: a small VGG-style scene classifier (``scene-vgg`` in
+`advlab.models.registry`) and a small U-Net segmenter (``scene-unet``, a registry segmenter)
 that labels every pixel with a concept, for dissecting generated images.
 
 Both take [0, 1] images and normalise inside. The classifier's convolutions are named like
@@ -11,23 +11,20 @@ ReLU, the layer a dissection hooks.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advlab.models.classifiers import CLASSIFIERS, _normalize
-from advlab.registry import Registry
-
-SEGMENTERS: Registry[Callable[..., nn.Module]] = Registry("segmenter")
+from advlab.models.classifiers import _normalize
 
 
 def _conv_unit(c_in: int, c_out: int) -> nn.Sequential:
     """3x3 convolution, batch norm, ReLU: one dissectable layer (N, c_out, H, W)."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                         nn.ReLU())
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()
+    )
 
 
 def scene_vgg_layers(blocks: Sequence[int] = (1, 1, 2, 2)) -> list[str]:
@@ -35,10 +32,15 @@ def scene_vgg_layers(blocks: Sequence[int] = (1, 1, 2, 2)) -> list[str]:
     return [f"conv{b + 1}_{i + 1}" for b, n in enumerate(blocks) for i in range(n)]
 
 
-@CLASSIFIERS.register("scene-vgg")
-def scene_vgg(in_channels: int = 3, num_classes: int = 6, image_size: int = 64, width: int = 16,
-              blocks: Sequence[int] = (1, 1, 2, 2), mean: Sequence[float] | None = None,
-              std: Sequence[float] | None = None) -> nn.Sequential:
+def scene_vgg(
+    in_channels: int = 3,
+    num_classes: int = 6,
+    image_size: int = 64,
+    width: int = 16,
+    blocks: Sequence[int] = (1, 1, 2, 2),
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> nn.Sequential:
     """A small VGG for scene classification: blocks of 3x3 conv + BN + ReLU with width,
     2 width, 4 width, 8 width filters, 2x2 max-pooling between blocks, global average
     pooling and one linear layer. Layers are named conv1_1, conv2_1, conv3_1, conv3_2, ...
@@ -68,8 +70,14 @@ class SceneUNet(nn.Module):
     (4 width); decoder: bilinear upsampling, concatenation with the encoder features of the
     same resolution, one conv unit; a 1x1 convolution to the K concepts."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 12, width: int = 16,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 12,
+        width: int = 16,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
         w = width
         self.normalize = _normalize(in_channels, mean, std)
@@ -82,8 +90,9 @@ class SceneUNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[-1] % 4 or x.shape[-2] % 4:
-            raise ValueError(f"SceneUNet needs (N, C, H, W) with H, W divisible by 4, "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"SceneUNet needs (N, C, H, W) with H, W divisible by 4, got {tuple(x.shape)}"
+            )
         e1 = self.enc1(self.normalize(x))  # (N, w, H, W)
         e2 = self.enc2(F.max_pool2d(e1, 2))  # (N, 2w, H/2, W/2)
         e3 = self.enc3(F.max_pool2d(e2, 2))  # (N, 4w, H/4, W/4)
@@ -92,43 +101,25 @@ class SceneUNet(nn.Module):
         return self.head(d1)  # (N, K, H, W)
 
 
-@SEGMENTERS.register("scene-unet")
-def scene_unet(in_channels: int = 3, num_classes: int = 12, width: int = 16,
-               mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-               image_size: int | None = None) -> SceneUNet:
+def scene_unet(
+    in_channels: int = 3,
+    num_classes: int = 12,
+    width: int = 16,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    image_size: int | None = None,
+) -> SceneUNet:
     """`SceneUNet` (image_size is accepted for the common model arguments and unused)."""
     return SceneUNet(in_channels, num_classes, width, mean, std)
-
-
-def create_segmenter(name: str, **kwargs: Any) -> nn.Module:
-    """Build segmenter `name`: ``scene-unet``, or ``torchvision:<segmentation model>``
-    (`advlab.models.torchvision_segmenters`); unknown names list the valid ones."""
-    from advlab.models import torchvision_segmenters  # noqa: F401  (registers torchvision:)
-
-    builder = SEGMENTERS.get(name)
-    return builder(name, **kwargs) if name.startswith("torchvision:") else builder(**kwargs)
-
-
-def load_segmenter(path: Any, device: str | torch.device = "cpu") -> nn.Module:
-    """A segmenter from a checkpoint written by `advlab.train.fit` with meta {"model":
-    segmenter name, "model_args": {...}}, in eval mode on `device`."""
-    from advlab.errors import CheckpointError
-    from advlab.models import torchvision_segmenters  # noqa: F401  (registers torchvision:)
-    from advlab.models.checkpoint import load_weights, read_checkpoint
-
-    checkpoint = read_checkpoint(path)
-    name = checkpoint.meta.get("model")
-    if not isinstance(name, str) or name not in SEGMENTERS:
-        raise CheckpointError(f"{checkpoint.path} is not a segmenter checkpoint (model {name!r}; "
-                              f"segmenters: {', '.join(SEGMENTERS.names())})")
-    net = create_segmenter(name, **checkpoint.meta.get("model_args", {}))
-    load_weights(net, checkpoint)
-    return net.to(device).eval()
 
 
 def segment(net: nn.Module, images: Tensor, batch_size: int = 256) -> Tensor:
     """Per-pixel concept labels (N, H, W) long: the argmax of the segmenter's logits, in
     batches, without gradients (the model must be in eval mode; it is not changed)."""
     with torch.no_grad():
-        return torch.cat([net(images[i:i + batch_size]).argmax(1)
-                          for i in range(0, images.shape[0], batch_size)])
+        return torch.cat(
+            [
+                net(images[i : i + batch_size]).argmax(1)
+                for i in range(0, images.shape[0], batch_size)
+            ]
+        )

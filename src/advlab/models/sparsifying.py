@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
 
-from advlab.models.classifiers import CLASSIFIERS
 from advlab.models.sparse_basis import separable_basis
 
 GradientMode = Literal["exact", "bpda"]
@@ -78,7 +77,9 @@ class SparsifyingFrontEnd(nn.Module):
     ) -> None:
         super().__init__()
         if not (isinstance(rho, int | float) and 0.0 < float(rho) <= 1.0):
-            raise ValueError(f"rho (the fraction of coefficients kept) must be in (0, 1], got {rho!r}")
+            raise ValueError(
+                f"rho (the fraction of coefficients kept) must be in (0, 1], got {rho!r}"
+            )
         if gradient not in GRADIENT_MODES:
             raise ValueError(f"unknown gradient {gradient!r}; valid: {', '.join(GRADIENT_MODES)}")
         low, high = (float(b) for b in bounds)
@@ -92,9 +93,18 @@ class SparsifyingFrontEnd(nn.Module):
         for side, size in (("h", h), ("w", w)):
             b = separable_basis(basis, size, level)
             # non-persistent: rebuilt from (basis, level, image_size), never stored in checkpoints
-            self.register_buffer(f"analysis_{side}", torch.tensor(b.analysis, dtype=torch.float32), persistent=False)
-            self.register_buffer(f"synthesis_{side}", torch.tensor(b.synthesis, dtype=torch.float32), persistent=False)
-        self.orthonormal = separable_basis(basis, h, level).orthonormal and separable_basis(basis, w, level).orthonormal
+            self.register_buffer(
+                f"analysis_{side}", torch.tensor(b.analysis, dtype=torch.float32), persistent=False
+            )
+            self.register_buffer(
+                f"synthesis_{side}",
+                torch.tensor(b.synthesis, dtype=torch.float32),
+                persistent=False,
+            )
+        self.orthonormal = (
+            separable_basis(basis, h, level).orthonormal
+            and separable_basis(basis, w, level).orthonormal
+        )
 
     def kept(self, n: int) -> int:
         """K = floor(rho * n) coefficients kept of an image with n values (at least 1)."""
@@ -137,32 +147,15 @@ class SparsifyingFrontEnd(nn.Module):
             )
 
     def extra_repr(self) -> str:
-        return (f"basis={self.basis!r}, level={self.level}, rho={self.rho}, image_size={self.image_size}, "
-                f"bounds={self.bounds}, gradient={self.gradient!r}")  # fmt: skip
+        return (
+            f"basis={self.basis!r}, level={self.level}, rho={self.rho}, "
+            f"image_size={self.image_size}, "
+            f"bounds={self.bounds}, gradient={self.gradient!r}"
+        )
 
 
-@CLASSIFIERS.register("sparsified")
-def sparsified(
-    in_channels: int = 1,
-    num_classes: int = 10,
-    image_size: int = 28,
-    classifier: str = "lenet",
-    classifier_args: dict[str, Any] | None = None,
-    basis: str = "coif1",
-    level: int = 1,
-    rho: float = 0.035,
-) -> nn.Sequential:
-    """A registry classifier behind a sparsifying front end (Gopalakrishnan et al. 2018):
-    ``Sequential(front_end=SparsifyingFrontEnd(basis, level, rho), classifier=<classifier>)``.
-
-    classifier / classifier_args: the inner model's registry name and extra arguments
-    (in_channels, num_classes and image_size are passed on). Train it like any classifier:
-    the front end has no parameters, the classifier learns on sparsified images."""
-    from advlab.models.registry import create
-
-    if classifier == "sparsified":
-        raise ValueError("classifier 'sparsified' cannot be nested inside another front end")
-    inner = create(classifier, in_channels=in_channels, num_classes=num_classes, image_size=image_size,
-                   **(classifier_args or {}))  # fmt: skip
-    front = SparsifyingFrontEnd(basis, level, rho, image_size)
-    return nn.Sequential(OrderedDict(front_end=front, classifier=inner))
+def behind_front_end(classifier: nn.Module, front_end: SparsifyingFrontEnd) -> nn.Sequential:
+    """``Sequential(front_end=<front_end>, classifier=<classifier>)``: the registry's
+    ``sparsified`` model (Gopalakrishnan et al. 2018). The front end has no parameters, so the
+    classifier learns on sparsified images; the state dict keys are ``classifier.*``."""
+    return nn.Sequential(OrderedDict(front_end=front_end, classifier=classifier))

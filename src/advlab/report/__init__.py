@@ -1,5 +1,5 @@
-"""The HTML report of reproduced experiments (see `advlab.report.html.write_report`)."""
-
-from advlab.report.html import collect_sections, write_report
-
-__all__ = ["collect_sections", "write_report"]
+"""Everything that shows results: tables (`tables`), figures (`figures.save_figure`, the one
+place that sets matplotlib's backend), the rendered-output types (`rendered`), shared figure
+makers of the dissection and universal-perturbation experiments, and the HTML report
+(`html.write_report`). Importing the package imports none of them, so that the CLI starts fast.
+"""

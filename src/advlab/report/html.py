@@ -13,12 +13,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from advlab import __version__
-from advlab.tables import Table, format_cell
+from advlab.report.tables import Table, format_cell
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,11 @@ class Section:
     problems: list[str] = field(default_factory=list)
 
 
-def collect_sections(root: Path) -> list[Section]:
-    """Read every `rendered.json` under `root`, in the lecture's order of the experiments
-    (then by folder name for anything else)."""
-    from advlab.experiments import EXPERIMENTS
-
-    order = {name: i for i, name in enumerate(EXPERIMENTS)}
+def collect_sections(root: Path, order_of: Sequence[str] = ()) -> list[Section]:
+    """Read every `rendered.json` under `root`, in the order of the experiment names
+    `order_of` (the lecture's, passed by the caller: the report sits below the experiments),
+    then by folder name for anything else."""
+    order = {name: i for i, name in enumerate(order_of)}
     paths = sorted(root.rglob("rendered.json"), key=lambda p: (order.get(p.parent.name, len(order)), str(p)))
     sections = []
     for path in paths:
@@ -65,12 +65,13 @@ def collect_sections(root: Path) -> list[Section]:
     return sections
 
 
-def write_report(root: str | Path, out: str | Path | None = None) -> Path:
-    """Render every result under `root` into `out` (default `<root>/report.html`)."""
+def write_report(root: str | Path, out: str | Path | None = None, order_of: Sequence[str] = ()) -> Path:
+    """Render every result under `root` into `out` (default `<root>/report.html`), sections
+    in the order of the experiment names `order_of`."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no results folder at {root}")
-    sections = collect_sections(root)
+    sections = collect_sections(root, order_of)
     if not sections:
         raise FileNotFoundError(
             f"no experiment results under {root} (no rendered.json); run "

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from advlab.data.base import ImageDataset, as_tensors
-from advlab.errors import TrainingDiverged
+from advlab.errors import TrainingDiverged, TrainingInterrupted
+from advlab.interrupt import graceful_interrupt
 from advlab.models.checkpoint import (
     CHECKPOINT_FILE,
     load_weights,
@@ -111,7 +112,8 @@ def fit(
         total; used to interrupt runs in tests and for time-boxed jobs.
     after_step: called as ``after_step(model, step)`` after every optimiser step, before
         the step is checkpointed (constraint projections: l1-ball weight budgets).
-    Raises `TrainingDiverged` on a NaN/inf loss, leaving the last good checkpoint in place.
+    Raises `TrainingDiverged` on a NaN/inf loss, leaving the last good checkpoint in place, and
+    `TrainingInterrupted` after Ctrl-C, once the step under way is done and checkpointed.
     Convolutional models are switched to channels-last weights first (`use_channels_last`:
     same values, faster convolutions), which is the one change `fit` makes besides training.
     """
@@ -138,8 +140,10 @@ def fit(
     metrics = MetricsLog(out, history)
     start = time.perf_counter()
     model.train()
+    # under torchrun every rank would have to stop at the same step: Ctrl-C stops at once there
+    alone = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     try:
-        with progress.task("train", total_steps) as bar:
+        with progress.task("train", total_steps) as bar, graceful_interrupt(alone) as stop:
             bar.advance(pos.step)
             while pos.epoch < cfg.epochs:
                 order = epoch_order(n, cfg.seed, pos.epoch)
@@ -174,6 +178,10 @@ def fit(
                             _save(path, model, optimizer, meta, cfg, pos, metrics.rows)
                         if interrupt and pos.batch < batches_per_epoch:
                             return _summary(pos, metrics, start, path, None)
+                    if stop.requested and pos.batch < batches_per_epoch:  # Ctrl-C
+                        pos.sums = {k: float(v) for k, v in sums.items()}
+                        _save(path, model, optimizer, meta, cfg, pos, metrics.rows)
+                        raise _interrupted(path, pos)
                 row = _epoch_row(pos, sums, lr, start)
                 if test_set is not None:
                     result = evaluate(model, test_set, cfg.eval_batch_size)
@@ -185,12 +193,20 @@ def fit(
                 metrics.rows.pop()
                 metrics.append(row, pos.step)
                 log.info("epoch %d: %s", pos.epoch, row)
+                if stop.requested:  # Ctrl-C during the epoch's last batch or its evaluation
+                    raise _interrupted(path, pos)
                 if stop_after_steps is not None and pos.step >= stop_after_steps:
                     break
     finally:
         metrics.close()
         model.eval()
     return _summary(pos, metrics, start, path, metrics.rows[-1].get("test_accuracy") if metrics.rows else None)
+
+
+def _interrupted(path: Path, pos: _Position) -> TrainingInterrupted:
+    return TrainingInterrupted(
+        f"interrupted after {pos.epoch} epochs and {pos.batch} batches (step {pos.step}); "
+        f"checkpoint saved at {path}", str(path), pos.step)
 
 
 def _accumulate(sums: dict[str, torch.Tensor], out: Any, y: torch.Tensor) -> None:

@@ -1,0 +1,108 @@
+"""`advlab attack NAME` and `advlab certify`: attacks on a trained classifier (the protocols
+universal and ensemble included) and Wong-Kolter certification, sharded under torchrun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from advlab.cli.shared import (
+    Count,
+    DataRoot,
+    Device,
+    Force,
+    UserError,
+    extra_words,
+    progress,
+    say,
+    show,
+)
+
+
+def attack(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(
+        help="Attack name (advlab list --attacks), universal or ensemble.")],
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="Run folder or checkpoint file of the classifier.")] = None,
+    data: str = "mnist-5k",
+    split: str = "test",
+    n: Count = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images attacked at once (memory).")] = 500,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for result.json and the image grid (default runs/attack/NAME[-k]).")] = None,
+    force: Force = False,
+    seed: Annotated[int, typer.Option(
+        help="Seed of the attack's random draws (per chunk of --batch-size).")] = 0,
+    data_root: DataRoot = None,
+    device: Device = "cpu",
+) -> None:
+    """Attack a trained classifier: success rate, accuracy under attack, rho_adv, median norm,
+    time per sample; writes result.json and a grid of originals / perturbations / adversarials.
+    Every hyperparameter of the attack is an option (--eps 0.1, --steps 40, --no-random-start,
+    --targeted, ...; `advlab list --attacks` shows them). --targeted aims at (label + 1) mod K.
+    `attack universal` fits one perturbation for the whole set (--xi, --n-fit, --variant, ...);
+    `attack ensemble --checkpoints A,B,C [--held-out D]` attacks an ensemble (Liu et al.).
+    Under `torchrun --nproc_per_node=N -m advlab attack ...` the images are shared by N processes."""
+    from advlab.commands.attack import build_attack, run_attack
+    from advlab.commands.attack_protocols import PROTOCOLS, parse_protocol, run_protocol
+    from advlab.commands.common import distributed, load_model_and_data, output_dir
+
+    folder = output_dir(out, "attack", name, force, "result.json")
+    if name in PROTOCOLS:  # their own verbs: fit on a set, or a list of models
+        protocol = parse_protocol(name, extra_words(ctx))
+        with distributed(device) as (_, dev):
+            show(run_protocol(protocol, checkpoint, data, split, n, folder, seed, data_root, dev))
+        say(f"results: [bold]{folder}/result.json[/]")
+        return
+    built = build_attack(name, extra_words(ctx))  # bad names and values fail before any loading
+    if checkpoint is None:
+        raise UserError(f"attack {name} needs --checkpoint (the classifier)")
+    with distributed(device) as (env, dev):
+        model, dataset, x, y = load_model_and_data(checkpoint, data, split, n, data_root, dev)
+        if built.targeted:
+            y = (y + 1) % dataset.num_classes
+        table, _ = run_attack(name, model, x, y, folder, dataset.classes, attack=built,
+                              batch_size=batch_size, seed=seed,
+                              progress=progress() if env.is_main else None)
+        if env.is_main:
+            show(table)
+            say(f"results: [bold]{folder}/result.json[/]")
+
+
+def certify(
+    checkpoint: Annotated[Path, typer.Option(
+        help="Run folder or checkpoint file of the classifier.")],
+    data: str = "mnist-5k",
+    split: str = "test",
+    eps: Annotated[float, typer.Option(help="Linf radius (> 0).")] = 0.1,
+    n: Annotated[int | None, typer.Option(
+        "--samples", "--n", min=1, help="Number of test images (default: all).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 50,
+    pgd_steps: Annotated[int, typer.Option(
+        min=1, help="PGD steps of the empirical attack beside the bound.")] = 40,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for result.json (default runs/certify/CHECKPOINT[-k]).")] = None,
+    force: Force = False,
+    seed: int = 0,
+    data_root: DataRoot = None,
+    device: Device = "cpu",
+) -> None:
+    """Wong-Kolter certification of a classifier: test, FGSM and PGD error, the certified
+    robust error bound and certified accuracy at radius eps (sharded under torchrun)."""
+    from advlab.commands.certify import certify_command
+    from advlab.commands.common import distributed, load_model_and_data, output_dir
+
+    if not eps > 0:
+        raise UserError(f"--eps must be > 0, got {eps}")
+    folder = output_dir(out, "certify", checkpoint.resolve().name, force, "result.json")
+    with distributed(device) as (env, dev):
+        model, _, x, y = load_model_and_data(checkpoint, data, split, n, data_root, dev)
+        table, _ = certify_command(model, x, y, eps, folder, batch_size=batch_size, seed=seed,
+                                   pgd_steps=pgd_steps,
+                                   progress=progress() if env.is_main else None)
+        if env.is_main:
+            show(table)
+            say(f"results: [bold]{folder}/result.json[/]")
