@@ -71,8 +71,8 @@ def trained_model(name: str) -> nn.Module:
     """``name`` trained on mnist-5k as the experiments train it (shared cache)."""
     from pathlib import Path
 
-    from advlab.zoo.context import RunContext, default_cache_dir
     from advlab.zoo.cache import CLASSIFIER_TRAINING, trained_classifier
+    from advlab.zoo.context import RunContext, default_cache_dir
 
     ctx = RunContext(out_dir=Path("."), cache_dir=default_cache_dir())
     return trained_classifier(ctx, name, "mnist-5k", CLASSIFIER_TRAINING)

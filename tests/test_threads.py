@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from advlab.threads import DEFAULT_THREADS, apply_threads, available_cores, choose_threads
+from advlab.threads import (
+    DEFAULT_THREADS,
+    apply_threads,
+    available_cores,
+    choose_threads,
+    chosen_threads,
+)
 
 
 def test_precedence_option_then_advlab_then_omp_then_default() -> None:
@@ -26,10 +32,12 @@ def test_bad_thread_counts_are_refused_naming_the_origin(text: str) -> None:
         choose_threads(None, {"ADVLAB_THREADS": text})
 
 
-def test_apply_sets_torch_threads() -> None:
+def test_apply_sets_torch_threads_and_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # restored after the test
     before = torch.get_num_threads()
     try:
-        apply_threads(choose_threads("1", {}))
-        assert torch.get_num_threads() == 1
+        apply_threads(choose_threads("2", {}))
+        assert torch.get_num_threads() == 2
+        assert chosen_threads().threads == 2 and chosen_threads().source == "--threads"
     finally:
         torch.set_num_threads(before)

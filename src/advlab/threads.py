@@ -66,12 +66,27 @@ def choose_threads(requested: str | None = None, environ: Mapping[str, str] | No
     return ThreadChoice(DEFAULT_THREADS, "default")
 
 
-def apply_threads(choice: ThreadChoice) -> None:
-    """Set torch's intra-op thread count (inter-op threads are left alone: advlab runs one
-    graph at a time)."""
-    import torch
+_chosen: ThreadChoice | None = None
 
-    torch.set_num_threads(choice.threads)
+
+def apply_threads(choice: ThreadChoice) -> None:
+    """Use `choice` for the rest of the process: torch's intra-op thread count (inter-op
+    threads are left alone: advlab runs one graph at a time). Before torch is imported this
+    only sets $OMP_NUM_THREADS, which torch reads when it starts, so `advlab list` stays free
+    of torch."""
+    import sys
+
+    global _chosen
+    _chosen = choice
+    os.environ["OMP_NUM_THREADS"] = str(choice.threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(choice.threads)
+
+
+def chosen_threads() -> ThreadChoice:
+    """The choice `apply_threads` made in this process (the default rule when none was made),
+    for the run's metadata."""
+    return _chosen if _chosen is not None else choose_threads()
 
 
 def current_threads() -> int:

@@ -7,9 +7,16 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from advlab.attacks import EOT, PGD, SpatialGrid
-from advlab.experiments import eot_table, rp2_table, spatial_landscape, spatial_table
+from advlab.experiments import (
+    eot_table,
+    rp2_factors,
+    rp2_table,
+    spatial_landscape,
+    spatial_table,
+)
 from advlab.train import TrainConfig
 from advlab.transforms import TransformDistribution
 from advlab.zoo.context import RunContext
@@ -130,20 +137,41 @@ def test_eot_table_tiny(tmp_path, ctx) -> None:
     assert sum(bar.get_height() for bar in ax.patches) == 2 * 8
 
 
+def test_rp2_nearest_target_skips_the_object_class() -> None:
+    probs = torch.tensor([[[0.7, 0.2, 0.1]], [[0.6, 0.1, 0.3]]])  # (n=2, Q=1, K=3)
+    assert rp2_factors.nearest_target(probs, object_class=0) == 2  # mean 0.15 vs 0.2
+    assert rp2_factors.nearest_target(probs, object_class=2) == 0
+    with pytest.raises(ValueError, match="valid"):
+        rp2_factors.factor_variant(rp2_table.QUICK_ATTACK, "bigger", 8, 2)
+
+
 def test_rp2_table_tiny(tmp_path, ctx) -> None:
     attack = dataclasses.replace(rp2_table.QUICK_ATTACK, steps=5, mask_steps=3, draws=2,
                                  sticker_size=(0.25, 0.5))
     config = dataclasses.replace(rp2_table.Config.quick(), row=ROW, n_objects=3, attack=attack,
                                  training=TINY_TRAINING)
+    assert config.factors == rp2_factors.FACTORS and rp2_table.Config.demo().factors == ()
     result = rp2_table.run(config, ctx)
     json.dumps(dataclasses.asdict(result))
     assert set(result.masks) == {"object", "stickers"} and len(result.conditions) == 15
+    assert 50 < result.classifier_accuracy <= 100
+    factors = {f.factor: f for f in result.factors}
+    assert list(factors) == list(rp2_factors.FACTORS)
+    # sqrt(2) x the side: 3 x 6 px stickers, more area than the 2 x 4 px of the main run
+    assert factors["larger stickers"].mask_area <= 100 * attack.stickers * (3 * 6) / 64
+    assert factors["larger stickers"].mask_area > result.masks["stickers"].mask_area
+    assert factors["nearest target"].target != config.object_class
+    assert all(f.target == config.target_class for f in result.factors
+               if f.factor != "nearest target")
     assert result.masks["object"].mask_area == 100.0
     # 2x4 px stickers on 8x8
     assert result.masks["stickers"].mask_area <= 100 * attack.stickers * (2 * 4) / 64
     assert result.paper_conditions[0] == rp2_table.PAPER_TABLE5[(5, 0)]
     rendered = rp2_table.render(result, tmp_path)
-    table5, summary = rendered.tables
+    table5, summary, factor_table = rendered.tables
+    assert [row[0] for row in factor_table.rows] == ["none (main run)", *rp2_factors.FACTORS]
+    assert "larger stickers" in summary.caption and "covers" not in summary.caption
+    assert f"{result.masks['stickers'].mask_area:.1f}% of the image" in summary.caption
     cells = dict(zip(table5.columns, table5.rows[0], strict=True))
     assert cells["distance & angle"] == "5' 0°"
     assert cells["paper: top class (conf.)"] == "Speed Limit 80 (0.88)"

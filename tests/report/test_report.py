@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from advlab.report.rendered import Figure, Rendered
 from advlab.report.html import collect_sections, write_report
+from advlab.report.rendered import Figure, Rendered
 from advlab.report.tables import Table
 
 

@@ -168,3 +168,25 @@ def random_in_ball(
     u = torch.rand((x.shape[0],), generator=generator, device=x.device, dtype=x.dtype)
     radius = eps * u.pow(1.0 / dim)  # (N,)
     return direction * radius.view(-1, *[1] * (x.ndim - 1))
+
+
+def vacuous_reason(norm: str, radius: float | None, bounds: tuple[float, float],
+                   dims: int | None = None) -> str | None:
+    """Why a threat model whose ball holds the whole input box is vacuous, or None.
+
+    An l-inf ball of radius >= upper - lower around any image contains every image of the box
+    [lower, upper]^D (an l2 ball: radius >= (upper - lower) sqrt(D), with D = `dims` per-sample
+    values, checked only when `dims` is given): every attack then "succeeds" by replacing the
+    image, which measures nothing about the model.
+    """
+    if radius is None or not math.isfinite(radius):
+        return None
+    width = bounds[1] - bounds[0]
+    if norm == "linf" and radius >= width:
+        return (f"eps {radius:g} covers the whole input box [{bounds[0]:g}, {bounds[1]:g}] (an "
+                f"l-inf ball of radius >= {width:g} holds every image): the threat model is "
+                f"vacuous; the lecture's l-inf radii are 0.007 to 0.3 of the range")
+    if norm == "l2" and dims is not None and radius >= width * math.sqrt(dims):
+        return (f"eps {radius:g} covers the whole input box [{bounds[0]:g}, {bounds[1]:g}]^{dims} "
+                f"(its l2 diameter is {width * math.sqrt(dims):.3g}): the threat model is vacuous")
+    return None

@@ -46,7 +46,7 @@ def attack(
     `attack universal` fits one perturbation for the whole set (--xi, --n-fit, --variant, ...);
     `attack ensemble --checkpoints A,B,C [--held-out D]` attacks an ensemble (Liu et al.).
     Under `torchrun --nproc_per_node=N -m advlab attack ...` the images are shared by N processes."""
-    from advlab.commands.attack import build_attack, run_attack
+    from advlab.commands.attack import build_attack, check_not_vacuous, run_attack
     from advlab.commands.attack_protocols import PROTOCOLS, parse_protocol, run_protocol
     from advlab.commands.common import distributed, load_model_and_data, output_dir
 
@@ -62,6 +62,7 @@ def attack(
         raise UserError(f"attack {name} needs --checkpoint (the classifier)")
     with distributed(device) as (env, dev):
         model, dataset, x, y = load_model_and_data(checkpoint, data, split, n, data_root, dev)
+        check_not_vacuous(built, dims=x[0].numel())  # the l2 ball's size needs the image size
         if built.targeted:
             y = (y + 1) % dataset.num_classes
         table, _ = run_attack(name, model, x, y, folder, dataset.classes, attack=built,
@@ -92,11 +93,16 @@ def certify(
 ) -> None:
     """Wong-Kolter certification of a classifier: test, FGSM and PGD error, the certified
     robust error bound and certified accuracy at radius eps (sharded under torchrun)."""
-    from advlab.commands.certify import certify_command
+    from advlab.attacks.threat import vacuous_reason
+    from advlab.commands.certify import certify_command, check_certifiable
     from advlab.commands.common import distributed, load_model_and_data, output_dir
 
     if not eps > 0:
         raise UserError(f"--eps must be > 0, got {eps}")
+    reason = vacuous_reason("linf", eps, (0.0, 1.0))
+    if reason is not None:
+        raise UserError(f"--eps: {reason}")
+    check_certifiable(checkpoint, data)  # an unsupported layer is refused before any work
     folder = output_dir(out, "certify", checkpoint.resolve().name, force, "result.json")
     with distributed(device) as (env, dev):
         model, _, x, y = load_model_and_data(checkpoint, data, split, n, data_root, dev)

@@ -10,6 +10,8 @@ import typer
 
 from advlab.cli.shared import (
     EXTRA,
+    AutoDevice,
+    Device,
     UserError,
     extra_words,
     given_on_command_line,
@@ -36,7 +38,7 @@ def gan_train(
     out: Annotated[Path | None, typer.Option(help="Run folder: checkpoints, samples/, metrics.csv, tb/ (default runs/gan/LOSS-ARCH[-k]).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out up to --iters, with its saved settings.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite the run already in --out.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
+    device: AutoDevice = "auto",
 ) -> None:
     """Train a GAN with the objective's paper defaults (Goodfellow, DCGAN, LSGAN, WGAN,
     WGAN-GP). Any other GANTrainConfig field is an extra option, e.g. --n-critic 5,
@@ -75,7 +77,7 @@ def gan_memorisation(
     k: Annotated[int, typer.Option(min=1, help="Nearest training images shown per sample.")] = 5,
     shown: Annotated[int, typer.Option(min=1, help="Samples shown in the figure.")] = 8,
     seed: int = 0,
-    device: str = "cpu",
+    device: Device = "cpu",
 ) -> None:
     """Nearest-neighbour memorisation check (Karras et al. 2018, Figure 10): generated samples
     beside their nearest training images, and their distances against held-out real images'."""
@@ -93,7 +95,7 @@ def gan_sample(
     out: Path = Path("grid.png"),
     seed: int = 0,
     ema: Annotated[bool, typer.Option(help="Use the EMA generator when the run has one.")] = True,
-    device: str = "cpu",
+    device: Device = "cpu",
 ) -> None:
     """A grid of n samples from a trained generator."""
     from advlab.commands.gan import sample_command
@@ -110,7 +112,7 @@ def gan_interpolate(
     seed: int = 0,
     method: Annotated[str, typer.Option(help="slerp or linear.")] = "slerp",
     ema: bool = True,
-    device: str = "cpu",
+    device: Device = "cpu",
 ) -> None:
     """Latent-space walks between random latent pairs, one row each."""
     from advlab.commands.gan import interpolate_command

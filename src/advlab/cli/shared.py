@@ -40,7 +40,21 @@ app = typer.Typer(
 
 DataRoot = Annotated[Path | None, typer.Option(
     help="Folder of torchvision datasets (default $ADVLAB_DATA or ~/.cache/advlab/data).")]
-Device = Annotated[str, typer.Option(help="torch device, e.g. cpu, cuda, cuda:1.")]
+def _device_name(name: str) -> str:
+    """The one device check of every verb, while parsing (no torch): unknown names refused."""
+    from advlab.devices import check_device_name
+
+    try:
+        return check_device_name(name)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+Device = Annotated[str, typer.Option(callback=_device_name,
+                                     help="torch device: cpu, cuda, cuda:1, mps or auto.")]
+AutoDevice = Annotated[str, typer.Option(callback=_device_name,
+                                         help="torch device: auto (CUDA when available), cpu, "
+                                              "cuda, cuda:1 or mps.")]
 # --samples, not --n: torchrun's own parser refuses "--n" as an ambiguous abbreviation of its
 # options even after `-m advlab`; --n stays accepted outside torchrun.
 Count = Annotated[int, typer.Option(

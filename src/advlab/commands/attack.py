@@ -15,6 +15,7 @@ from torch import nn
 
 from advlab.attacks import ATTACKS, Attack, attack_in_batches, create_attack
 from advlab.attacks.metrics import rho_adv
+from advlab.attacks.threat import vacuous_reason
 from advlab.options import missing_required, option_name, parse_field_options
 from advlab.progress import Progress
 from advlab.report.figures import pyplot, save_figure
@@ -37,7 +38,22 @@ def build_attack(name: str, words: list[str]) -> Attack:
         options = ", ".join(option_name(f) for f in missing)
         raise ValueError(f"attack {name} needs {options}; its options: "
                          f"{', '.join(option_name(n) for n in cls.param_names())}")  # fmt: skip
-    return create_attack(name, **values)
+    attack = create_attack(name, **values)
+    check_not_vacuous(attack)
+    return attack
+
+
+def check_not_vacuous(attack: Attack, dims: int | None = None) -> None:
+    """Refuse an attack (or the attack it wraps, ``--inner-eps``) whose ball holds the whole
+    input box (`advlab.attacks.threat.vacuous_reason`); `dims`: per-sample values, for l2."""
+    prefix = "--"
+    current: Attack | None = attack
+    while current is not None:
+        norm = getattr(current, "norm", None)
+        reason = vacuous_reason(norm, current.radius, current.bounds, dims) if norm else None
+        if reason is not None:
+            raise ValueError(f"{prefix}eps: {reason}")
+        current, prefix = getattr(current, "inner", None), prefix + "inner-"
 
 
 def run_attack(

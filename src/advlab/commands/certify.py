@@ -22,6 +22,17 @@ log = logging.getLogger(__name__)
 COUNTED = ("test_error", "fgsm_error", "pgd_error", "robust_error_bound")
 
 
+def check_certifiable(checkpoint: str | Path, data: str) -> None:
+    """Refuse, before any data is loaded or attacked, a classifier the bounds cannot
+    represent (`UnsupportedLayerError` names the layer and the supported ones)."""
+    from advlab import data as datasets
+    from advlab import models
+    from advlab.defenses.certify import build_plan
+
+    model = models.load_checkpoint(checkpoint)
+    build_plan(model, torch.zeros(1, *datasets.info(data).shape))
+
+
 def certify_command(
     model: nn.Module, x: Tensor, y: Tensor, eps: float, out_dir: str | Path, batch_size: int = 50,
     seed: int = 0, pgd_steps: int = 40, progress: Progress | None = None,

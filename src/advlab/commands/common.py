@@ -43,16 +43,11 @@ def positive(value: int | None, option: str) -> int | None:
 
 
 def device(name: str) -> Any:
-    """A torch.device from --device, refusing CUDA where torch sees none."""
-    import torch
+    """A torch.device from --device (`advlab.devices.resolve_device`: refused in one line when
+    the name is unknown or this machine lacks the device)."""
+    from advlab.devices import resolve_device
 
-    try:
-        dev = torch.device(name)
-    except RuntimeError as error:
-        raise ValueError(f"bad --device {name!r}: {error}") from error
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but torch sees no CUDA device")
-    return dev
+    return resolve_device(name)
 
 
 def load_model_and_data(checkpoint: Path, data: str, split: str, n: int | None,

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from advlab.data.scene_catalogue import CONCEPTS
+from advlab.devices import resolve_device
 from advlab.dissect import (
     IOU_THRESHOLD,
     QUANTILE_PAPER,
@@ -64,6 +65,9 @@ def _model_and_inputs(checkpoint: Path, data: str, split: str, n: int, segmenter
     model = models.load_checkpoint(checkpoint, device=device)
     dataset = datasets.load(data, split)
     x, _ = datasets.as_tensors(dataset, limit=n)
+    from advlab.models.registry import check_fits  # the data against the model, before any work
+
+    check_fits(model, x[:1].to(device), f"checkpoint {checkpoint}", f"{data} images")
     if seg is not None:
         labels = SegmentedImages(lambda images: segment(seg, images))
     elif hasattr(dataset, "masks"):
@@ -101,7 +105,7 @@ def dissect_command(checkpoint: str | Path, layers: Sequence[str], out_dir: str 
         raise ValueError(f"--n must be >= 1, got {n}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dev = torch.device(device)
+    dev = resolve_device(device)
     model, inputs, labels, kind, images_of = _model_and_inputs(
         Path(checkpoint), data, split, n, Path(segmenter) if segmenter else None, seed, dev)
     names = resolve_layers(model, layers, kind)

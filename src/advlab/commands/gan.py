@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from advlab.devices import resolve_device
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.realdata import load_real_images
 from advlab.gan.sampling import (
@@ -169,7 +170,7 @@ def memorisation_command(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(out_dir=out, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
-                     device=torch.device(device))
+                     device=resolve_device(device))
     result = check_run(run_dir, features, ctx, n_generated=n, n_heldout=n, shown=shown, k=k,
                        seed=seed)
     (out / "result.json").write_text(json.dumps(dataclasses.asdict(result), indent=2))
@@ -184,7 +185,7 @@ def sample_command(
     latents from the run's prior seeded by `seed`, as one PNG grid. Returns the PNG path."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    G, cfg = load_generator(checkpoint, device, use_ema)
+    G, cfg = load_generator(checkpoint, resolve_device(device), use_ema)
     z = sample_latent(n, cfg.latent_dim, cfg.latent_prior, torch.Generator().manual_seed(seed),
                       device)  # (n, latent_dim)
     return save_grid(generate(G, z), out_png)
@@ -200,6 +201,6 @@ def interpolate_command(
     "linear", one row per walk. Returns the PNG path."""
     if method not in INTERPOLATIONS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(INTERPOLATIONS)}")
-    G, cfg = load_generator(checkpoint, device, use_ema)
+    G, cfg = load_generator(checkpoint, resolve_device(device), use_ema)
     z = interpolation_latents(rows, steps, cfg.latent_dim, cfg.latent_prior, method, seed)
     return save_grid(generate(G, z.to(device)), out_png, nrow=steps)

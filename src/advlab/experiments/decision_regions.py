@@ -96,6 +96,7 @@ class Result:
     offsets: list[float] = field(default_factory=list)  # axis coordinates, pixel values
     labels: list[list[list[int]]] = field(default_factory=list)  # [model][row = y][column = x]
     summary: list[ModelSummary] = field(default_factory=list)
+    data: str = ""  # the dataset the models were trained on and the image comes from
 
 
 def plane_directions(
@@ -133,7 +134,7 @@ def run(config: Config, ctx: RunContext) -> Result:
     dx = offsets.view(1, -1, *[1] * image.ndim) * u
     points = clip_to_bounds(image + dx + dy, (0.0, 1.0)).reshape(-1, *image.shape)
     result = Result(models=list(config.models), label=int(label), extent=config.extent,
-                    offsets=offsets.tolist())
+                    offsets=offsets.tolist(), data=config.data)
     centre = config.grid // 2
     for name, model in zip(config.models, models, strict=True):
         labels = predict(model, points, config.eval_batch).view(config.grid, config.grid)
@@ -183,14 +184,17 @@ def render(result: Result, out_dir: Path) -> Rendered:
          "first label change along the gradient (pixel values)"],
         [[s.model, 100 * s.label_fraction, 100 * s.same_as_first, s.boundary_along_gradient]
          for s in result.summary],
-        caption=f"Plane of [-{result.extent:g}, {result.extent:g}] pixel values (root-mean-square "
-        f"change per pixel) along the gradient of {first}'s loss and a random orthogonal "
-        "direction. Empty boundary: the label does not change within the plane.",
+        caption=f"Models trained on {result.data or 'the data'}; the plane goes through one of "
+        f"its test images (label {result.label}). Plane of [-{result.extent:g}, "
+        f"{result.extent:g}] pixel values (root-mean-square change per pixel) along the "
+        f"gradient of {first}'s loss and a random orthogonal direction. Empty boundary: the "
+        "label does not change within the plane.",
     )
     figure = Figure(
         "decision_regions.png",
-        f"Figure 3: predicted label of every model on the plane spanned by the gradient direction "
-        f"of {first} (x-axis) and a random orthogonal direction (y-axis), same colour = same "
-        "label; one unit = a root-mean-square change of one pixel value",
+        f"Figure 3: predicted label of every model ({result.data or 'the data'}) on the plane "
+        f"spanned by the gradient direction of {first} (x-axis) and a random orthogonal "
+        "direction (y-axis), same colour = same label; one unit = a root-mean-square change of "
+        "one pixel value",
     )
     return Rendered([table], [figure])

@@ -17,11 +17,12 @@ Quick scale: mnist-5k zero-padded to 32x32 (real digits, black border), 4 -> 8 -
 small widths and 3,000 images per phase (minutes on a 2-core CPU); the paper trained
 CelebA and LSUN bedrooms at 128x128 (paper scale: CelebA at 128 through torchvision).
 
-What quick scale shows (24,000 images, 750 iterations per row, two seeds): the row without
-growing has the best FID (83 with seed 0, 64 with seed 1), having spent about 3x the compute
-on the same images at full resolution; among the growing rows the order moves with the seed
-(the full method: FID 442 and 8 classes with seed 0, 152 and 10 classes with seed 1). The
-paper's gains need its 100x longer schedules; this scale checks the mechanics.
+The paper's claim is quality and speed (Figure 4: with growing, a given SWD is reached
+sooner in wall-clock time). Every row therefore also records its SWD against training time,
+compute and images seen (`progressive_speed`), and each growing row is compared with the row
+without growing at its own final budget of each. The rule, fixed before the runs: Figure 4's
+finding shows at a budget when row (b) (+ growing) ends with an average SWD at or below the
+no-growing row's at the same budget (interpolated on its curve), in at least 2 of 3 seeds.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ import torch
 import torch.nn.functional as F
 
 from advlab.experiments.base import ExperimentConfig
+from advlab.experiments.progressive_speed import (
+    BudgetComparison,
+    Curve,
+    chain_hooks,
+    compare,
+    curve_hook,
+    images_of,
+    read_curve,
+    speed_figure,
+    speed_table,
+)
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.growth import GrowthSchedule, phase_at
 from advlab.report.figures import save_figure
@@ -92,7 +104,11 @@ class Config(ExperimentConfig):
 
     Quick scale (the defaults): 750 generator iterations per row. EMA 0.99 rather than the
     paper's 0.999: the EMA starts from the initial weights, which keep 0.999^750 = 47% of a
-    750-step run's average (0.99^750 < 0.1%); the paper's runs are 100x longer."""
+    750-step run's average (0.99^750 < 0.1%); the paper's runs are 100x longer.
+
+    curve_every: generator steps between the SWD recordings of the Figure 4 curves (and at
+    the last step; 0 = none), each on `curve_samples` samples against as many training
+    images."""
 
     data: str = "mnist-5k"
     image_pad: int = 2
@@ -110,6 +126,8 @@ class Config(ExperimentConfig):
     ema_decay: float = 0.99
     eval_samples: int = 1000
     swd_min_resolution: int = 16
+    curve_every: int = 50
+    curve_samples: int = 256
     features: str = "classifier"
     seed: int = 0
 
@@ -134,22 +152,27 @@ class TableRow(GANRun):
     """One Table 1 row: the `GANRun` summary; row / label: its key in ROWS and Table 1 label;
     images: real images its discriminator saw; metrics: "swd_<px>" per pyramid level,
     "swd_avg" (x 1e3), "ms_ssim", "fid" of its samples (None: no generator left); paper: the
-    paper's values of this row."""
+    paper's values of this row; curve: its SWD against time, compute and images
+    (`progressive_speed.Curve`; empty when not recorded)."""
 
     row: str
     label: str
     images: int
     metrics: dict[str, float] | None = None
     paper: PaperTable1Row = field(default_factory=PaperTable1Row)
+    curve: Curve = field(default_factory=dict)
 
 
 @dataclass
 class Result:
     """rows: one per training configuration; snapshots: {resolution: grid PNG} of the full
     method at the end of each resolution's stabilisation, snapshot_images: {resolution: real
-    images seen then}; real: the metrics of real images (training against test images)."""
+    images seen then}; real: the metrics of real images (training against test images);
+    speed: every growing row against the row without growing at equal wall-clock, compute
+    and images (Figure 4; empty without a no-growing row or curves)."""
 
     rows: list[TableRow] = field(default_factory=list)
+    speed: list[BudgetComparison] = field(default_factory=list)
     snapshots: dict[str, str] = field(default_factory=dict)
     snapshot_images: dict[str, int] = field(default_factory=dict)
     real: dict[str, float] = field(default_factory=dict)
@@ -245,11 +268,22 @@ def run(config: Config, ctx: RunContext) -> Result:
     result = Result(real=_image_metrics(train_images[:n], test_images[:n], scores, config))
     for row in ctx.progress(config.rows, "Table 1 rows"):
         cfg = row_config(config, row, ctx)
-        folder = cached_run_dir(ctx, cfg) / "snapshots"
-        hook = _snapshot_hook(cfg, size, folder) if row == FULL_ROW else None
-        summary = run_gan(ctx, cfg, row, features, n_grid=36, on_step=hook, cache=True)
+        run_dir = cached_run_dir(ctx, cfg)
+        folder = run_dir / "snapshots"
+        curve_path = run_dir / "swd_curve.json"
+        if config.curve_every and not curve_path.is_file() and run_dir.is_dir():
+            shutil.rmtree(run_dir)  # trained without its curve: train again, recording it
+        hooks = [_snapshot_hook(cfg, size, folder)] if row == FULL_ROW else []
+        if config.curve_every:
+            m = min(config.curve_samples, train_images.shape[0])
+            hooks.append(curve_hook(cfg.iters, config.curve_every, cfg.latent_dim,
+                                    train_images[:m], curve_path, config.swd_min_resolution,
+                                    config.seed))
+        summary = run_gan(ctx, cfg, row, features, n_grid=36, on_step=chain_hooks(hooks),
+                          cache=True)
         entry = TableRow(**summary.summary_fields(), row=row, label=ROWS[row][0],
-                         images=_images_of(cfg, size), paper=PAPER_TABLE1[row])
+                         images=images_of(cfg, size), paper=PAPER_TABLE1[row],
+                         curve=read_curve(curve_path))
         if entry.samples is not None:
             from advlab.gan.metrics import generate_images
             from advlab.gan.state import load_generator
@@ -267,17 +301,12 @@ def run(config: Config, ctx: RunContext) -> Result:
             if counts.is_file():
                 result.snapshot_images = json.loads(counts.read_text())
         result.rows.append(entry)
+    curves = {r.row: r.curve for r in result.rows}
+    if "no-growing" in curves:
+        for r in result.rows:
+            if ROWS[r.row][1]:  # a growing row
+                result.speed.extend(compare(r.row, r.curve, curves["no-growing"]))
     return result
-
-
-def _images_of(cfg: GANTrainConfig, size: int) -> int:
-    """Real images the run's discriminator saw (the schedule's count over its iterations)."""
-    growth = cfg.growth_schedule()
-    assert growth is not None
-    seen = 0
-    for _ in range(cfg.iters):
-        seen += growth.batch_size(phase_at(growth, seen, size).resolution, cfg.batch_size)
-    return seen
 
 
 @torch.no_grad()
@@ -311,8 +340,9 @@ def growth_figure(result: Result, out_dir: Path) -> Any:
 
 
 def render(result: Result, out_dir: Path) -> Rendered:
-    """The Table 1 layout (ours beside the paper's), the samples per resolution (Figure 1) and
-    the final samples of every row."""
+    """The Table 1 layout (ours beside the paper's), the Figure 4 comparison at equal budgets
+    and its SWD curves, the samples per resolution (Figure 1) and the final samples of every
+    row."""
     levels = sorted({k for r in result.rows for k in (r.metrics or {}) if k.startswith("swd_")
                      and k != "swd_avg"}, key=lambda k: -int(k.split("_")[1]))
     metric_keys = [*levels, "swd_avg", "ms_ssim", "fid"]
@@ -348,11 +378,19 @@ def render(result: Result, out_dir: Path) -> Rendered:
         "Table 1 of Karras et al. 2018, the same rows (CelebA / LSUN bedroom at 128x128)",
         ["configuration", "CelebA SWD avg", "CelebA MS-SSIM", "LSUN SWD avg", "LSUN MS-SSIM"],
         paper_rows,
-        caption="The paper's values could not be read from the copies of the paper this "
-        "session could search (only its opening pages), so the cells are empty rather than "
-        "written from memory.",
+        caption="The paper's values could not be read from the stored copies of the paper "
+        "(only its opening pages), so the cells are empty rather than written from memory.",
     )
+    tables = [ours, paper]
     figures = []
+    curves = {SHORT_LABELS[r.row]: r.curve for r in result.rows if r.curve}
+    if curves:
+        save_figure(speed_figure(curves), out_dir / "progressive_swd_curves.png")
+        figures.append(Figure("progressive_swd_curves.png",
+                              "SWD avg of every row against training wall-clock, forward "
+                              "compute and images seen (the paper's Figure 4b layout)"))
+    if result.speed:
+        tables.insert(1, speed_table(result.speed, SHORT_LABELS))
     if result.snapshots:
         save_figure(growth_figure(result, out_dir), out_dir / "progressive_growth.png")
         figures.append(Figure("progressive_growth.png",
@@ -364,4 +402,4 @@ def render(result: Result, out_dir: Path) -> Rendered:
         figures.append(Figure(save_sample_mosaic(out_dir, cells, ncols=len(cells),
                                                  filename="progressive_rows_samples.png"),
                               "Final samples of every Table 1 row (same latents)"))
-    return Rendered([ours, paper], figures)
+    return Rendered(tables, figures)

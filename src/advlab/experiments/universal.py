@@ -172,6 +172,8 @@ class Result:
     variants: list[VariantRow] = field(default_factory=list)
     examples: ExampleLabels | None = None
     perturbations_file: str = PERTURBATIONS_FILE
+    data: str = ""  # X and the models' training data (train split)
+    eval_data: str = ""  # the held-out images (test split)
 
 
 @dataclass
@@ -218,7 +220,8 @@ def _fit(
 def run(config: Config, ctx: RunContext) -> Result:
     """Fit one perturbation per model on X; evaluate every perturbation on every model."""
     attack = config.attack
-    result = Result(norm=attack.norm, xi=attack.xi)
+    result = Result(norm=attack.norm, xi=attack.xi, data=config.data,
+                    eval_data=config.eval_data or config.data)
     x_fit, _ = load_samples(ctx, config.data, "train", config.n_fit, config.seed)
     perturbations: dict[str, torch.Tensor] = {}
     shown = torch.empty(0)  # (EXAMPLES, C, H, W) the held-out images of Figure 1

@@ -34,10 +34,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from advlab.errors import TrainingInterrupted
 from advlab.gan import distributed as ddp
 from advlab.gan.config import GANTrainConfig, check_resumable
 from advlab.gan.evaluation import RunEvaluator
-from advlab.errors import TrainingInterrupted
 from advlab.gan.growth import fade_reals, phase_at
 from advlab.gan.monitors import WASSERSTEIN_LOSSES, CollapseDetector, DivergenceDetector
 from advlab.gan.realdata import BatchStream, load_real_images, seed_for
@@ -53,9 +53,9 @@ from advlab.gan.state import (
     save_training_state,
 )
 from advlab.gan.steps import d_step, ema_update_, g_step, recalibrate_batchnorm_
+from advlab.interrupt import graceful_interrupt
 from advlab.models.checkpoint import CHECKPOINT_FILE
 from advlab.models.gan.progressive import is_growing, set_lod_
-from advlab.interrupt import graceful_interrupt
 from advlab.models.layers import use_channels_last
 from advlab.progress import Progress, SilentProgress
 

@@ -1,6 +1,7 @@
 """Figures the GAN experiments share: a mosaic of sample-grid PNGs (one panel per run, with
-titles and optional row and column labels) and a row of saved images with titles (the
-progressive-growing snapshots per resolution)."""
+titles and optional row and column labels), a row of saved images with titles (the
+progressive-growing snapshots per resolution) and side-by-side line plots (a metric against
+several x axes)."""
 
 from __future__ import annotations
 
@@ -65,4 +66,30 @@ def image_row(out_dir: Path, images: Sequence[tuple[str, str]], suptitle: str) -
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.suptitle(suptitle, fontsize=9)
+    return fig
+
+
+Series = dict[str, tuple[Sequence[float], Sequence[float]]]
+"""line label -> (x values, y values)."""
+
+
+def curve_panels(panels: Sequence[tuple[str, Series]], ylabel: str, suptitle: str,
+                 log_y: bool = False) -> Any:
+    """The matplotlib Figure of line plots side by side, one per (x label, series) panel,
+    every panel with the same lines (labelled once, in the first panel's legend) and y label
+    (the SWD of each row against time, compute and images in progressive-gan)."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.4),
+                             squeeze=False)
+    for i, (ax, (xlabel, series)) in enumerate(zip(axes[0], panels, strict=False)):
+        for label, (xs, ys) in series.items():
+            ax.plot(xs, ys, marker=".", label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if log_y:
+            ax.set_yscale("log")
+        if i == 0 and series:
+            ax.legend(fontsize=7)
+    fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
     return fig

@@ -1,8 +1,7 @@
 """Tables and figures of the `universal` experiment (Moosavi-Dezfooli et al. 2017).
 
-Paper values: the paper's Tables 1-2 and Figure 6 are images in the copies our search tool
-holds; the numbers below were read from text transcriptions of the paper (linf xi = 10 on
-0-255 ImageNet images, l2 xi = 2,000). Cells we could not read stay None.
+Paper values: the numbers below are those the paper's text states (linf xi = 10 on 0-255
+ImageNet images, l2 xi = 2,000); cells it gives only in its table images stay None.
 """
 
 from __future__ import annotations
@@ -53,6 +52,14 @@ def _radius(result: Any) -> str:
     return f"{result.norm} xi = {result.xi:.4g}"
 
 
+def _data(result: Any) -> str:
+    """Which images: X from the train split of `data`, held-out from the test split."""
+    data = getattr(result, "data", "") or "the data"
+    held_out = getattr(result, "eval_data", "") or data
+    return (f"models trained on {data}; X from its train split, held-out images from the "
+            f"test split of {held_out}")
+
+
 def render_universal(result: Any, out_dir: Path) -> Rendered:
     """Table 1 (held-out fooling rate per model), Table 2 (transfer), the variants, Figure 6,
     the perturbations (Figure 4) and perturbed examples (Figure 1)."""
@@ -63,11 +70,12 @@ def render_universal(result: Any, out_dir: Path) -> Rendered:
         ["model", "clean accuracy %", "fooling rate on X %", "fooling rate held-out %",
          "random noise held-out %", "misclassified w.r.t. labels %", "passes", "fit seconds"],
         rows,
-        caption=f"{_radius(result)}; |X| = {result.rows[0].n_fit if result.rows else 0}. "
-        "Fooling rate = fraction of images whose predicted label changes (against the clean "
-        "predictions); 'misclassified w.r.t. labels' is what a label-based rate would report "
-        "(it also counts the images the model gets wrong without any perturbation). Random "
-        f"noise: a random perturbation of the same norm. {PAPER_FACTS}",
+        caption=f"{_data(result)}; {_radius(result)}; |X| = "
+        f"{result.rows[0].n_fit if result.rows else 0}. Fooling rate = fraction of images whose "
+        "predicted label changes (against the clean predictions); 'misclassified w.r.t. "
+        "labels' is what a label-based rate would report (it also counts the images the model "
+        "gets wrong without any perturbation). Random noise: a random perturbation of the same "
+        "norm. The paper's numbers (ImageNet) are in the last table.",
     )
     names = [r.model for r in result.rows]
     table2 = Table(
@@ -86,11 +94,12 @@ def render_universal(result: Any, out_dir: Path) -> Rendered:
         "moves by the mean of their steps.",
     )
     paper = Table(
-        "Table 1 of the paper, linf xi = 10 (the values we could read)",
+        "The paper's Table 1, linf xi = 10 (the values its text states)",
         ["network", "fooling rate on X % (paper)", "validation % (paper)"],
         [[name, rates.on_fitting_set, rates.on_validation]
          for name, rates in PAPER_TABLE1_LINF.items()],
-        caption=PAPER_FACTS,
+        caption=f"{PAPER_FACTS} The fooling rates on X are in the paper's Table 1 only, not in "
+        "its text.",
     )
     figures = [_size_figure(result, out_dir), *_image_figures(result, out_dir)]
     return Rendered([table1, table2, variants, paper], figures)

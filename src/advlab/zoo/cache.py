@@ -19,11 +19,11 @@ from torch import nn
 
 from advlab import data as datasets
 from advlab import models
-from advlab.zoo.context import RunContext
 from advlab.models.checkpoint import CHECKPOINT_FILE, CheckpointError
 from advlab.models.registry import check_fits
 from advlab.train import BatchLoss, StepHook, TrainConfig, cross_entropy_loss, fit
 from advlab.train.distributed import barrier, current_env
+from advlab.zoo.context import RunContext
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -98,9 +98,10 @@ def trained_classifier(
 
 
 def _load_cached(folder: Path, ctx: RunContext) -> nn.Module | None:
-    """The cached model in `folder` (eval mode, on ctx.device), or None when there is none or
-    it is unusable (then it is trained again)."""
-    if not (folder / CHECKPOINT_FILE).exists():
+    """The cached model in `folder` (eval mode, on ctx.device), or None when there is none,
+    its training has not finished (no spec.json yet: stopped by Ctrl-C or killed; `_train`
+    resumes it) or it is unusable (then it is trained again)."""
+    if not (folder / CHECKPOINT_FILE).exists() or not (folder / "spec.json").exists():
         return None
     try:
         cached = models.load_checkpoint(folder, device=ctx.device)
@@ -119,6 +120,10 @@ def _train(folder: Path, ctx: RunContext, model: str, args: dict[str, Any], data
 
     torch.manual_seed(cfg.seed)
     net = models.create(model, **args).to(ctx.device)
+    # a checkpoint without spec.json is a training that stopped early: continue it bit-for-bit
+    resume = (folder / CHECKPOINT_FILE).exists()
+    if resume:
+        log.info("resuming the unfinished training in %s", folder)
     train_set: Any = datasets.load(data, "train", root=ctx.data_root)
     size = int(args["image_size"])  # what the model is built for (a canvas loss may pad the data)
     check_fits(net.eval(), torch.zeros(1, int(args["in_channels"]), size, size, device=ctx.device),
@@ -136,6 +141,7 @@ def _train(folder: Path, ctx: RunContext, model: str, args: dict[str, Any], data
               **({"classes": list(classes)} if classes is not None else {})},
         progress=ctx.reporter,
         after_step=after_step,
+        resume=resume,
     )
     (folder / "spec.json").write_text(json.dumps(spec, indent=2, default=str))
 

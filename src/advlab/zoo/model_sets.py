@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from advlab import data as datasets
-from advlab.zoo.context import RunContext
-from advlab.zoo.cache import CLASSIFIER_TRAINING, trained_classifier
 from advlab.train import TrainConfig
+from advlab.zoo.cache import CLASSIFIER_TRAINING, trained_classifier
+from advlab.zoo.context import RunContext
 
 QUICK_MODELS = ("lenet", "fc500-150-10", "mlp-shallow", "cnn-wide", "cnn-bn-dropout")
 """Five architectures of different kinds for the quick scale: a LeNet, fully connected networks
