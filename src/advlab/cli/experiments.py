@@ -81,12 +81,16 @@ def run_and_report(
     from advlab.commands.common import distributed
     from advlab.commands.experiments import write_report
     from advlab.commands.reproduce import RunSettings
+    from advlab.threads import chosen_threads
     from advlab.zoo.context import default_cache_dir
 
     configs = build_configs(names, scale, overrides, seed)
     start = time.perf_counter()
     with distributed(device) as (env, dev):
         main = env.is_main
+        if main:
+            say(f"{len(names)} experiment(s) at {scale} scale on {dev}, "
+                f"{chosen_threads().describe()}")
 
         def started(name: str, index: int) -> None:
             if main:

@@ -19,6 +19,7 @@ from advlab import experiments
 from advlab.options import apply_options
 from advlab.progress import Progress, SilentProgress
 from advlab.report.rendered import Rendered
+from advlab.threads import chosen_threads
 from advlab.zoo.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -108,18 +109,19 @@ def run_experiment(
     out = out_root / name
     out.mkdir(parents=True, exist_ok=True)
     ctx = settings.context(out)
+    threads = chosen_threads().describe()  # the run's metadata: timings depend on it
     (out / "config.json").write_text(json.dumps(
-        {"experiment": name, "scale": scale, "config": dataclasses.asdict(config)}, indent=2, default=str
-    ))  # fmt: skip
+        {"experiment": name, "scale": scale, "threads": threads,
+         "config": dataclasses.asdict(config)}, indent=2, default=str))
     start = time.perf_counter()
     result = module.run(config, ctx)
     seconds = time.perf_counter() - start
     payload = {"experiment": name, "title": module.TITLE, "paper": module.PAPER, "scale": scale,
-               "seconds": round(seconds, 2), "result": dataclasses.asdict(result)}  # fmt: skip
+               "seconds": round(seconds, 2), "threads": threads,
+               "result": dataclasses.asdict(result)}
     (out / "result.json").write_text(json.dumps(payload, indent=2, default=str))
     rendered = module.render(result, out)
+    shown = ("experiment", "title", "paper", "scale", "seconds", "threads")
     (out / "rendered.json").write_text(json.dumps(
-        {**{k: payload[k] for k in ("experiment", "title", "paper", "scale", "seconds")}, **rendered.to_dict()},
-        indent=2, default=str,
-    ))  # fmt: skip
+        {**{k: payload[k] for k in shown}, **rendered.to_dict()}, indent=2, default=str))
     return Outcome(name, out, seconds, rendered)

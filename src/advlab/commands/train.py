@@ -11,6 +11,7 @@ from advlab.commands.common import load_model_and_data
 from advlab.models.registry import check_fits
 from advlab.progress import Progress
 from advlab.report.tables import Table, format_cell
+from advlab.threads import chosen_threads
 from advlab.train.config import TrainConfig
 
 
@@ -64,6 +65,7 @@ def train_classifier(
     net = setup.model.to(device)
     check_fits(net.eval(), train_set[0][0][None].to(device), f"model {model}", f"{data} images")
     meta: dict[str, Any] = dict(setup.meta)
+    meta["threads"] = chosen_threads().describe()  # the timings in metrics.csv depend on it
     if robust is not None:
         meta["robust"] = {"method": robust.method, "eps": robust.eps, "eps_warmup": robust.warmup,
                           "projections": robust.projections}  # fmt: skip
