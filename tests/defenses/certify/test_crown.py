@@ -195,3 +195,41 @@ def test_chunking_gives_the_same_bounds(monkeypatch):
     assert torch.allclose(whole.lower, split.lower, atol=1e-12) and torch.allclose(whole.upper, split.upper, atol=1e-12)
     alpha_split = alpha_crown_bounds(net, x, BALL, spec, steps=3)
     assert torch.allclose(alpha_whole.lower, alpha_split.lower, atol=1e-9)
+
+
+def _conv_zoo(seed: int) -> nn.Sequential:
+    """Strides, dilation, groups, padding, BatchNorm, AvgPool and a ReLU-free conv pair, on 2x11x11."""
+    torch.manual_seed(seed)
+    bn = nn.BatchNorm2d(6)
+    bn.running_mean.uniform_(-0.5, 0.5)
+    bn.running_var.uniform_(0.5, 2.0)
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.uniform_(-0.2, 0.2)
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, stride=2, padding=2), nn.ReLU(), nn.Conv2d(4, 6, 3, padding=1, dilation=2),
+        bn, nn.ReLU(), nn.AvgPool2d(2, padding=1), nn.Conv2d(6, 6, 2, groups=2, bias=False),
+        nn.Conv2d(6, 5, 1), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 2 * 2, 3),
+    ).double().eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("make", [conv_net, _conv_zoo])
+@pytest.mark.parametrize("slope", ["adaptive", "fast-lin"])
+def test_patches_give_the_same_bounds_as_the_full_pass(monkeypatch, make, slope):
+    import advlab.defenses.certify.crown as crown
+
+    net = make(5)
+    gen = torch.Generator().manual_seed(5)
+    shape = (1, 8, 8) if make is conv_net else (2, 11, 11)
+    x = torch.rand((3, *shape), generator=gen, dtype=torch.float64)
+    spec = margin_spec(torch.tensor([0, 1, 2]), 3, torch.float64)
+    monkeypatch.setattr(crown, "PATCHES", "never")
+    full = crown_bounds(net, x, BALL, spec, slope=slope)
+    monkeypatch.setattr(crown, "PATCHES", "always")
+    windows = crown_bounds(net, x, BALL, spec, slope=slope)
+    for (fl, fu), (wl, wu) in zip(full.relu_bounds, windows.relu_bounds, strict=True):
+        assert torch.allclose(fl, wl, rtol=1e-10, atol=1e-10) and torch.allclose(fu, wu, rtol=1e-10, atol=1e-10)
+    assert torch.allclose(full.lower, windows.lower, atol=1e-10) and torch.allclose(full.upper, windows.upper, atol=1e-10)
+    monkeypatch.setattr("advlab.defenses.certify.patches.MATRIX_ELEMENTS", 0)  # conv_transpose2d route
+    assert torch.allclose(crown_bounds(net, x, BALL, spec, slope=slope).lower, full.lower, atol=1e-10)
+    if slope == "fast-lin":
+        assert torch.allclose(windows.lower, dual_bounds(net, x, BALL, spec).lower, atol=1e-9)

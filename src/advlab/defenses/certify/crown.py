@@ -37,6 +37,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from advlab.defenses.certify import patches
 from advlab.defenses.certify.ball import LinfBall
 from advlab.defenses.certify.dual import (
     CHUNK_ELEMENTS,
@@ -49,6 +50,10 @@ from advlab.defenses.certify.dual import (
 from advlab.defenses.certify.layers import BoundLayer, ReLULayer
 from advlab.defenses.certify.plan import Plan, build_plan
 from advlab.defenses.certify.result import CertifiedBounds, check_spec
+
+PATCHES = "auto"
+"""Intermediate bounds of a convolutional layer on receptive-field windows (patches.py):
+"auto" when the windows are smaller than the activations, "always" where possible, "never"."""
 
 Slopes = list[Tensor | None]
 """Lower slopes alpha per layer of a relaxed network: (N, *shape) or, per specification,
@@ -123,6 +128,9 @@ def _unit_bounds(layers: list[BoundLayer], alphas: Slopes, shape: tuple[int, ...
         for layer in layers:
             c, r = layer.interval(c, r)
         return c - r, c + r
+    levels = patches.windows(layers) if PATCHES != "never" else None
+    if levels is not None and (PATCHES == "always" or patches.worthwhile(layers, levels)):
+        return patches.unit_bounds(layers, alphas, levels, centre, radius, CHUNK_ELEMENTS)
     n, units = centre.shape[0], math.prod(shape)
     per_pass = max(1, _vectors_per_pass(n, widest) // 2)  # [E, -E]: two vectors per unit
     lows, ups = [], []
