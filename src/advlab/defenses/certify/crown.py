@@ -99,9 +99,9 @@ def lower_pass(layers: list[BoundLayer], alphas: Slopes, Lambda: Tensor, centre:
                 raise ValueError(f"{layer.name or 'ReLU'} has no lower slope alpha")
             if alpha.dim() < Lambda.dim():
                 alpha = alpha.unsqueeze(1)  # (N, 1, *shape) against (M, K, *shape)
-            positive, negative = Lambda.clamp_min(0), Lambda.clamp_max(0)
-            bias = bias - _dot(negative, t)  # [Lambda]_-^T (-d l): the upper line's intercept
-            Lambda = positive * alpha + negative * d.unsqueeze(1)  # (N, K, *shape)
+            bias = bias - _dot(Lambda.clamp_max(0), t)  # [Lambda]_-^T (-d l): the upper line's intercept
+            # [Lambda]_+ alpha + [Lambda]_- d, exactly (one of the two terms is 0): (N, K, *shape)
+            Lambda = torch.where(Lambda > 0, alpha, d.unsqueeze(1)) * Lambda
         else:
             if layer.offset_centre is not None:
                 bias = bias + _dot(Lambda, layer.offset_centre)  # Lambda^T b

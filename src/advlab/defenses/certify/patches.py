@@ -7,9 +7,9 @@ When every layer between the input and a unit is a convolution (or AvgPool), a p
 affine map or a ReLU, the dual vector ``Lambda`` of a unit at position (h, w) is zero outside a
 window of each earlier activation: at a level with cumulative stride S, padding P and window K
 (per spatial dimension) it is nonzero only on rows ``h S - P .. h S - P + K - 1`` (same for
-columns). So ``Lambda`` is kept as (M, U, L, C*Kh*Kw): U unit vectors per output position (the
-channels of the block, both signs), L output positions (1 while Lambda is the same for every
-position, i.e. before the first ReLU), and every per-sample quantity the pass needs (ReLU slopes
+columns). So ``Lambda`` is kept as (M, L, U, C*Kh*Kw): L output positions (1 while Lambda is the
+same for every position, i.e. before the first ReLU), U unit vectors per output position (the
+channels of the block, both signs), and every per-sample quantity the pass needs (ReLU slopes
 and intercepts, biases, the input box) is unfolded into the same windows with zero padding,
 which drops exactly the terms that the full pass gets from zero padding. Through a
 convolution, a window of the output maps to a window of the input by the transposed
@@ -84,20 +84,20 @@ def unfold(v: Tensor, window: Window, out_hw: tuple[int, int]) -> Tensor:
     l_h, l_w = (v.shape[-2] - k_h) // s_h + 1, (v.shape[-1] - k_w) // s_w + 1
     if (l_h, l_w) != out_hw:
         cols = cols.view(cols.shape[0], cols.shape[1], l_h, l_w)[:, :, : out_hw[0], : out_hw[1]]
-    return cols.reshape(cols.shape[0], cols.shape[1], -1).transpose(1, 2)  # (B, L, F)
+    # contiguous: a strided view here would make every broadcast result with Lambda strided too
+    return cols.reshape(cols.shape[0], cols.shape[1], -1).transpose(1, 2).contiguous()  # (B, L, F)
 
 
 def dot(lam: Tensor, u: Tensor) -> Tensor:
-    """``sum_f lam[m, k, l, f] u[n, l, f]`` for lam (M, U, L', F), L' in {1, L}, u (N', L, F)
-    -> (max(M, N'), U, L)."""
-    if lam.shape[0] == 1 and lam.shape[2] == 1:
-        return torch.matmul(lam[0, :, 0], u.transpose(1, 2))  # (U, F) @ (N', F, L) -> (N', U, L)
-    out = torch.matmul(lam.transpose(1, 2), u.unsqueeze(-1))  # (M, L', U, F) @ (N', L, F, 1)
-    return out.squeeze(-1).transpose(1, 2)
+    """``sum_f lam[m, l, k, f] u[n, l, f]`` for lam (M, L', U, F), L' in {1, L}, u (N', L, F)
+    -> (max(M, N'), L, U)."""
+    if lam.shape[0] == 1 and lam.shape[1] == 1:
+        return torch.matmul(u, lam[0, 0].T)  # (N', L, F) @ (F, U) -> (N', L, U)
+    return torch.matmul(lam, u.unsqueeze(-1)).squeeze(-1)  # (M, L', U, F) @ (N', L, F, 1)
 
 
 def _transpose(layer: ConvLayer, lam: Tensor, w_out: Window, w_in: Window) -> Tensor:
-    """``W^T Lambda`` on windows: (M, U, L', C_out*Ko_h*Ko_w) -> (M, U, L', C_in*Ki_h*Ki_w)."""
+    """``W^T Lambda`` on windows: (M, L', U, C_out*Ko_h*Ko_w) -> (M, L', U, C_in*Ki_h*Ki_w)."""
     c_out, c_in = layer.out_shape[0], layer.in_shape[0]
     k_out, k_in = w_out[2], w_in[2]
     f_out, f_in = c_out * k_out[0] * k_out[1], c_in * k_in[0] * k_in[1]
@@ -107,16 +107,17 @@ def _transpose(layer: ConvLayer, lam: Tensor, w_out: Window, w_in: Window) -> Te
 
     if f_out * f_in <= MATRIX_ELEMENTS:
         eye = torch.eye(f_out, dtype=lam.dtype, device=lam.device).view(f_out, c_out, *k_out)
-        return lam @ apply(eye).reshape(f_out, f_in)
+        matrix = apply(eye).reshape(f_out, f_in)
+        return (lam.reshape(-1, f_out) @ matrix).view(*lam.shape[:3], f_in)  # one product, no batching
     lead = lam.shape[:3]
     return apply(lam.reshape(-1, c_out, *k_out)).reshape(*lead, f_in)
 
 
 def lower_pass(layers: list[BoundLayer], alphas: list[Tensor | None], levels: list[Window],
                lam: Tensor, centre: Tensor, radius: Tensor) -> Tensor:  # fmt: skip
-    """`crown.lower_pass` on windows: lam (1, U, 1, C_top) the same unit vectors at every output
+    """`crown.lower_pass` on windows: lam (1, 1, U, C_top) the same unit vectors at every output
     position of `layers` (whose output has L positions); alphas: (N, *shape) per ReLU.
-    Returns (N, U, L) (or (1, U, L) if nothing depends on the sample)."""
+    Returns (N, L, U) (or (1, L, U) if nothing depends on the sample)."""
     out_hw = tuple(layers[-1].out_shape[1:])
     bias = lam.new_zeros(())
     for i in range(len(layers) - 1, -1, -1):
@@ -124,8 +125,9 @@ def lower_pass(layers: list[BoundLayer], alphas: list[Tensor | None], levels: li
         if isinstance(layer, ReLULayer):
             if alpha is None:
                 raise ValueError(f"{layer.name or 'ReLU'} has no lower slope alpha")
-            slope_up, slope_low, t = (unfold(v, here, out_hw).unsqueeze(1) for v in (layer.d, alpha, layer.t))
-            bias = bias - dot(lam.clamp_max(0), t[:, 0])  # [Lambda]_-^T (-d l)
+            slope_up, slope_low, t = (unfold(v, here, out_hw) for v in (layer.d, alpha, layer.t))  # (N, L, F)
+            bias = bias - dot(lam.clamp_max(0), t)  # [Lambda]_-^T (-d l)
+            slope_up, slope_low = slope_up.unsqueeze(2), slope_low.unsqueeze(2)  # (N, L, 1, F)
             lam = torch.where(lam > 0, slope_low, slope_up) * lam  # [L]_+ alpha + [L]_- d, exactly
             continue
         if layer.offset_centre is not None:
@@ -154,9 +156,9 @@ def unit_bounds(layers: list[BoundLayer], alphas: list[Tensor | None], levels: l
         count = min(per_pass, channels - start)
         eye = centre.new_zeros(count, channels)
         eye.diagonal(offset=start).fill_(1.0)
-        lam = torch.cat([eye, -eye]).view(1, 2 * count, 1, channels)
-        both = lower_pass(layers, alphas, levels, lam, centre, radius).expand(n, -1, -1)  # (N, 2 count, L)
-        lows.append(both[:, :count])
-        ups.append(-both[:, count:])
+        lam = torch.cat([eye, -eye]).view(1, 1, 2 * count, channels)
+        both = lower_pass(layers, alphas, levels, lam, centre, radius).expand(n, -1, -1)  # (N, L, 2 count)
+        lows.append(both[:, :, :count].transpose(1, 2))
+        ups.append(-both[:, :, count:].transpose(1, 2))
     shape = (n, channels, out_h, out_w)
     return torch.cat(lows, 1).reshape(shape), torch.cat(ups, 1).reshape(shape)
