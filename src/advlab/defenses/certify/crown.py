@@ -25,6 +25,18 @@ the lower bound of ``-Lambda``. The pre-activation bounds l, u of every ReLU com
 itself, layer by layer (Section 3.2: each layer's bounds with the earlier layers relaxed), or
 from interval arithmetic (CROWN-IBP, crown_ibp.py).
 
+Speed: the bounds of a layer whose earlier layers are all convolutions, per-channel affine maps
+and ReLUs (the conv part of a CNN) are computed on each unit's receptive field (patches.py, as
+auto_LiRPA's patches mode), which gives the same numbers as the full pass; on wong-small the
+1568 units of the second convolution dominated the full pass (CROWN at batch 20: 10.7 s, 2.6x
+auto_LiRPA; windowed: ~0.4x auto_LiRPA, benchmarks/bench_certify_methods.py). No unit is
+skipped: every unit's l, u is CROWN's own (auto_LiRPA back-substitutes for the units that its
+reference interval bounds call unstable only and takes the rest from those interval bounds: a
+unit that the interval calls stable but CROWN does not then gets another relaxation, so its
+bounds can differ from CROWN's definition, tighter). The dual network's forward mode
+(dual.py: all units from the input pixels at once) does not carry over: with alpha != d a
+unit's backward map depends on the signs of its own Lambda, so it is not one linear map.
+
 Memory: as dual.py, samples, units and specifications go in blocks so that no tensor created
 here holds more than `dual.CHUNK_ELEMENTS` elements (dual.py's block helpers are reused).
 """

@@ -6,6 +6,14 @@
     crown        CROWN with adaptive lower slopes (Zhang et al. 2018) (crown.py)
     alpha-crown  alpha-CROWN (Xu et al. 2021), optimised slopes (alpha_crown.py; options: steps, lr)
 
+CROWN-IBP (crown_ibp.py) is no entry here: it is a training loss whose intermediate bounds are
+interval bounds and whose result mixes CROWN-IBP and IBP by beta (Zhang et al. 2020, eq. 8); its
+bounds are `crown_ibp_bounds(model, x, ball, spec, beta)` (spec required, differentiable, lower
+of c and upper as minus the lower of -c), and its training loss `CrownIbpBatchLoss`
+(``--robust crown-ibp``). With beta = 1 it is CROWN's final pass over interval l, u: one
+backward pass of 2S vectors (no intermediate CROWN passes), usually looser than "crown", whose
+l, u are CROWN's own (not always: interval bounds can be tighter for single units).
+
 Every method takes the same plan (plan.py), which refuses an unsupported layer before any work,
 naming it and the supported layers; every method processes its work in blocks under
 `dual.CHUNK_ELEMENTS` elements per tensor (dual.py's mechanism).
