@@ -17,8 +17,10 @@ from advlab.train.config import TrainConfig
 
 @dataclass(frozen=True)
 class RobustSpec:
-    """Certified training (``--robust wong``): the Wong-Kolter robust loss at radius eps,
-    ramped in over `warmup` of training, with `projections` random projections (None: exact)."""
+    """Certified training: ``--robust wong``, the Wong-Kolter robust loss at radius eps,
+    ramped in over `warmup` of training, with `projections` random projections (None: exact);
+    ``--robust crown-ibp``, CROWN-IBP (Zhang et al. 2020) with eps, kappa and beta ramped over
+    `warmup` of training (no projections)."""
 
     method: str
     eps: float
@@ -26,8 +28,14 @@ class RobustSpec:
     projections: int | None
 
     def batch_loss(self) -> Any:
+        if self.method == "crown-ibp":
+            if self.projections is not None:
+                raise ValueError("--robust crown-ibp takes no projections (they belong to wong)")
+            from advlab.defenses.certify.crown_ibp import CrownIbpBatchLoss
+
+            return CrownIbpBatchLoss(eps=self.eps, ramp=self.warmup, lower=0.0, upper=1.0)
         if self.method != "wong":
-            raise ValueError(f"unknown --robust {self.method!r}; valid: wong")
+            raise ValueError(f"unknown --robust {self.method!r}; valid: wong, crown-ibp")
         from advlab.defenses.certify.training import RobustBatchLoss
 
         return RobustBatchLoss(eps=self.eps, warmup_fraction=self.warmup,

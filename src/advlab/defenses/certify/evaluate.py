@@ -12,6 +12,8 @@ from torch import Tensor, nn
 
 from advlab.defenses.certify.ball import LinfBall
 from advlab.defenses.certify.loss import certified, margin_bounds
+from advlab.defenses.certify.methods import bound_method
+from advlab.defenses.certify.plan import build_plan
 from advlab.progress import Progress, SilentProgress
 
 log = logging.getLogger(__name__)
@@ -58,11 +60,14 @@ def certify_samples(
     bounds: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
     progress: Progress | None = None,
+    method: str = "wong",
 ) -> SampleCertificates:
     """Per-sample Table 1 outcomes of Wong & Kolter (2018) on (x (N, C, H, W), y (N,)) at radius
     eps: clean error, FGSM (Goodfellow et al. 2015) and PGD (Madry et al. 2018; `pgd_steps`
     steps, step 2.5 eps / steps, random start from `seed`) inside the ball clipped to `bounds`,
-    and the exact dual-network certificate, in batches of `batch_size` with a progress bar.
+    and the certificate of `method` (a name of `methods.METHODS`: "wong", the exact dual network,
+    by default; "interval", "fast-lin", "crown", "alpha-crown"), in batches of `batch_size`
+    with a progress bar. An unknown method or an unsupported layer is refused before any attack.
 
     The caller's model is never touched (not its mode, parameters or buffers): everything runs
     on `advlab.attacks.base.inference_view(model)`, eval-mode BatchNorm folded with its running
@@ -76,6 +81,8 @@ def certify_samples(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     view = inference_view(model)
+    bound_method(method)  # an unknown name fails here, before the attacks
+    build_plan(view, x[:1])  # so does an unsupported layer
     ball = LinfBall(eps, *bounds)
     generator = torch.Generator(device=x.device).manual_seed(seed)
     fgsm, pgd = FGSM(eps, bounds=bounds), PGD(eps, steps=pgd_steps, bounds=bounds)
@@ -89,7 +96,7 @@ def certify_samples(
             fgsm_wrong = wrong | fgsm(view, xb, yb).success
             pgd_wrong = wrong | pgd(view, xb, yb, generator=generator).success
             with torch.no_grad():
-                sure = certified(margin_bounds(view, xb, yb, ball), yb)  # (B,)
+                sure = certified(margin_bounds(view, xb, yb, ball, method=method), yb)  # (B,)
             parts.append((wrong, fgsm_wrong, pgd_wrong, sure))
             bar.advance(len(xb))
     return SampleCertificates(*(torch.cat(column) for column in zip(*parts, strict=True)))
@@ -98,5 +105,5 @@ def certify_samples(
 def certify_model(model: nn.Module, x: Tensor, y: Tensor, eps: float, **options: Any) -> dict[str, float]:
     """Table 1 metrics of Wong & Kolter (2018) on (x (N, C, H, W), y (N,)) at radius eps:
     `certify_samples` (whose keyword `options` it takes: batch_size, pgd_steps, bounds, seed,
-    progress) summed by `SampleCertificates.metrics`. The caller's model is never touched."""
+    progress, method) summed by `SampleCertificates.metrics`. The caller's model is never touched."""
     return certify_samples(model, x, y, eps, **options).metrics(eps)

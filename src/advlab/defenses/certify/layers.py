@@ -135,6 +135,13 @@ class LinearLayer(BoundLayer):
         return None if self.bias is None else self.bias.unsqueeze(0)  # (1, out)
 
 
+NATIVE_TRANSPOSE_CHANNELS = 3
+"""On CPU, a transposed convolution back to at most this many channels (an image layer, groups 1)
+runs PyTorch's own kernel (``aten.slow_conv_transpose2d``) instead of oneDNN, whose kernel for few output channels is slow: 1320 maps of 16 channels 14x14 -> 1x28x28
+(wong-small's first layer) 175 -> 56 ms; 16 -> 3 channels stride 2: 76 -> 50 ms; with 8 or more
+channels oneDNN is 2x faster (1 thread, torch 2.14)."""
+
+
 class ConvLayer(BoundLayer):
     """``nn.Conv2d`` (any kernel, stride, padding, dilation, groups; zero padding) and
     ``nn.AvgPool2d`` (a depthwise convolution with weights 1/(kh*kw)).
@@ -183,10 +190,13 @@ class ConvLayer(BoundLayer):
 
     def transpose(self, nu: Tensor) -> Tensor:
         lead = _leading(nu, self.out_shape)
-        out = F.conv_transpose2d(
-            nu.reshape(-1, *self.out_shape), self.weight, None, self.stride, self.padding,
-            self.output_padding, self.groups, self.dilation,
-        )  # (B, C_out, H', W') -> (B, C_in, H, W)
+        flat = nu.reshape(-1, *self.out_shape)  # (B, C_out, H', W') -> (B, C_in, H, W)
+        if nu.device.type == "cpu" and self.groups == 1 and self.in_shape[0] <= NATIVE_TRANSPOSE_CHANNELS:
+            out = torch.ops.aten.slow_conv_transpose2d(flat, self.weight, self.weight.shape[2:], None, self.stride,
+                                                       self.padding, self.output_padding, self.dilation)  # fmt: skip
+        else:
+            out = F.conv_transpose2d(flat, self.weight, None, self.stride, self.padding, self.output_padding,
+                                     self.groups, self.dilation)  # fmt: skip
         return out.reshape(*lead, *self.in_shape)
 
     @property

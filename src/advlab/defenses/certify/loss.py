@@ -20,13 +20,15 @@ def margin_bounds(
     ball: LinfBall,
     projections: int | None = None,
     generator: torch.Generator | None = None,
+    method: str = "wong",
 ) -> Tensor:
     """Lower bounds ``J_eps(x, c_j)`` of the margins ``c_j^T f = f_y - f_j`` over the ball for
     every class j (Wong & Kolter 2018, Section 3, ``c_j = e_y - e_j``): (N, K), entry y is 0.
 
     K is the plan's output size (no extra forward pass). model: nn.Sequential classifier (or its
     `Plan`) with outputs (N, K). x: (N, *in_shape). y: (N,) long labels in [0, K).
-    projections / generator: as in `dual_bounds`.
+    projections / generator: as in `dual_bounds`. method: a name of `methods.METHODS` (the
+    bound of c_j by that method; projections and generator belong to "wong" only).
     """
     plan = build_plan(model, x)
     if len(plan.out_shape) != 1:
@@ -37,7 +39,13 @@ def margin_bounds(
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise ValueError(f"labels must be in [0, {num_classes - 1}], got [{int(y.min())}, {int(y.max())}]")
     spec = margin_spec(y, num_classes, x.dtype)  # (N, K, K)
-    return dual_bounds(plan, x, ball, spec, projections, generator).lower
+    if method == "wong":
+        return dual_bounds(plan, x, ball, spec, projections, generator).lower
+    if projections is not None:
+        raise ValueError(f"projections are an option of method 'wong', not {method!r}")
+    from advlab.defenses.certify.methods import certified_bounds  # methods imports dual
+
+    return certified_bounds(plan, x, ball, method, spec).lower
 
 
 def certified(lower: Tensor, y: Tensor) -> Tensor:
