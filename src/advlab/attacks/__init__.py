@@ -36,6 +36,7 @@ from advlab.attacks.ensemble import (
     create_ensemble_attack,
 )
 from advlab.attacks.eot import EOT, ExpectationModel
+from advlab.attacks.fab import FAB
 from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
 from advlab.attacks.lbfgs import LBFGS
 from advlab.attacks.locally_linear import LocallyLinear
@@ -85,6 +86,7 @@ __all__ = [
     "EnsembleAttack",
     "EnsembleResult",
     "ExpectationModel",
+    "FAB",
     "FGSM",
     "Proposal",
     "LBFGS",
