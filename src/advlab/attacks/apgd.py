@@ -155,6 +155,7 @@ def apgd_run(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, targets: t
     n, view = x.shape[0], (-1,) + (1,) * (x.ndim - 1)
     x_cur = x_start.clone()  # (N, *S) x_k
     logits, loss, grad = _loss_and_gradient(model, x_cur, labels, targets, objective)
+    grad = grad.clone()  # (N, *S) written per row below: autograd may hand back an expanded tensor
     found = goal(logits, labels, targets)  # (N,) bool
     x_found = x_cur.clone()  # (N, *S) first point that reached the goal
     x_best, loss_best, grad_best = x_cur.clone(), loss.clone(), grad.clone()  # highest loss so far
