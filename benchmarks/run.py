@@ -10,7 +10,7 @@ import importlib
 import sys
 import traceback
 
-BENCHMARKS = ("train", "attacks", "transforms", "certify", "gan", "universal", "dissect")
+BENCHMARKS = ("train", "attacks", "transforms", "certify", "gan", "universal", "dissect", "evaluate")
 
 
 def main(names: list[str]) -> int:
