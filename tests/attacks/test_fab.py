@@ -37,7 +37,7 @@ def test_projection_matches_a_generic_solver(norm: str) -> None:
             best, ours = res.fun, np.abs(d).max()
         else:
             res = optimize.minimize(lambda v: v @ v, np.zeros(dim), method="SLSQP", bounds=box,
-                                    constraints=[{"type": "eq", "fun": lambda v: ww @ v - need}],
+                                    constraints=[{"type": "eq", "fun": lambda v, ww=ww, need=need: ww @ v - need}],
                                     options={"ftol": 1e-14, "maxiter": 500})  # fmt: skip
             if not res.success or abs(ww @ res.x - need) > 1e-7:
                 continue

@@ -63,7 +63,7 @@ def test_attribution_adds_up_and_suite_beats_pgd(trained_mlp: nn.Module, digits)
     assert sum(r.broken for r in result.attacks) == int(clean_correct.sum()) - int(result.robust.sum())
     for record in result.attacks:
         assert counts[record.name] == record.broken
-    for before, after in zip(result.attacks, result.attacks[1:]):  # each attack runs on the survivors
+    for before, after in zip(result.attacks, result.attacks[1:], strict=False):  # each attack runs on the survivors
         assert after.attacked == before.attacked - before.broken
     assert result.attacks[0].attacked == int(clean_correct.sum())
     # the returned points are inside the threat model and are what the flags say
@@ -125,6 +125,12 @@ def test_monotone_in_eps() -> None:
     warning = check_monotone_in_eps({0.1: 0.2, 0.05: 0.7, 0.2: 0.35})
     assert warning is not None and "eps 0.1" in warning and "eps 0.2" in warning
     assert check_monotone_in_eps({0.1: 0.2, 0.2: 0.21}, tolerance=0.02) is None
+
+
+def test_attacks_must_share_the_threat_model(trained_mlp: nn.Module, digits) -> None:
+    x, y = digits[0][:5], digits[1][:5]
+    with pytest.raises(ValueError, match="threat model"):
+        robust_accuracy(trained_mlp, x, y, ThreatModel("linf", 0.05), attacks=[("apgd-ce", APGD(eps=0.1, steps=2))])
 
 
 def test_threat_model_is_validated() -> None:

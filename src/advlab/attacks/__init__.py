@@ -43,8 +43,8 @@ from advlab.attacks.locally_linear import LocallyLinear
 from advlab.attacks.metrics import relative_perturbation, rho_adv
 from advlab.attacks.pgd import PGD
 from advlab.attacks.rp2 import RP2
-from advlab.attacks.square import Square
 from advlab.attacks.spatial import SpatialGrid, SpatialPGD, SpatialRandom
+from advlab.attacks.square import Square
 from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 from advlab.attacks.universal import (
     UniversalPerturbation,

@@ -227,8 +227,9 @@ class _ApgdFields(Attack):
         validate_positive_int(self.restarts, "restarts")
         if not 0.0 < self.rho <= 1.0:
             raise ValueError(f"rho must be in (0, 1], got {self.rho!r}")
-        if getattr(self, "loss", "ce") not in ("ce", "dlr"):
-            raise ValueError(f"loss must be 'ce' or 'dlr', got {getattr(self, 'loss')!r}")
+        loss = getattr(self, "loss", "ce")
+        if loss not in ("ce", "dlr"):
+            raise ValueError(f"loss must be 'ce' or 'dlr', got {loss!r}")
         object.__setattr__(self, "bounds", validate_bounds(self.bounds))
 
     def _start(self, x: torch.Tensor, restart: int, generator: torch.Generator | None) -> torch.Tensor:

@@ -15,7 +15,13 @@ import torch
 from torch import nn
 
 from advlab.attacks.base import Attack, Proposal, model_logits, registered
-from advlab.attacks.threat import flat_norm, validate_bounds, validate_eps, validate_norm, validate_positive_int
+from advlab.attacks.threat import (
+    flat_norm,
+    validate_bounds,
+    validate_eps,
+    validate_norm,
+    validate_positive_int,
+)
 from advlab.types import Bounds, Norm
 
 

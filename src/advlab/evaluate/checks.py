@@ -87,7 +87,7 @@ def check_monotone_in_eps(accuracy_by_eps: Mapping[float, float], tolerance: flo
     ``tolerance`` means the attack fails at the larger radius (Carlini et al. 2019, "On evaluating
     adversarial robustness", Section 5.2). accuracy_by_eps: {eps: robust accuracy}."""
     ordered = sorted(accuracy_by_eps.items())
-    rises = [(a, b, acc_a, acc_b) for (a, acc_a), (b, acc_b) in zip(ordered, ordered[1:]) if acc_b > acc_a + tolerance]
+    rises = [(a, b, acc_a, acc_b) for (a, acc_a), (b, acc_b) in zip(ordered, ordered[1:], strict=False) if acc_b > acc_a + tolerance]
     if not rises:
         return None
     text = "; ".join(f"{acc_a:.4g} at eps {a:g} -> {acc_b:.4g} at eps {b:g}" for a, b, acc_a, acc_b in rises)

@@ -130,6 +130,10 @@ def robust_accuracy(
     """
     validate_inputs(x, y, threat.bounds)
     attacks = tuple(attacks) if attacks is not None else standard_attacks(threat)
+    for name, attack in attacks:  # a weaker or stronger ball would make the figure meaningless
+        if attack.norm != threat.norm or attack.radius != threat.eps or tuple(attack.bounds) != threat.bounds:
+            raise ValueError(f"attack {name!r} uses {attack.norm} eps {attack.radius} bounds {attack.bounds}, "
+                             f"the threat model is {threat.norm} eps {threat.eps} bounds {threat.bounds}")  # fmt: skip
     net = inference_view(model)
     x = x.detach()
     with torch.no_grad():
