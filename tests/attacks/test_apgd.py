@@ -67,6 +67,25 @@ def test_checkpoints_follow_the_paper() -> None:
     assert ours == [round(100 * q) for q in p[1:]]
 
 
+class _InteriorMaximum(nn.Module):
+    """2 classes on (N, 1) inputs: z0 = 0, z1 = -10 (x - 0.5)^2 - 0.1, so CE(z, 0) peaks at
+    x = 0.5 and the point is never misclassified."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z1 = -10 * (x[:, 0] - 0.5) ** 2 - 0.1
+        return torch.stack([torch.zeros_like(z1), z1], 1)
+
+
+def test_step_halving_converges_to_an_interior_maximum() -> None:
+    """With a fixed step 2 eps sign steps jump between the ball's faces; the checkpoints halve
+    the step and restart from the best point, so the best point converges to x = 0.5."""
+    x = torch.tensor([[0.42], [0.45], [0.55], [0.58]], dtype=torch.float64)
+    y = torch.zeros(4, dtype=torch.long)
+    result = APGD(eps=0.1, steps=100, random_start=False)(_InteriorMaximum(), x, y)
+    assert not result.success.any()
+    assert bool(((result.x_adv - 0.5).abs() < 5e-3).all()), result.x_adv.flatten()
+
+
 def test_dlr_is_invariant_to_shift_and_scale() -> None:
     g = torch.Generator().manual_seed(0)
     z = torch.randn(32, 10, generator=g)
