@@ -12,7 +12,8 @@ authors' settings (100 steps, 9 targets, Square's schedule not rescaled). Times:
 --repeats interleaved runs; the load average is printed with the figures (shared CPUs).
 APGD iteration: a 100-step APGD at eps 1e-4 (no point is broken, so every point works every
 step) minus one clean forward, divided by its steps, against one forward+backward of the batch.
-Run: python -m benchmarks.bench_evaluate [--n 100] [--eps 0.1] [--repeats 3] (torchattacks
+Run: python -m benchmarks.bench_evaluate [--n 100] [--eps 0.1] [--repeats 3] [--peers standard,authors]
+[--iteration-repeats 5] (on 2 shared cores one repeat of all three takes tens of minutes; torchattacks
 missing: its rows are skipped; ``pip install --no-deps torchattacks``)
 """
 
@@ -84,7 +85,8 @@ def apgd_iteration(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: 
             "apgd_step_over_forward_backward": per_step / medians["fb"]}  # fmt: skip
 
 
-def main(n: int = 100, eps: float = 0.1, repeats: int = 3) -> dict[str, Any]:
+def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...] = ("standard", "authors"),
+         iteration_repeats: int = 5) -> dict[str, Any]:  # fmt: skip
     torch.manual_seed(0)
     model = trained_lenet()
     x, y = data.as_tensors(data.load("mnist-5k", "test"), limit=n)
@@ -103,17 +105,21 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3) -> dict[str, Any]:
         start = time.perf_counter()
         accuracy["advlab"], details = ours(model, x, y, eps)
         times["advlab"].append(time.perf_counter() - start)
+        print(f"advlab: {100 * accuracy['advlab']:.1f}% in {times['advlab'][-1]:.1f} s", flush=True)
         if have_ta:
             for key, authors in (("torchattacks", False), ("torchattacks_authors", True)):
+                if ("authors" if authors else "standard") not in peers:
+                    continue
                 attack = torchattacks_autoattack(model, eps, authors)
                 start = time.perf_counter()
                 x_adv = attack(x, y)
                 times[key].append(time.perf_counter() - start)
                 accuracy[key] = robust_of(model, x_adv, x, y, eps)
+                print(f"{key}: {100 * accuracy[key]:.1f}% in {times[key][-1]:.1f} s", flush=True)
     medians = {k: statistics.median(v) for k, v in times.items() if v}
     with torch.no_grad():
         clean = float((model(x).argmax(1) == y).float().mean())
-    iteration = apgd_iteration(model, x, y, repeats)
+    iteration = apgd_iteration(model, x, y, iteration_repeats)
     load_after = os.getloadavg()
     out: dict[str, Any] = {"n": n, "eps": eps, "repeats": repeats, "clean_accuracy": clean, "robust_accuracy": accuracy,
                            "median_seconds": medians, "advlab_details": details, "apgd_iteration": iteration,
@@ -143,5 +149,7 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peers", default="standard,authors", help="torchattacks runs: standard, authors")
+    parser.add_argument("--iteration-repeats", type=int, default=5)
     args = parser.parse_args()
-    main(args.n, args.eps, args.repeats)
+    main(args.n, args.eps, args.repeats, tuple(args.peers.split(",")), args.iteration_repeats)
