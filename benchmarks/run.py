@@ -10,7 +10,8 @@ import importlib
 import sys
 import traceback
 
-BENCHMARKS = ("train", "attacks", "transforms", "certify", "certify_methods", "gan", "universal", "dissect")
+BENCHMARKS = ("train", "attacks", "transforms", "certify", "certify_methods", "gan", "universal",
+              "dissect", "evaluate", "threads")
 
 
 def main(names: list[str]) -> int:

@@ -29,6 +29,10 @@ ATTACK_PARAMS: dict[str, dict] = {
     "spatial-pgd": {"steps": 10},
     "eot": {"inner": PGD(eps=0.2, steps=5), "draws": 4},
     "rp2": {"steps": 20, "mask_steps": 10, "sticker_size": (0.5, 0.5)},
+    "apgd": {"eps": 0.2, "steps": 10},
+    "apgd-t": {"eps": 0.2, "steps": 5, "n_target_classes": 3},
+    "square": {"eps": 0.2, "queries": 100},
+    "fab": {"eps": 0.2, "steps": 10, "n_target_classes": 3},
 }
 
 NAMES = ATTACKS.names()
@@ -97,6 +101,7 @@ THREAT_MODELS: dict[str, Callable[[Attack, dict, torch.Tensor, AttackResult], No
     "spatial-grid": _inside_transformation_box, "spatial-random": _inside_transformation_box,
     "spatial-pgd": _inside_transformation_box,
     "rp2": _inside_mask,
+    "apgd": _inside_ball, "apgd-t": _inside_ball, "square": _inside_ball, "fab": _inside_ball,
 }  # fmt: skip
 
 
@@ -186,6 +191,9 @@ DETERMINISTIC: dict[str, dict | None] = {
     "spatial-random": None,
     "eot": {"inner": PGD(eps=0.2, steps=5, random_start=False), "distribution": TransformDistribution()},
     "rp2": {"conditions": TransformDistribution()},
+    "apgd": {"random_start": False},
+    "apgd-t": {"random_start": False},
+    "square": None,
 }
 
 
@@ -222,6 +230,9 @@ RANDOMISED: dict[str, dict] = {
     "spatial-pgd": {"steps": 2, "random_start": True},
     "eot": {"inner": PGD(eps=0.2, steps=2, random_start=False), "draws": 2},
     "rp2": {"mask": "object", "steps": 3, "draws": 2},
+    "apgd": {"eps": 0.2, "steps": 2},
+    "apgd-t": {"eps": 0.2, "steps": 2, "n_target_classes": 2},
+    "square": {"eps": 0.2, "queries": 5},
 }
 
 
@@ -251,6 +262,7 @@ TARGETED: dict[str, dict] = {
     "eot": {"inner": PGD(eps=0.5, steps=10, targeted=True), "draws": 8,
             "distribution": TransformDistribution(rotation=(-10, 10), noise=(0, 0.05))},
     "rp2": dict(ATTACK_PARAMS["rp2"], targeted=True),
+    "apgd": dict(ATTACK_PARAMS["apgd"], eps=0.5, targeted=True),
 }
 
 

@@ -1,4 +1,4 @@
-"""Adversarial attacks: FGSM, PGD, DeepFool, L-BFGS, locally linear, spatial (grid, random,
+"""Adversarial attacks: FGSM, PGD, APGD / APGD-T, Square, FAB, DeepFool, L-BFGS, locally linear, spatial (grid, random,
 first-order), expectation over transformation and RP2, with rho_adv and an attack registry;
 universal perturbations (their own verb, ``fit``) and attacks on ensembles of models
 (``attack(models, x, y)``).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from advlab.attacks.apgd import APGD, APGDT
 from advlab.attacks.base import ATTACKS, Attack, Proposal, finalize, inference_view, is_success
 from advlab.attacks.batched import attack_in_batches, concat_results
 from advlab.attacks.deepfool import DeepFool
@@ -35,6 +36,7 @@ from advlab.attacks.ensemble import (
     create_ensemble_attack,
 )
 from advlab.attacks.eot import EOT, ExpectationModel
+from advlab.attacks.fab import FAB
 from advlab.attacks.fgsm import FGSM, minimal_fgsm_eps
 from advlab.attacks.lbfgs import LBFGS
 from advlab.attacks.locally_linear import LocallyLinear
@@ -42,6 +44,7 @@ from advlab.attacks.metrics import relative_perturbation, rho_adv
 from advlab.attacks.pgd import PGD
 from advlab.attacks.rp2 import RP2
 from advlab.attacks.spatial import SpatialGrid, SpatialPGD, SpatialRandom
+from advlab.attacks.square import Square
 from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 from advlab.attacks.universal import (
     UniversalPerturbation,
@@ -72,6 +75,8 @@ def create_attack(name: str, **params: Any) -> Attack:
 
 
 __all__ = [
+    "APGD",
+    "APGDT",
     "ATTACKS",
     "ENSEMBLE_ATTACKS",
     "Attack",
@@ -81,6 +86,7 @@ __all__ = [
     "EnsembleAttack",
     "EnsembleResult",
     "ExpectationModel",
+    "FAB",
     "FGSM",
     "Proposal",
     "LBFGS",
@@ -94,6 +100,7 @@ __all__ = [
     "SpatialGrid",
     "SpatialPGD",
     "SpatialRandom",
+    "Square",
     "attack_in_batches",
     "concat_results",
     "create_attack",

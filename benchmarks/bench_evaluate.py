@@ -1,0 +1,155 @@
+"""Robust accuracy, side by side in one run on the same model, images and eps: advlab's
+robust_accuracy (the AutoAttack standard sequence of Croce & Hein 2020: APGD-CE, APGD-T, FAB-T,
+Square 5,000) against torchattacks.AutoAttack(version="standard"), and APGD's cost per iteration
+against one forward+backward pass.
+
+Model: LeNet trained 5 epochs on mnist-5k (`benchmarks.bench_attacks.trained_lenet`, cached
+under ~/.cache/advlab/bench). Images: the first --n (default 100) mnist-5k test digits; linf
+eps --eps (default 0.1). torchattacks runs twice when importable: as its AutoAttack builds
+the standard version (its APGD, APGD-T and FAB keep their default 10 steps, its APGD-T and FAB
+target n_classes - 1 classes, its Square rescales the p schedule to 5,000 queries), and with the
+authors' settings (100 steps, 9 targets, Square's schedule not rescaled). Times: medians of
+--repeats interleaved runs; the load average is printed with the figures (shared CPUs).
+APGD iteration: a 100-step APGD at eps 1e-4 (no point is broken, so every point works every
+step) minus one clean forward, divided by its steps, against one forward+backward of the batch.
+Run: python -m benchmarks.bench_evaluate [--n 100] [--eps 0.1] [--repeats 3] [--peers standard,authors]
+[--iteration-repeats 5] (on 2 shared cores one repeat of all three takes tens of minutes; torchattacks
+missing: its rows are skipped; ``pip install --no-deps torchattacks``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advlab import data
+from advlab.attacks import APGD
+from advlab.evaluate import ThreatModel, robust_accuracy
+from benchmarks.bench_attacks import trained_lenet
+from benchmarks.common import interleaved_medians, print_table, save
+
+
+def ours(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> tuple[float, dict[str, Any]]:
+    result = robust_accuracy(model, x, y, ThreatModel("linf", eps), generator=torch.Generator().manual_seed(0))
+    per_attack = {a.name: {"attacked": a.attacked, "broken": a.broken, "seconds": a.seconds} for a in result.attacks}
+    return result.robust_accuracy, {"attacks": per_attack, "warnings": list(result.warnings)}
+
+
+def torchattacks_autoattack(model: nn.Module, eps: float, authors: bool) -> Any:
+    import torchattacks
+    from torchattacks.wrappers.multiattack import MultiAttack
+
+    if not authors:
+        return torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0)
+    return MultiAttack([
+        torchattacks.APGD(model, norm="Linf", eps=eps, steps=100, n_restarts=1, loss="ce", seed=0),
+        torchattacks.APGDT(model, norm="Linf", eps=eps, steps=100, n_restarts=1, n_classes=10, seed=0),
+        torchattacks.FAB(model, norm="Linf", eps=eps, steps=100, n_restarts=1, multi_targeted=True, n_classes=10, seed=0),
+        torchattacks.Square(model, norm="Linf", eps=eps, n_queries=5000, n_restarts=1, resc_schedule=False, seed=0),
+    ])  # fmt: skip
+
+
+def robust_of(model: nn.Module, x_adv: torch.Tensor, x: torch.Tensor, y: torch.Tensor, eps: float) -> float:
+    """Robust accuracy of a peer's output, counting only points inside the ball."""
+    with torch.no_grad():
+        correct = model(x_adv).argmax(1) == y
+    outside = (x_adv - x).abs().flatten(1).amax(1) > eps + 1e-6
+    return float((correct | outside).float().mean())
+
+
+def apgd_iteration(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict[str, float]:
+    steps = 100
+    attack = APGD(eps=1e-4, steps=steps)
+
+    def forward_backward() -> None:
+        x_req = x.clone().requires_grad_(True)
+        torch.autograd.grad(F.cross_entropy(model(x_req), y), x_req)
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    medians = interleaved_medians({"apgd": lambda: attack(model, x, y, generator=torch.Generator().manual_seed(0)),
+                                   "fb": forward_backward, "f": forward}, repeats=repeats)  # fmt: skip
+    # APGD = 1 clean forward + (steps + 1) forward+backward + 1 forward in finalize
+    per_step = (medians["apgd"] - 2 * medians["f"]) / (steps + 1)
+    return {"apgd_seconds": medians["apgd"], "forward_backward_seconds": medians["fb"],
+            "forward_seconds": medians["f"], "apgd_per_step_seconds": per_step,
+            "apgd_step_over_forward_backward": per_step / medians["fb"]}  # fmt: skip
+
+
+def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...] = ("standard", "authors"),
+         iteration_repeats: int = 5) -> dict[str, Any]:  # fmt: skip
+    torch.manual_seed(0)
+    model = trained_lenet()
+    x, y = data.as_tensors(data.load("mnist-5k", "test"), limit=n)
+    load_before = os.getloadavg()
+    try:
+        import torchattacks  # noqa: F401
+
+        have_ta = True
+    except ModuleNotFoundError:
+        have_ta = False
+        print("torchattacks is not importable: its rows are skipped")
+    times: dict[str, list[float]] = {"advlab": [], "torchattacks": [], "torchattacks_authors": []}
+    accuracy: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        accuracy["advlab"], details = ours(model, x, y, eps)
+        times["advlab"].append(time.perf_counter() - start)
+        print(f"advlab: {100 * accuracy['advlab']:.1f}% in {times['advlab'][-1]:.1f} s", flush=True)
+        if have_ta:
+            for key, authors in (("torchattacks", False), ("torchattacks_authors", True)):
+                if ("authors" if authors else "standard") not in peers:
+                    continue
+                attack = torchattacks_autoattack(model, eps, authors)
+                start = time.perf_counter()
+                x_adv = attack(x, y)
+                times[key].append(time.perf_counter() - start)
+                accuracy[key] = robust_of(model, x_adv, x, y, eps)
+                print(f"{key}: {100 * accuracy[key]:.1f}% in {times[key][-1]:.1f} s", flush=True)
+    medians = {k: statistics.median(v) for k, v in times.items() if v}
+    with torch.no_grad():
+        clean = float((model(x).argmax(1) == y).float().mean())
+    iteration = apgd_iteration(model, x, y, iteration_repeats)
+    load_after = os.getloadavg()
+    out: dict[str, Any] = {"n": n, "eps": eps, "repeats": repeats, "clean_accuracy": clean, "robust_accuracy": accuracy,
+                           "median_seconds": medians, "advlab_details": details, "apgd_iteration": iteration,
+                           "load_average_before": load_before, "load_average_after": load_after,
+                           "threads": torch.get_num_threads()}  # fmt: skip
+    rows = [("clean accuracy", f"{100 * clean:.1f}%"),
+            ("advlab robust_accuracy", f"{100 * accuracy['advlab']:.1f}%  {medians['advlab']:.1f} s"),
+            ("  per attack (last run)", "  ".join(f"{k}: {v['broken']}/{v['attacked']} in {v['seconds']:.1f} s"
+                                                  for k, v in details["attacks"].items()))]  # fmt: skip
+    for key, label in (("torchattacks", "torchattacks AutoAttack standard"),
+                       ("torchattacks_authors", "torchattacks, authors' settings")):  # fmt: skip
+        if key in medians:
+            ratio = medians[key] / medians["advlab"]
+            out[f"time_ratio_{key}_over_advlab"] = ratio
+            rows.append((label, f"{100 * accuracy[key]:.1f}%  {medians[key]:.1f} s  ({ratio:.2f}x advlab's time)"))
+    rows += [("APGD step / forward+backward", f"{iteration['apgd_step_over_forward_backward']:.2f}  "
+              f"({1e3 * iteration['apgd_per_step_seconds']:.2f} ms vs {1e3 * iteration['forward_backward_seconds']:.2f} ms)"),
+             ("load average before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs, "
+              f"{torch.get_num_threads()} torch threads")]  # fmt: skip
+    print_table(f"Robust accuracy: LeNet on mnist-5k, {n} test digits, linf eps = {eps} (medians of {repeats})", rows)
+    save("evaluate", out)
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--eps", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peers", default="standard,authors", help="torchattacks runs: standard, authors")
+    parser.add_argument("--iteration-repeats", type=int, default=5)
+    args = parser.parse_args()
+    main(args.n, args.eps, args.repeats, tuple(args.peers.split(",")), args.iteration_repeats)
