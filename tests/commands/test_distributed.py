@@ -43,9 +43,14 @@ def _advlab(args: list[str], processes: int, cwd: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
 
 
-@pytest.mark.parametrize("command", ["attack", "certify"])
+@pytest.mark.parametrize("command", ["attack", "certify", "evaluate"])
 def test_two_processes_equal_one(tmp_path: Path, command: str) -> None:
-    if command == "attack":
+    if command == "evaluate":
+        checkpoint = _checkpoint(tmp_path)
+        args = ["evaluate", "--checkpoint", str(checkpoint), "--data", "digits", "--samples", "24",
+                "--batch-size", "8", "--eps", "0.1", "--seed", "2"]
+        keys = ("robust_accuracy", "clean_accuracy", "broken_by", "points")
+    elif command == "attack":
         checkpoint = _checkpoint(tmp_path)
         args = ["attack", "pgd", "--checkpoint", str(checkpoint), "--data", "digits", "--samples", "35",
                 "--batch-size", "10", "--eps", "0.1", "--steps", "3", "--seed", "4"]  # fmt: skip
@@ -60,7 +65,8 @@ def test_two_processes_equal_one(tmp_path: Path, command: str) -> None:
         out = tmp_path / f"out{processes}"
         _advlab([*args, "--out", str(out)], processes, tmp_path)
         results[processes] = json.loads((out / "result.json").read_text())
-    assert results[2]["processes"] == 2 and results[1]["processes"] == 1
+    if command != "evaluate":
+        assert results[2]["processes"] == 2 and results[1]["processes"] == 1
     assert {k: results[2][k] for k in keys} == {k: results[1][k] for k in keys}
 
 

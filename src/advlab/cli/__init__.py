@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from advlab.cli import attack, dissect, experiments, train
+from advlab.cli import attack, dissect, evaluate, experiments, train
 from advlab.cli.data import data_app
 from advlab.cli.gan import gan_app
 from advlab.cli.shared import EXTRA, UserError, app
@@ -46,6 +46,7 @@ app.add_typer(train.train_app, name="train")
 app.command("eval")(train.evaluate)
 app.command("attack", context_settings=EXTRA)(attack.attack)
 app.command("certify")(attack.certify)
+app.command("evaluate")(evaluate.evaluate)
 app.command("dissect")(dissect.dissect)
 app.add_typer(gan_app, name="gan")
 app.command("list")(experiments.list_experiments)

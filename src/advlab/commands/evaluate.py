@@ -1,7 +1,8 @@
-"""What ``advlab evaluate`` will do once the CLI wires it: load a classifier checkpoint with its
-evaluation data, measure robust accuracy by the AutoAttack standard sequence (Croce & Hein 2020;
-`advlab.evaluate.robust_accuracy`), write ``adversarial.safetensors`` and ``result.json``, and
-return a table (one row per attack)."""
+"""What ``advlab evaluate`` does: robust accuracy of a classifier checkpoint by the AutoAttack
+standard sequence (Croce & Hein 2020; `advlab.evaluate.robust_accuracy`), in fixed chunks of
+images (chunk i seeded by (seed, i); under torchrun chunk i runs on rank i mod N and the
+chunks are gathered, so any number of processes gives the single-process answer); rank 0
+writes ``adversarial.safetensors`` and ``result.json`` and gets a table (one row per attack)."""
 
 from __future__ import annotations
 
@@ -11,65 +12,110 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from advlab.evaluate import ThreatModel, robust_accuracy
+from advlab.evaluate.suite import CLEAN, standard_attacks
 from advlab.models.checkpoint import save_state
-from advlab.progress import Progress
-from advlab.tables import Table
-from advlab.types import Bounds, Norm
+from advlab.progress import Progress, SilentProgress
+from advlab.report.tables import Table
+from advlab.train.distributed import (
+    chunk_generator,
+    chunk_slices,
+    current_env,
+    gather_chunks,
+    my_chunks,
+    sum_across_ranks,
+)
 
 log = logging.getLogger(__name__)
 
 
-def evaluate_checkpoint(
-    checkpoint: Path,
-    data: str,
-    out_dir: Path,
-    *,
-    norm: Norm = "linf",
-    eps: float,
-    bounds: Bounds = (0.0, 1.0),
-    split: str = "test",
-    n: int | None = None,
-    data_root: Path | None = None,
-    device: str = "cpu",
-    batch_size: int = 500,
-    seed: int = 0,
+def evaluate_model(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, threat: ThreatModel, out_dir: Path, *,
+    describe: dict[str, Any], batch_size: int = 500, seed: int = 0,
     progress: Progress | None = None,
 ) -> tuple[Table, dict[str, Any]]:
-    """Robust accuracy of ``checkpoint`` on the first ``n`` images of ``data`` (``split``) under
-    the ``norm`` ball of radius ``eps``.
+    """Robust accuracy of `model` on x (N, C, H, W), y (N,) under `threat`, chunk by chunk.
 
-    Files in out_dir: ``adversarial.safetensors`` (tensors "x_adv" (n, C, H, W), "y" (n,),
-    "robust" (n,) uint8; metadata: norm, eps, checkpoint) and ``result.json``
-    (`RobustAccuracyResult.to_dict`). Returns (table: per attack the points attacked and broken,
-    robust accuracy after it, seconds; the caption lists the checks' warnings, the JSON dict).
+    Files in out_dir (rank 0): ``adversarial.safetensors`` (x_adv (N, C, H, W), y (N,),
+    robust (N,) uint8, broken_by (N,) int8: -1 robust, 0 clean error, 1.. the attack's index)
+    and ``result.json``. Returns (table: per attack the points attacked and broken, accuracy
+    after it, seconds summed over chunks; the caption lists the checks' warnings, the dict).
     """
-    from advlab.commands.common import device as parse_device
-    from advlab.commands.common import load_model_and_data
-
-    dev = parse_device(device)
-    model, _, x, y = load_model_and_data(Path(checkpoint), data, split, n, data_root, dev)
-    threat = ThreatModel(norm, eps, bounds)
-    generator = torch.Generator(device=dev).manual_seed(seed)
-    result = robust_accuracy(model, x, y, threat, batch_size=batch_size, generator=generator, progress=progress)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = dict(result.to_dict(), checkpoint=str(checkpoint), data=data, split=split, seed=seed)
-    (out_dir / "result.json").write_text(json.dumps(summary, indent=2))
-    save_state(out_dir / "adversarial.safetensors",
-               {"x_adv": result.x_adv, "y": y, "robust": result.robust.to(torch.uint8)},
-               {"norm": norm, "eps": eps, "checkpoint": str(checkpoint), "data": data})  # fmt: skip
-    total = len(result.broken_by)
-    remaining = total - sum(b == "clean" for b in result.broken_by)
-    rows: list[list[Any]] = [["clean", total, total - remaining, 100 * remaining / total, 0.0]]
-    for record in result.attacks:
-        remaining -= record.broken
-        rows.append([record.name, record.attacked, record.broken, 100 * remaining / total, record.seconds])
-    caption = f"{norm} eps = {eps:g}, {total} images of {data} ({split}); files in {out_dir}"
-    if result.warnings:
-        caption += "; warnings: " + " | ".join(result.warnings)
-    table = Table("robust accuracy (AutoAttack standard sequence)",
-                  ["attack", "points attacked", "points broken", "accuracy after %", "seconds"], rows, caption)  # fmt: skip
-    log.info("robust accuracy %.4f (clean %.4f)", result.robust_accuracy, result.clean_accuracy)
+    env = current_env()
+    names = [name for name, _ in standard_attacks(threat)]
+    chunks = chunk_slices(x.shape[0], batch_size)
+    x_parts: dict[int, torch.Tensor] = {}
+    code_parts: dict[int, torch.Tensor] = {}
+    counts = torch.zeros(len(names), 3, dtype=torch.float64)  # (attacks, [attacked, broken, s])
+    warnings: set[str] = set()
+    reporter = progress or SilentProgress()
+    with reporter.task("evaluate: chunks of images", len(chunks)) as bar:
+        for i in my_chunks(len(chunks), env):
+            rows = chunks[i]
+            part = robust_accuracy(model, x[rows], y[rows], threat, batch_size=batch_size,
+                                   generator=chunk_generator(seed, i, x.device),
+                                   progress=reporter)  # a nested bar: one step per attack
+            x_parts[i] = part.x_adv
+            code_parts[i] = torch.tensor([_code(b, names) for b in part.broken_by],
+                                         dtype=torch.int8, device=x.device)
+            for k, record in enumerate(part.attacks):
+                counts[k] += torch.tensor([record.attacked, record.broken, record.seconds],
+                                          dtype=torch.float64)
+            warnings.update(part.warnings)
+            bar.advance(1, robust=float(part.robust.float().mean()))
+    x_adv = gather_chunks(x_parts, len(chunks), env)  # (N, C, H, W), in chunk order
+    codes = gather_chunks(code_parts, len(chunks), env)  # (N,)
+    counts = sum_across_ranks(counts, env)
+    summary = _summary(codes, counts, names, threat, sorted(warnings), describe)
+    table = _table(summary, out_dir)
+    if env.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "result.json").write_text(json.dumps(summary, indent=2))
+        save_state(out_dir / "adversarial.safetensors",
+                   {"x_adv": x_adv.cpu(), "y": y.cpu(), "robust": (codes < 0).to(torch.uint8).cpu(),
+                    "broken_by": codes.cpu()},
+                   {"norm": threat.norm, "eps": threat.eps, "attacks": names, **describe})
     return table, summary
+
+
+def _code(broken_by: str | None, names: list[str]) -> int:
+    """-1: robust; 0: misclassified without attack; k >= 1: broken by attack k - 1."""
+    if broken_by is None:
+        return -1
+    return 0 if broken_by == CLEAN else names.index(broken_by) + 1
+
+
+def _summary(codes: torch.Tensor, counts: torch.Tensor, names: list[str], threat: ThreatModel,
+             warnings: list[str], describe: dict[str, Any]) -> dict[str, Any]:
+    total = int(codes.numel())
+    per_point = codes.tolist()
+    broken_by = [None if c < 0 else (CLEAN if c == 0 else names[c - 1]) for c in per_point]
+    return {
+        "norm": threat.norm, "eps": threat.eps, "bounds": list(threat.bounds), "points": total,
+        "clean_accuracy": sum(c != 0 for c in per_point) / total,
+        "robust_accuracy": sum(c < 0 for c in per_point) / total,
+        "broken_by": broken_by,
+        "attacks": [{"name": n, "attacked": int(a), "broken": int(b), "seconds": round(float(s), 3)}
+                    for n, (a, b, s) in zip(names, counts.tolist(), strict=True)],
+        "warnings": warnings, **describe,
+    }
+
+
+def _table(summary: dict[str, Any], out_dir: Path) -> Table:
+    total = summary["points"]
+    remaining = round(summary["clean_accuracy"] * total)
+    rows: list[list[Any]] = [["clean", total, total - remaining, 100 * remaining / total, 0.0]]
+    for record in summary["attacks"]:
+        remaining -= record["broken"]
+        rows.append([record["name"], record["attacked"], record["broken"],
+                     100 * remaining / total, record["seconds"]])
+    caption = (f"{summary['norm']} eps = {summary['eps']:g}, {total} images of "
+               f"{summary.get('data', 'the data')}; each attack runs on the points still robust "
+               f"(AutoAttack's standard sequence); files in {out_dir}")
+    for warning in summary["warnings"]:
+        caption += f"\nWARNING: {warning}"
+    return Table("Robust accuracy (worst case over APGD-CE, APGD-T, FAB-T, Square)",
+                 ["attack", "points attacked", "points broken", "accuracy after %", "seconds"],
+                 rows, caption)

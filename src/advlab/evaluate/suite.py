@@ -20,12 +20,13 @@ from torch import nn
 
 from advlab.attacks.apgd import APGD, APGDT
 from advlab.attacks.base import Attack, inference_view
-from advlab.attacks.batched import attack_in_batches
+from advlab.attacks.batched import concat_results
 from advlab.attacks.fab import FAB
 from advlab.attacks.square import Square, margin
 from advlab.attacks.threat import validate_bounds, validate_eps, validate_inputs, validate_norm
 from advlab.evaluate import checks
 from advlab.progress import Progress, SilentProgress
+from advlab.train.distributed import chunk_slices
 from advlab.types import Bounds, Norm
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,10 @@ def robust_accuracy(
             start = time.perf_counter()
             broken = 0
             if idx.numel():
-                result = attack_in_batches(attack, net, x[idx], y[idx], batch_size=batch_size, generator=generator)
+                # in this process, chunk after chunk: callers shard over ranks around this call
+                # (advlab evaluate), so the attacks must not shard again
+                result = concat_results([attack(net, x[idx[rows]], y[idx[rows]], generator=generator)
+                                         for rows in chunk_slices(idx.numel(), batch_size)])
                 m = margin(result.logits, y[idx])  # (n,)
                 lower = m < best_margin[idx]
                 x_adv[idx[lower]], best_margin[idx[lower]] = result.x_adv[lower], m[lower]
