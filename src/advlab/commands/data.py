@@ -21,11 +21,21 @@ def dataset_table(data_root: Path | None) -> Table:
             rows.append([name, "needs an argument", "", None, None, ""])
             continue
         spec = datasets.info(name)
-        here = "embedded" if spec.embedded else ("yes" if spec.available(root) else "no")
+        here = "embedded" if spec.embedded else _availability(spec, root)
         rows.append([name, spec.description, "x".join(map(str, spec.shape)), spec.sizes["train"],
                      spec.sizes["test"], here])  # fmt: skip
     return Table("Datasets", ["name", "description", "shape", "train", "test", "available"], rows,
-                 caption=f"torchvision datasets are looked for under {root}")  # fmt: skip
+                 caption=f"torchvision datasets are looked for under {root}; fashion-mnist also in "
+                 "its system folder (Debian package dataset-fashion-mnist)")  # fmt: skip
+
+
+def _availability(spec: Any, root: Path) -> str:
+    """ "yes", or "yes (<folder>)" / "no: <how to get it>" for sets that say where they are
+    read from (fashion-mnist: the root or the system folder)."""
+    if not spec.available(root):
+        return f"no: {spec.how_to_get}" if spec.how_to_get else "no"
+    where = spec.where(root) if spec.where is not None else None
+    return f"yes ({where})" if where else "yes"
 
 
 def show_samples(name: str, out: Path, split: str, n: int, download: bool, data_root: Path | None) -> str:

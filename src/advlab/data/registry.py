@@ -27,6 +27,8 @@ class DatasetSpec:
 
     loader(split, root, download) -> ImageDataset; available(root) -> bool says whether the
     files are here (embedded sets always are). `sizes` maps split -> number of samples.
+    where / how_to_get (optional): the folder the files are read from, and what to do when
+    they are missing, for sets found outside the root too (fashion-mnist's system folder).
     """
 
     name: str
@@ -37,6 +39,10 @@ class DatasetSpec:
     embedded: bool
     loader: Callable[[str, Path, bool], ImageDataset] = field(repr=False, compare=False)
     available: Callable[[Path], bool] = field(repr=False, compare=False)
+    where: Callable[[Path], str | None] | None = field(default=None, repr=False, compare=False)
+    """Where the files are read from for this root (None: not found); shown by `data list`."""
+    how_to_get: str = ""
+    """How to get the files when they are missing; shown by `advlab data list`."""
 
 
 DATASETS: Registry[Callable[[str], DatasetSpec]] = Registry("dataset")

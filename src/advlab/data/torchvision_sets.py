@@ -30,10 +30,6 @@ def _T() -> Any:
 
     return transforms
 
-FASHION_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
 CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 ]  # fmt: skip
@@ -75,15 +71,6 @@ _SOURCES: dict[str, _Source] = {
         lambda r: r / "MNIST" / "raw" / "t10k-images-idx3-ubyte",
         lambda r, s, d: _tvd().MNIST(str(r), train=s == "train", download=d, transform=_to_tensor()),
         _digits_classes(),
-    ),
-    "fashion-mnist": _Source(
-        "Fashion-MNIST (Xiao et al.)", 10, (1, 28, 28), {"train": 60000, "test": 10000},
-        "<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
-        lambda r: r / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte",
-        lambda r, s, d: _tvd().FashionMNIST(
-            str(r), train=s == "train", download=d, transform=_to_tensor()
-        ),
-        FASHION_CLASSES,
     ),
     "cifar10": _Source(
         "CIFAR-10 (Krizhevsky)", 10, (3, 32, 32), {"train": 50000, "test": 10000},
