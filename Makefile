@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= runs/demo
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench gpu-check lint venv clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,11 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]' || $(BIN)/pip install --quiet --no-deps foolbox torchattacks
 	$(BIN)/pip install --quiet --no-deps convex-adversarial || true
 	$(BIN)/python -m benchmarks.run
+
+# The CUDA paths (attacks, certification, GAN training with autocast, torchrun/NCCL) against
+# the CPU, in one table (benchmarks/results/gpu_check.md); without a GPU: the CPU column only.
+gpu-check: $(STAMP)
+	OMP_NUM_THREADS=$$(nproc) $(BIN)/python -m benchmarks.gpu_check --threads $$(nproc)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -20,22 +20,13 @@ import torch
 
 from advlab.data.base import TensorImageDataset
 from advlab.data.registry import DATASETS, DatasetSpec
-from advlab.data.torchvision_sets import CIFAR10_CLASSES, FASHION_CLASSES
 from advlab.gan.features import INCEPTION_WEIGHTS_ENV
 
-PER_CLASS = 6
-"""Images per class and split in a stand-in dataset (gtsrb: 43 classes -> 258 per split)."""
+PER_CLASS = 4
+"""Images per class and split in a stand-in dataset (gtsrb: 43 classes -> 172 per split)."""
 
-_DIGITS = [str(i) for i in range(10)]
-# name -> (shape (C, H, W), class names): the registry's torchvision-backed sets
-TORCHVISION_SETS: dict[str, tuple[tuple[int, int, int], list[str]]] = {
-    "mnist": ((1, 28, 28), _DIGITS),
-    "fashion-mnist": ((1, 28, 28), FASHION_CLASSES),
-    "cifar10": ((3, 32, 32), CIFAR10_CLASSES),
-    "svhn": ((3, 32, 32), _DIGITS),
-    "gtsrb": ((3, 32, 32), [str(i) for i in range(43)]),
-    "celeba": ((3, 64, 64), ["female", "male"]),
-}
+STANDIN_NAMES = ("mnist", "fashion-mnist", "cifar10", "svhn", "gtsrb", "celeba")
+"""Datasets the paper configs read through torchvision (each must stay registered)."""
 LSUN_SHAPE = (3, 64, 64)
 FOLDER_CLASSES = ("n01440764", "n01443537", "n01484850")  # three ImageNet synsets
 FOLDER_TREES = ("imagenet/train", "imagenet/val", "places365")
@@ -69,12 +60,17 @@ def _standin_spec(shape: tuple[int, int, int], classes: list[str]) -> Callable[[
 
 
 def patch_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Route mnist, fashion-mnist, cifar10, svhn, gtsrb, celeba and lsun:<category> to tiny
-    in-memory stand-ins of the same shape and classes."""
+    """Route every registered dataset that is not embedded (mnist, fashion-mnist, cifar10,
+    svhn, gtsrb, celeba, any added later) and lsun:<category> to a tiny in-memory stand-in of
+    the same shape and classes."""
     entries: dict[str, Any] = DATASETS._entries
-    for name, (shape, classes) in TORCHVISION_SETS.items():
+    for name in STANDIN_NAMES:
         assert name in entries, f"the registry no longer has {name!r}"
-        monkeypatch.setitem(entries, name, _standin_spec(shape, classes))
+    for name, factory in list(entries.items()):
+        spec = factory(name)
+        if not spec.embedded:  # same shape and class count, classes named by index
+            classes = [str(i) for i in range(spec.num_classes)]
+            monkeypatch.setitem(entries, name, _standin_spec(spec.shape, classes))
     prefixes: dict[str, Any] = DATASETS._prefixes
     assert "lsun:" in prefixes
     monkeypatch.setitem(
@@ -107,10 +103,16 @@ def folder_standin(text: str, root: Path, size: int) -> str:
     return _FOLDER.sub(lambda m: f"folder:{root / m.group(1)}@{size}", text)
 
 
+STANDIN_CLASS_BIAS = 50.0
+"""Added to the class-0 logit of a stand-in ImageNet classifier: every stand-in network then
+classifies the first folder class (n01440764, ImageNet class 0) correctly, as pretrained
+networks agree on easy images, so that filters such as "correct by every model" keep images."""
+
+
 def patch_pretrained_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     """torchvision.models.get_model builds the architecture a weights enum names with random
     weights instead of loading the checkpoint: same classes (`num_classes` from the weights'
-    categories), no pretrained backbone."""
+    categories), no pretrained backbone; classifiers get STANDIN_CLASS_BIAS on class 0."""
     import torchvision.models as tvm
 
     original = tvm.get_model
@@ -125,7 +127,12 @@ def patch_pretrained_weights(monkeypatch: pytest.MonkeyPatch) -> None:
                 kwargs.setdefault("aux_loss", True)
             if name in ("googlenet", "inception_v3"):
                 kwargs.setdefault("init_weights", True)
-        return original(name, weights=None, **kwargs)
+        model = original(name, weights=None, **kwargs)
+        if weights is not None and name not in segmentation:
+            last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+            with torch.no_grad():
+                last.bias[0] += STANDIN_CLASS_BIAS  # (1000,) logits' offsets
+        return model
 
     monkeypatch.setattr(tvm, "get_model", get_model)
 

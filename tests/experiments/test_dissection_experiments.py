@@ -10,6 +10,13 @@ import torch
 
 from advlab import models
 from advlab.experiments import classifier_dissection, gan_dissection, gan_interventions
+from advlab.experiments.gan_unit_selection import choose_layer
+from advlab.report.gan_intervention_figures import (
+    ConceptChange,
+    LayerSpecificity,
+    RemovalCurve,
+    removal_spill,
+)
 from advlab.zoo.context import RunContext
 from advlab.zoo.scene_models import (
     SCENE_GAN,
@@ -88,9 +95,17 @@ def test_gan_dissection_smallest(ctx, run_and_render):
 def test_gan_interventions_smallest(ctx, run_and_render):
     config = dataclasses.replace(gan_interventions.Config.quick(), **_tiny(gan_interventions),
                                  dissect_samples=30, samples=10, removal_counts=(0, 2, 20),
-                                 random_draws=2, door_units=3, insertion_samples=4, examples=2)
+                                 random_draws=2, door_units=3, insertion_samples=4, examples=2,
+                                 layer="net.5")
     result, rendered = run_and_render(gan_interventions, config, ctx)
+    # every layer measured (20 units asked: all of each tiny layer), net.5 edited as asked
+    assert [(s.layer, s.units, s.count) for s in result.layers] == [
+        ("net.2", 16, 16), ("net.5", 8, 8), ("net.8", 4, 4)]
+    assert all(0 <= s.removed_fraction <= 1 or s.before["tree"] == 0 for s in result.layers)
+    assert result.layer == "net.5" and rendered.tables[0].rows[1][0] == "net.5 (chosen)"
     assert result.removal.counts == [0, 2]  # counts above the layer's 8 units are dropped
+    tree = result.removal.others["tree"]
+    assert tree.random_min <= tree.after_random <= tree.random_max
     assert result.claim.units == 2 and result.claim.paper == 0.5
     assert result.insertion.grid == [8, 8] and len(result.insertion.units) == 3
     positions = sum(v.positions for v in result.insertion.by_context.values())
@@ -98,7 +113,28 @@ def test_gan_interventions_smallest(ctx, run_and_render):
     assert [figure.path for figure in rendered.figures] == [
         "tree_removal.png", "tree_removal_examples.png", "door_insertion_examples.png",
         "door_context.png"]
-    assert len(rendered.tables) == 3 and len(rendered.tables[0].rows) == 2  # one row per count
+    assert len(rendered.tables) == 4 and len(rendered.tables[1].rows) == 2  # one row per count
+
+
+def _specificity(layer: str, removed: float, spill: float) -> LayerSpecificity:
+    return LayerSpecificity(layer, 64, 20, {}, {}, removed, spill, "grass")
+
+
+def test_layer_rule_prefers_least_spill_among_layers_removing_half() -> None:
+    layers = [_specificity("net.2", 0.4, 0.5), _specificity("net.5", 0.9, 3.0),
+              _specificity("net.8", 0.6, 1.2)]
+    assert choose_layer(layers) == "net.8"  # net.2 spills least but removes < half
+    assert choose_layer([_specificity("a", 0.1, 2.0), _specificity("b", 0.2, 1.0)]) == "b"
+    with pytest.raises(ValueError, match="no candidate"):
+        choose_layer([])
+
+
+def test_removal_spill_is_the_largest_other_change_over_the_tree_change() -> None:
+    others = {"tree": ConceptChange(0.06, 0.01, 0.05), "grass": ConceptChange(0.26, 0.01, 0.2),
+              "sky": ConceptChange(0.40, 0.45, 0.4)}
+    curve = RemovalCurve("tree", [0, 20], [0.06, 0.01], [0.06, 0.05], [0, 0], [], [], others)
+    spill, other = removal_spill(curve)
+    assert other == "grass" and abs(spill - 0.25 / 0.05) < 1e-9
 
 
 def test_cached_gan_resumes_an_interrupted_run(ctx):

@@ -107,6 +107,9 @@ def test_gan_architectures_smallest(ctx, run_and_render):
     lowest = verdicts.rows[-1][1:]
     assert sum(int(v.split("/")[0]) for v in lowest) == 2
     assert all(sum(c.classes) == 1000 for c in result.cells)
+    # nothing trained: the run cannot judge the finding, and its caption says so
+    assert gan_architectures.finding_shown(result) is None
+    assert "too short to show or refute the finding" in verdicts.caption
 
 
 def test_gan_architectures_verdict_rule():
@@ -121,6 +124,43 @@ def test_gan_architectures_verdict_rule():
     assert TRAINED_CLASSES > 1 and trained(dataclasses.replace(good, status="diverged")) is False
     assert trained(dataclasses.replace(good, final={})) is None
     assert dataclasses.replace(good, status="diverged").fid is None
+
+
+def test_gan_architectures_finding_needs_wgan_gp_ahead_of_every_other_objective():
+    from advlab.experiments.gan_architectures import Cell, Result, finding_shown, trained_counts
+
+    def cell(arch, loss, fid):
+        return Cell(name=f"{arch}-{loss}", status="ok", seconds=1.0, final={"fid": fid},
+                    samples=None, run_dir="", classes=[100] * 10, arch=arch, loss=loss)
+
+    fids = {"nonsaturating": (50, 500), "lsgan": (500, 500), "wgan-gp": (50, 50)}
+    result = Result([cell(a, lo, f[i]) for lo, f in fids.items() for i, a in
+                     enumerate(("dcgan", "mlp512"))])
+    assert trained_counts(result) == {"nonsaturating": 1, "lsgan": 0, "wgan-gp": 2}
+    assert finding_shown(result) is True
+    tie = Result([c for c in result.cells if (c.arch, c.loss) != ("mlp512", "wgan-gp")])
+    assert finding_shown(tie) is False  # 1 = 1: not more than each other objective
+    assert finding_shown(Result([c for c in result.cells if c.loss != "wgan-gp"])) is None
+
+
+def test_progressive_speed_compares_at_the_growing_rows_budget():
+    from advlab.experiments.progressive_speed import compare, first_reach, value_at
+
+    flat = {"step": [1, 2, 3], "seconds": [10.0, 20.0, 30.0], "gflops": [4.0, 8.0, 12.0],
+            "images": [100.0, 200.0, 300.0], "swd_avg": [90.0, 60.0, 30.0]}
+    grow = {"step": [1, 2, 3], "seconds": [2.0, 4.0, 6.0], "gflops": [0.5, 1.0, 2.0],
+            "images": [100.0, 200.0, 300.0], "swd_avg": [80.0, 70.0, 75.0]}
+    assert value_at(flat, "seconds", 15.0) == pytest.approx(75.0)
+    assert value_at(flat, "seconds", 5.0) is None  # before its first recording
+    assert first_reach(flat, "seconds", 75.0) == pytest.approx(15.0)
+    assert first_reach(flat, "seconds", 10.0) is None
+    seconds, gflops, images = compare("growing", grow, flat)
+    assert (seconds.axis, seconds.budget, seconds.growing_swd) == ("seconds", 6.0, 75.0)
+    assert seconds.baseline_swd is None and seconds.shown is None  # beyond flat's run start
+    assert seconds.speedup == pytest.approx(15.0 / 6.0)
+    assert gflops.baseline_swd is None
+    assert images.baseline_swd == 30.0 and images.shown is False
+    assert images.speedup == pytest.approx(150.0 / 300.0)
 
 
 def test_inception_curves_smallest(ctx, run_and_render):
@@ -201,7 +241,8 @@ def test_inception_curves_reports_training_progress_inside_the_methods(ctx):
 def test_progressive_gan_smallest(ctx, run_and_render):
     config = dataclasses.replace(progressive_gan.Config.quick(), rows=("no-growing", "pixelnorm"),
                                  width=4, max_width=8, latent_dim=8, stable_images=32,
-                                 fade_images=32, final_images=32, batch_size=16, eval_samples=40)
+                                 fade_images=32, final_images=32, batch_size=16, eval_samples=40,
+                                 curve_every=5, curve_samples=32)
     result, rendered = run_and_render(progressive_gan, config, ctx)
     rows = {r.row: r for r in result.rows}
     # the same number of real images for both rows: 3 x (32 + 32) + 32 = 224
@@ -220,8 +261,30 @@ def test_progressive_gan_smallest(ctx, run_and_render):
     assert [result.snapshot_images[k] for k in ("4", "8", "16")] == [48, 112, 176]
     table = rendered.tables[0]
     assert len(table.rows) == 3 and table.columns[1:3] == ["SWD 32", "SWD 16"]
-    assert rendered.tables[1].rows == [["(a) no growing", None, None, None, None],
+    assert rendered.tables[2].rows == [["(a) no growing", None, None, None, None],
                                        ["(g) +pixel norm", None, None, None, None]]
+    # Figure 4: SWD recorded at steps 5, 10 and the last (14), against time, compute, images
+    for r in result.rows:
+        assert r.curve["step"] == [5.0, 10.0, 14.0] and r.curve["images"][-1] == 224
+        assert all(b > a for key in ("seconds", "gflops") for a, b in
+                   zip(r.curve[key], r.curve[key][1:], strict=False))
+    grow, flat = rows["pixelnorm"].curve, rows["no-growing"].curve
+    # the growing run does its first images at 4x4: far less compute for the same images
+    assert grow["gflops"][0] < 0.1 * flat["gflops"][0] and grow["gflops"][-1] < flat["gflops"][-1]
+    assert [(c.row, c.axis) for c in result.speed] == [
+        ("pixelnorm", "seconds"), ("pixelnorm", "gflops"), ("pixelnorm", "images")]
+    equal_images = result.speed[2]
+    assert equal_images.baseline_swd == pytest.approx(flat["swd_avg"][-1])
+    assert equal_images.shown == (grow["swd_avg"][-1] <= flat["swd_avg"][-1])
+    speed = rendered.tables[1]
+    assert speed.columns[1] == "budget" and [row[1].split(" (")[0] for row in speed.rows] == [
+        "equal wall-clock", "equal compute", "equal images"]
+    swd = progressive_gan.speed_figure({"(a)": flat, "(g)": grow})
+    assert [ax.get_xlabel() for ax in swd.axes] == [
+        "training wall-clock (s)", "forward compute (GFLOP)", "real images seen"]
+    assert all([line.get_label() for line in ax.get_lines()] == ["(a)", "(g)"] for ax in swd.axes)
+    assert list(swd.axes[1].get_lines()[1].get_xdata()) == grow["gflops"]
+    assert "progressive_swd_curves.png" in [f.path for f in rendered.figures]
     # Figure 1: one panel per resolution, smallest first, with the images seen by then
     growth = progressive_gan.growth_figure(result, ctx.out_dir)
     assert [ax.get_title() for ax in growth.axes] == [

@@ -12,7 +12,7 @@ from advlab.attacks import DeepFool
 from advlab.attacks.ensemble import EnsembleAttack
 from advlab.experiments import decision_regions, transfer_table, universal
 from advlab.models.checkpoint import load_state
-from advlab.report import universal_figures
+from advlab.report import transfer_figures, universal_figures
 from advlab.zoo.cache import CLASSIFIER_TRAINING
 from advlab.zoo.context import RunContext
 
@@ -78,9 +78,16 @@ def test_transfer_table_tiny(tmp_path, ctx) -> None:
     config = dataclasses.replace(transfer_table.Config.quick(), models=models, data="digits",
                                  n=20, candidates=60,
                                  attack=EnsembleAttack(lam=10.0, steps=20, lr=0.02),
-                                 training=TINY_TRAINING)
+                                 training=TINY_TRAINING, lams=(0.0, 10.0))
     result = transfer_table.run(config, ctx)
     json.dumps(dataclasses.asdict(result))
+    # the sweep: lam 10 reuses Table 4's attack; lam 0 (no distance term) perturbs more
+    assert [p.lam for p in result.sweep] == [0.0, 10.0]
+    free, table = result.sweep
+    assert table.held_out == [e.rates[i] for i, e in enumerate(result.ensembles)]
+    assert abs(table.rmsd - sum(e.rmsd for e in result.ensembles) / 3) < 1e-9
+    assert free.rmsd > table.rmsd and free.mean_held_out <= table.mean_held_out + 0.1
+    assert 0 < result.image_std < 255 and result.contrast_rmsd > 0
     assert len(result.ensembles) == len(result.singles) == 3
     for entry in [*result.ensembles, *result.singles]:
         assert len(entry.rates) == 3 and all(0 <= r <= 1 for r in entry.rates) and entry.rmsd > 0
@@ -89,8 +96,15 @@ def test_transfer_table_tiny(tmp_path, ctx) -> None:
     # white-box cells: the attacked models lose accuracy
     assert all(s.rates[i] < 0.5 for i, s in enumerate(result.singles))
     rendered = transfer_table.render(result, tmp_path)
-    assert [len(t.rows) for t in rendered.tables] == [3, 3]
-    _figures_saved(rendered, tmp_path, ["transfer_table.png"])
+    assert [len(t.rows) for t in rendered.tables] == [3, 3, 2]
+    assert "Rule: held-out accuracy <= 10% at the paper's RMSD" in rendered.tables[2].caption
+    _figures_saved(rendered, tmp_path, ["transfer_table.png", "transfer_rmsd.png"])
+    (sweep_ax,) = transfer_figures.sweep_figure(result.sweep, list(models), [(17.4, 0.0)],
+                                                17.4, 20.0, "accuracy %").axes
+    mean_line = sweep_ax.lines[len(models)]
+    assert list(mean_line.get_xdata()) == [p.rmsd for p in result.sweep]
+    assert list(mean_line.get_ydata()) == pytest.approx([100 * p.mean_held_out
+                                                         for p in result.sweep])
     left, right, bar = transfer_table.transfer_figure(result).axes
     assert left.get_title() == "ensembles leaving one model out"
     assert right.get_title() == "single models" and bar.get_ylabel() == "accuracy %"
@@ -98,6 +112,15 @@ def test_transfer_table_tiny(tmp_path, ctx) -> None:
         assert [t.get_text() for t in ax.get_xticklabels()] == list(models)
         shown = [value for row in ax.images[0].get_array().tolist() for value in row]
         assert shown == pytest.approx([100 * r for e in entries for r in e.rates])
+
+
+def test_held_out_rate_interpolates_along_rmsd() -> None:
+    sweep = [transfer_table.SweepPoint(lam=4.0, rmsd=10.0, held_out=[0.6], mean_held_out=0.6),
+             transfer_table.SweepPoint(lam=1.0, rmsd=30.0, held_out=[0.2], mean_held_out=0.2)]
+    assert transfer_table.interpolate_held_out(sweep, 15.0) == pytest.approx(0.5)
+    assert transfer_table.interpolate_held_out(sweep, 10.0) == pytest.approx(0.6)
+    assert transfer_table.interpolate_held_out(sweep, 40.0) is None
+    assert transfer_table.PAPER_RMSD == pytest.approx((17.17 + 17.25 + 17.25 + 17.80 + 17.41) / 5)
 
 
 def test_paper_values_sit_beside_ours(tmp_path) -> None:

@@ -170,7 +170,7 @@ def test_rp2_table_tiny(tmp_path, ctx) -> None:
     rendered = rp2_table.render(result, tmp_path)
     table5, summary, factor_table = rendered.tables
     assert [row[0] for row in factor_table.rows] == ["none (main run)", *rp2_factors.FACTORS]
-    assert "larger stickers" in summary.caption and "covers" not in summary.caption
+    assert "larger stickers" in summary.caption
     assert f"{result.masks['stickers'].mask_area:.1f}% of the image" in summary.caption
     cells = dict(zip(table5.columns, table5.rows[0], strict=True))
     assert cells["distance & angle"] == "5' 0°"

@@ -1,5 +1,5 @@
 """`advlab attack NAME` and `advlab certify`: attacks on a trained classifier (the protocols
-universal and ensemble included) and Wong-Kolter certification, sharded under torchrun."""
+universal and ensemble included) and certification by a bounding method, sharded under torchrun."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from advlab.cli.shared import (
     say,
     show,
 )
+
+METHOD_HELP = ("Bounding method: interval (IBP), wong (Wong-Kolter dual network), fast-lin, "
+               "crown or alpha-crown (optimised CROWN slopes; slowest, tightest).")
 
 
 def attack(
@@ -84,6 +87,7 @@ def certify(
     batch_size: Annotated[int, typer.Option(min=1)] = 50,
     pgd_steps: Annotated[int, typer.Option(
         min=1, help="PGD steps of the empirical attack beside the bound.")] = 40,
+    method: Annotated[str, typer.Option(help=METHOD_HELP)] = "wong",
     out: Annotated[Path | None, typer.Option(
         help="Folder for result.json (default runs/certify/CHECKPOINT[-k]).")] = None,
     force: Force = False,
@@ -91,12 +95,14 @@ def certify(
     data_root: DataRoot = None,
     device: Device = "cpu",
 ) -> None:
-    """Wong-Kolter certification of a classifier: test, FGSM and PGD error, the certified
-    robust error bound and certified accuracy at radius eps (sharded under torchrun)."""
+    """Certification of a classifier by a bounding method (--method; Wong-Kolter's dual network
+    by default): test, FGSM and PGD error, the certified robust error bound and certified
+    accuracy at radius eps (sharded under torchrun); result.json names the method."""
     from advlab.attacks.threat import vacuous_reason
-    from advlab.commands.certify import certify_command, check_certifiable
+    from advlab.commands.certify import certify_command, check_certifiable, check_method
     from advlab.commands.common import distributed, load_model_and_data, output_dir
 
+    check_method(method)  # an unknown name lists the valid ones, before any work
     if not eps > 0:
         raise UserError(f"--eps must be > 0, got {eps}")
     reason = vacuous_reason("linf", eps, (0.0, 1.0))
@@ -107,7 +113,7 @@ def certify(
     with distributed(device) as (env, dev):
         model, _, x, y = load_model_and_data(checkpoint, data, split, n, data_root, dev)
         table, _ = certify_command(model, x, y, eps, folder, batch_size=batch_size, seed=seed,
-                                   pgd_steps=pgd_steps,
+                                   pgd_steps=pgd_steps, method=method,
                                    progress=progress() if env.is_main else None)
         if env.is_main:
             show(table)

@@ -35,10 +35,13 @@ def classifier(
     checkpoint_every: Annotated[int, typer.Option(
         min=0, help="Also checkpoint every N batches.")] = 0,
     robust: Annotated[str | None, typer.Option(
-        help="Certified training: 'wong' (Wong-Kolter robust loss).")] = None,
-    eps: Annotated[float, typer.Option(help="Linf radius for --robust.")] = 0.1,
+        help="Certified training: 'wong' (Wong-Kolter robust loss) or 'crown-ibp' (CROWN-IBP, "
+        "Zhang et al. 2020).")] = None,
+    eps: Annotated[float, typer.Option(
+        help="Linf radius for --robust (wong or crown-ibp).")] = 0.1,
     eps_warmup: Annotated[float, typer.Option(
-        help="Fraction of training over which eps ramps up.")] = 0.5,
+        help="Fraction of training over which eps ramps up (wong: from 0.001; crown-ibp: from "
+        "0, with kappa 1 -> 0 and beta 1 -> 0 over the same fraction).")] = 0.5,
     projections: Annotated[int | None, typer.Option(
         help="Random projections for the robust bound (None: exact).")] = None,
     front_end: Annotated[str | None, typer.Option(help=FRONT_END_HELP)] = None,

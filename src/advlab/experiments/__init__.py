@@ -26,6 +26,7 @@ EXPERIMENTS: dict[str, str] = {
     "eot-table": "advlab.experiments.eot_table",
     "rp2-table": "advlab.experiments.rp2_table",
     "wong-table": "advlab.experiments.wong_table",
+    "certify-methods": "advlab.experiments.certify_methods",
     "sparsity-curves": "advlab.experiments.sparsity_curves",
     "sparsity-table": "advlab.experiments.sparsity_table",
     "gan-algorithm1": "advlab.experiments.gan_algorithm1",

@@ -144,10 +144,13 @@ def render(result: Result, out_dir: Path) -> Rendered:
     table = Table(
         TITLE,
         ["model", "data", "test error % (ours)", "test error % (paper)", "source", "test samples"],
-        [[r.model, r.data, r.test_error, r.paper_error, r.paper_source, r.n_test]
+        [[r.model, r.data, round(r.test_error, 1), r.paper_error, r.paper_source, r.n_test]
          for r in result.rows],
-        caption="Paper numbers are for the full datasets; quick scale uses mnist-5k (4,000 "
-        "training digits), so higher errors are expected there.",
+        caption="Test error % (one decimal) on every test sample of the row's data. "
+        + ("mnist-5k has 4,000 training digits, so higher errors than the paper's are "
+           "expected on it. " if any(r.data == "mnist-5k" for r in result.rows) else "")
+        + "deepfool-table reports the same models' error on its attacked subset of the test "
+        "split. Paper numbers are for the full datasets (MNIST: 60,000 training images).",
     )
     save_figure(test_error_figure(result), out_dir / "test_error.png")
     return Rendered([table], [Figure("test_error.png", "Test error, ours against the paper's")])

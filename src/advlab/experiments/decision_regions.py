@@ -156,7 +156,9 @@ def regions_figure(result: Result) -> matplotlib.figure.Figure:
     image marked with +, axes in pixel values, and a colour bar of the labels."""
     plt = pyplot()
     count = len(result.models)
-    fig, axes = plt.subplots(1, count, figsize=(2.6 * count, 2.9), squeeze=False)
+    # constrained layout places the colour bar that spans every panel (tight_layout cannot)
+    fig, axes = plt.subplots(1, count, figsize=(2.6 * count + 0.8, 3.1), squeeze=False,
+                             layout="constrained")
     extent = (-result.extent, result.extent, -result.extent, result.extent)
     for ax, name, labels in zip(axes[0], result.models, result.labels, strict=True):
         image = ax.imshow(labels, origin="lower", extent=extent, cmap="tab10", vmin=-0.5,
@@ -168,6 +170,7 @@ def regions_figure(result: Result) -> matplotlib.figure.Figure:
     axes[0][0].set_ylabel("random orthogonal direction\n(pixel values)", fontsize=7)
     bar = fig.colorbar(image, ax=axes, ticks=range(10), shrink=0.8)
     bar.set_label("predicted label", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
     fig.suptitle(f"decision regions around a test image of class {result.label} (+ = the image)",
                  fontsize=9)
     return fig
@@ -175,8 +178,7 @@ def regions_figure(result: Result) -> matplotlib.figure.Figure:
 
 def render(result: Result, out_dir: Path) -> Rendered:
     """The regions of every model (one panel each) and a summary table."""
-    # the colour bar spans all panels, which tight_layout cannot lay out
-    save_figure(regions_figure(result), out_dir / "decision_regions.png", tight=False)
+    save_figure(regions_figure(result), out_dir / "decision_regions.png")
     first = result.models[0]
     table = Table(
         "Decision regions: agreement between models on the plane",

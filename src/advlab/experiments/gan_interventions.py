@@ -2,8 +2,10 @@
 activating units of a GAN generator.
 
 The scene generator and segmenter of gan-dissection (shared cache) are used. The units of
-one generator layer (default the 8x8 layer, as the paper's layer4) are dissected on
-generated scenes; then
+every generator layer are dissected on generated scenes with the authors' thresholds (top 1%
+of the raw feature maps, `advlab.experiments.gan_unit_selection`), and the layer edited is
+chosen by a rule stated before measuring: removing its 20 top tree units must take away
+more than half the tree pixels while changing the other concepts least (its "spill"); then
 (a) the units ranked by IoU with "tree" are removed in growing sets (0..30) and the share of
     tree pixels in generated scenes (segmenter) is measured, against removing as many random
     units; the paper's claim checked: "Removing 20 tree units removes more than half the
@@ -33,15 +35,19 @@ from advlab.dissect import (
     QUANTILE_PAPER,
     InsertionEffect,
     Probe,
-    SegmentedImages,
     ablate,
-    dissect,
     insert,
     insertion_effect,
     removal_curve,
     unit_quantiles,
 )
 from advlab.experiments.base import ExperimentConfig
+from advlab.experiments.gan_unit_selection import (
+    LayerSpecificity,
+    choose_layer,
+    dissect_raw_threshold,
+    layer_specificity,
+)
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.sampling import generate, to_unit_range
 from advlab.report.dissection_results import save_arrays, to_uint8
@@ -64,6 +70,7 @@ from advlab.zoo.scene_models import (
     GeneratorSummary,
     SceneGenerator,
     SegmenterQuality,
+    generator_layers,
     scene_generator,
 )
 
@@ -72,14 +79,17 @@ TITLE = "Removing tree units and inserting door units in a GAN generator (Bau et
 PAPER = "Bau et al. 2020, PNAS (arXiv:2009.05041), Figure 4"
 # Fig. 4a caption: "Removing 20 tree units removes more than half the generated tree pixels".
 PAPER_TREE_REMOVED_AT_20 = 0.5  # a lower bound ("more than half"), not a measured value
+REMOVED = 20  # tree units removed in Fig. 4a's claim and 4b
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
     """gan / segmenter_*: as in gan-dissection (the same cached models); quality_images:
-    held-out scenes the segmenter is measured on; layer: the generator layer edited;
-    dissect_samples: generated scenes used to rank
-    units by IoU; samples: scenes of the removal curves; removal_counts: numbers of tree
+    held-out scenes the segmenter is measured on; layer: the generator layer edited ("":
+    chosen among candidate_layers by `choose_layer`); candidate_layers: the layers measured
+    ((): every hidden layer of the generator); dissect_samples: generated scenes used to rank
+    units by IoU and choose the layer; samples: scenes of the removal curves (other latents);
+    removal_counts: numbers of tree
     units removed; random_draws: random unit sets per count; door_units / door_quantile:
     units inserted and their level (99.5th percentile); insertion_samples: scenes of the
     context statistics; examples: scenes shown before and after."""
@@ -89,9 +99,10 @@ class Config(ExperimentConfig):
     segmenter_images: int = 5000
     segmenter_training: TrainConfig = SEGMENTER_TRAINING
     quality_images: int = 1000
-    layer: str = "net.5"
+    layer: str = ""
     removed_concept: str = "tree"
     inserted_concept: str = "door"
+    candidate_layers: tuple[str, ...] = ()
     dissect_samples: int = 1000
     samples: int = 300
     removal_counts: tuple[int, ...] = tuple(range(0, 31, 2))
@@ -118,6 +129,7 @@ class Result:
 
     layer: str = ""
     units: int = 0
+    layers: list[LayerSpecificity] = dataclasses.field(default_factory=list)
     removal: RemovalCurve | None = None
     claim: RemovalClaim | None = None
     insertion: Insertion | None = None
@@ -134,11 +146,18 @@ def run(config: Config, ctx: RunContext) -> Result:
     G, k = setup.generator, len(CONCEPTS)
     tree, door = concept_index(config.removed_concept), concept_index(config.inserted_concept)
     z_dissect = setup.latents(config.dissect_samples, config.seed, ctx.device)
-    labels = SegmentedImages(setup.segment, of="outputs", to_images=to_unit_range)
-    layer = dissect(Probe(G, (config.layer,), z_dissect), labels, CONCEPTS,
-                    config.quantile)[config.layer]
+    candidates = config.candidate_layers or tuple(generator_layers(G))
+    dissections = {name: dissect_raw_threshold(G, name, z_dissect, setup.segment, to_unit_range,
+                                               list(CONCEPTS), config.quantile)
+                   for name in ctx.progress(candidates, "dissecting the layers")}
+    specificity = [layer_specificity(G, dissections[name], config.removed_concept, REMOVED,
+                                     z_dissect, setup.segment, to_unit_range)
+                   for name in candidates]
+    chosen = config.layer or choose_layer(specificity)
+    layer = dissections.get(chosen) or dissect_raw_threshold(
+        G, chosen, z_dissect, setup.segment, to_unit_range, list(CONCEPTS), config.quantile)
     units = layer.units
-    result = Result(layer=config.layer, units=units, segmenter=setup.quality,
+    result = Result(layer=chosen, units=units, layers=specificity, segmenter=setup.quality,
                     gan=GeneratorSummary.of(setup.config))
     # (a) removal curves, on scenes other than those the units were ranked on
     z = setup.latents(config.samples, config.seed + 1, ctx.device)
@@ -148,34 +167,36 @@ def run(config: Config, ctx: RunContext) -> Result:
     random_orders = torch.stack([torch.randperm(units, generator=g)
                                  for _ in range(config.random_draws)])
     with ctx.reporter.task(f"removing {config.removed_concept} units", 2) as task:
-        top_all = removal_curve(G, config.layer, ranked[None], counts, z, setup.segment,
+        top_all = removal_curve(G, chosen, ranked[None], counts, z, setup.segment,
                                 to_unit_range, k)[0]  # (counts, C)
         task.advance()
-        rand_all = removal_curve(G, config.layer, random_orders, counts, z, setup.segment,
+        rand_all = removal_curve(G, chosen, random_orders, counts, z, setup.segment,
                                  to_unit_range, k)  # (R, counts, C)
         task.advance()
     top, rand = top_all[:, tree], rand_all[..., tree]
-    at = counts.index(min(counts, key=lambda n: abs(n - 20)))
+    at = counts.index(min(counts, key=lambda n: abs(n - REMOVED)))
     spread = rand.std(0) if config.random_draws > 1 else torch.zeros(len(counts))
     result.removal = RemovalCurve(
         concept=config.removed_concept, counts=counts, top=top.tolist(),
         random=rand.mean(0).tolist(), random_std=spread.tolist(),
         units=ranked[: max(counts)].tolist(), iou=layer.iou[ranked[: max(counts)], tree].tolist(),
         others={c: ConceptChange(before=float(top_all[0, i]), after=float(top_all[at, i]),
-                                 after_random=float(rand_all[:, at, i].mean()))
+                                 after_random=float(rand_all[:, at, i].mean()),
+                                 random_min=float(rand_all[:, at, i].min()),
+                                 random_max=float(rand_all[:, at, i].max()))
                 for i, c in enumerate(CONCEPTS)})
     result.claim = _claim(counts, top, rand)
-    arrays = _before_after(config, G, setup, ranked, z, tree)
+    arrays = _before_after(config, G, setup, chosen, ranked, z, tree)
     # (c, d) inserting door units at their 99.5th percentile
     door_units = layer.ranked_units(config.inserted_concept)[: config.door_units]
     # the level of each unit over its maps upsampled to the image, as the authors'
     # rq.quantiles(0.995)
     height, width = generate(G, z_dissect[:1]).shape[-2:]
-    levels = unit_quantiles(Probe(G, (config.layer,), z_dissect), config.layer,
+    levels = unit_quantiles(Probe(G, (chosen,), z_dissect), chosen,
                             config.door_quantile, size=(int(height), int(width)))[door_units]
     z_insert = setup.latents(config.insertion_samples, config.seed + 2, ctx.device)
     with ctx.reporter.task(f"inserting {config.inserted_concept} units at every position", None):
-        effect = insertion_effect(G, config.layer, door_units, levels, z_insert, setup.segment,
+        effect = insertion_effect(G, chosen, door_units, levels, z_insert, setup.segment,
                                   to_unit_range, door, k)
     means, pairs = effect.by_context(k)
     by_context = {c: ContextEffect(added=None if math.isnan(float(means[i])) else float(means[i]),
@@ -185,8 +206,8 @@ def run(config: Config, ctx: RunContext) -> Result:
                                  iou=layer.iou[door_units, door].tolist(), levels=levels.tolist(),
                                  grid=list(effect.grid), samples=config.insertion_samples,
                                  by_context=by_context, mean_added=float(effect.added.mean()))
-    door_arrays, result.insertion.examples = _door_examples(config, G, setup, door_units, levels,
-                                                            z_insert, effect)
+    door_arrays, result.insertion.examples = _door_examples(
+        config, G, setup, chosen, door_units, levels, z_insert, effect)
     arrays.update(door_arrays)
     save_arrays(ctx.out_dir / "gan_interventions.npz", arrays)
     result.arrays = "gan_interventions.npz"
@@ -206,21 +227,21 @@ def _claim(counts: list[int], top: torch.Tensor, rand: torch.Tensor) -> RemovalC
                         holds=None if removed is None else removed > PAPER_TREE_REMOVED_AT_20)
 
 
-def _before_after(config: Config, G: torch.nn.Module, setup: SceneGenerator, ranked: torch.Tensor,
-                  z: torch.Tensor, tree: int) -> dict[str, np.ndarray]:
+def _before_after(config: Config, G: torch.nn.Module, setup: SceneGenerator, layer: str,
+                  ranked: torch.Tensor, z: torch.Tensor, tree: int) -> dict[str, np.ndarray]:
     """Fig. 4b: the scenes with the most trees, before and after removing 20 tree units."""
     with torch.no_grad():
         before = generate(G, z)
         share = (setup.segment(before) == tree).flatten(1).float().mean(1)
         chosen = share.argsort(descending=True)[: config.examples]
-        with ablate(G, config.layer, ranked[: min(20, ranked.numel())]):
+        with ablate(G, layer, ranked[: min(REMOVED, ranked.numel())]):
             after = generate(G, z[chosen])
     return {"before": to_uint8(before[chosen]), "after": to_uint8(after),
             "before_labels": setup.segment(before[chosen]).cpu().numpy().astype(np.int8),
             "after_labels": setup.segment(after).cpu().numpy().astype(np.int8)}
 
 
-def _door_examples(config: Config, G: torch.nn.Module, setup: SceneGenerator,
+def _door_examples(config: Config, G: torch.nn.Module, setup: SceneGenerator, layer: str,
                    units: torch.Tensor, levels: torch.Tensor, z: torch.Tensor,
                    effect: InsertionEffect) -> tuple[dict[str, np.ndarray], list[InsertionExample]]:
     """Fig. 4c: the scenes with the most of the example contexts (building, window, tree,
@@ -245,7 +266,7 @@ def _door_examples(config: Config, G: torch.nn.Module, setup: SceneGenerator,
                 best = candidates[effect.added[s, candidates].argmax()]
                 where = torch.zeros(h, w, dtype=torch.bool)
                 where[int(best) // w, int(best) % w] = True
-                with insert(G, config.layer, units, levels, where):
+                with insert(G, layer, units, levels, where):
                     images.append(generate(G, z[s:s + 1])[0])
                 positions.append(InsertionExample(row=row, context=c, i=int(best) // w,
                                                   j=int(best) % w,

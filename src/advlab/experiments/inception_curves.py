@@ -97,6 +97,9 @@ class Result:
 
     runs: list[MethodRun] = field(default_factory=list)
     floor: dict[str, float] = field(default_factory=dict)
+    data: str = ""  # the training (and feature-classifier) data
+    features: str = ""  # "classifier" or "inception"
+    eval_samples: int = 0  # generated samples per evaluation
 
 
 def run(config: Config, ctx: RunContext) -> Result:
@@ -105,7 +108,8 @@ def run(config: Config, ctx: RunContext) -> Result:
     if unknown:
         raise ValueError(f"unknown methods {unknown}; valid: {', '.join(METHODS)}")
     features = feature_network(ctx, config.data, config.features)
-    result = Result()
+    result = Result(data=config.data, features=config.features,
+                    eval_samples=config.eval_samples)
     for method in ctx.progress(config.methods, "Figure 3 runs"):
         loss, overrides = METHODS[method]
         cfg = GANTrainConfig(
@@ -139,9 +143,15 @@ def curves_figure(result: Result, x_key: str) -> Any:
     for r in result.runs:
         ax.plot(getattr(r, x_key), r.inception_score, marker="o", ms=3, label=r.method)
     ax.set_xlabel(X_AXES[x_key])
-    ax.set_ylabel("Inception score (classifier features)")
+    ax.set_ylabel(f"Inception score ({result.features or 'feature'} features)")
     ax.legend(fontsize=8)
     return fig
+
+
+def _features(result: Result) -> str:
+    if result.features == "classifier":
+        return f"a classifier trained on {result.data or 'the same data'}"
+    return f"{result.features} features" if result.features else "the feature network"
 
 
 def render(result: Result, out_dir: Path) -> Rendered:
@@ -173,11 +183,14 @@ def render(result: Result, out_dir: Path) -> Rendered:
         ["method", "status", "IS (ours)", "IS CIFAR-10 (paper)", "FID untrained G (ours)",
          "FID final (ours)", "FID real data (floor)", "classes covered", "train seconds"],
         rows,
-        caption="Ours: quick scale, classifier features on mnist-5k (IS at most 10), not "
-        "comparable in value with the paper's CIFAR-10 Inception scores; compare the ordering "
-        "and the curves' shapes. FID untrained G is the step-0 generator; the floor is FID of "
-        "as many real training images against the test images; classes covered: classes the "
-        "feature classifier assigns to at least one of 1,000 samples. Paper: WGAN-GP Table 3 "
-        "(ResNet 7.86) and Figure 3 (DCGAN architecture, about 6.6).",
+        caption=f"Ours: trained on {result.data or 'the data'}, scored with {_features(result)}, "
+        f"{result.eval_samples or 'all'} generated samples per evaluation. With classifier "
+        "features IS is at most 10 (the number of classes) and is not comparable in value with "
+        "the paper's CIFAR-10 Inception scores; compare the ordering and the curves' shapes. "
+        "FID untrained G is the step-0 generator; the floor is FID of as many real training "
+        "images against the test images; classes covered: classes the feature classifier "
+        "assigns to at least one of 1,000 samples. Paper: WGAN-GP Table 3 (ResNet 7.86) and "
+        "Figure 3 (DCGAN architecture, about 6.6, read from the plot; the other three curves "
+        "have no stated value).",
     )
     return Rendered([table], figures)

@@ -51,7 +51,7 @@ from advlab.experiments.progressive_speed import (
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.growth import GrowthSchedule, phase_at
 from advlab.report.figures import save_figure
-from advlab.report.gan_figures import image_row, save_sample_mosaic
+from advlab.report.gan_figures import resolution_row, save_sample_mosaic
 from advlab.report.rendered import Figure, Rendered
 from advlab.report.tables import Table
 from advlab.zoo.context import RunContext
@@ -144,7 +144,8 @@ class Config(ExperimentConfig):
         return cls(data="celeba", image_pad=0, image_size=128, width=128, max_width=512,
                    latent_dim=512, stable_images=600_000, fade_images=600_000,
                    final_images=2_000_000, batch_sizes=(128, 128, 128, 64, 32, 16),
-                   ema_decay=0.999, eval_samples=10_000, features="inception")
+                   ema_decay=0.999, eval_samples=10_000, curve_every=2_000,
+                   curve_samples=2_048, features="inception")
 
 
 @dataclass(kw_only=True)
@@ -329,14 +330,7 @@ def _image_metrics(images: torch.Tensor, swd_reference: torch.Tensor, scores: An
 def growth_figure(result: Result, out_dir: Path) -> Any:
     """The matplotlib Figure of the full method's samples at the end of every resolution's
     stabilisation (the snapshot PNGs in out_dir), smallest resolution first."""
-    resolutions = sorted(result.snapshots, key=int)
-    panels = []
-    for res in resolutions:
-        seen = result.snapshot_images.get(res)
-        panels.append((result.snapshots[res],
-                       f"{res}x{res}" + (f"\nafter {seen:,} images" if seen else "")))
-    return image_row(out_dir, panels,
-                     "G and D grow: 4x4 -> ... -> final resolution (same latents)")
+    return resolution_row(out_dir, result.snapshots, result.snapshot_images)
 
 
 def render(result: Result, out_dir: Path) -> Rendered:

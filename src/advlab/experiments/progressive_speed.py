@@ -131,7 +131,8 @@ def value_at(curve: Curve, axis: str, x: float, key: str = "swd_avg") -> float |
 
 def first_reach(curve: Curve, axis: str, level: float, key: str = "swd_avg") -> float | None:
     """The smallest `axis` value at which the curve's `key` reaches `level` or below, linearly
-    interpolated between recordings (None: never within the run)."""
+    interpolated between recordings (None: never within the run; the first recording's when
+    the curve starts at or below `level`)."""
     xs, ys = curve.get(axis, []), curve.get(key, [])
     for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
         if y <= level:

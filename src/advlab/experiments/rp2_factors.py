@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import torch
 
@@ -85,3 +86,25 @@ def factors_table(rows: list[FactorRow], baseline: FactorRow, paper_success: flo
         f"changing it alone raises the targeted success by at least {EXPLAINS:g} points "
         "(judged over seeds: mean gain, and every seed's gain positive).",
     )
+
+
+class StickerSummary(Protocol):
+    """What `set_up_text` reads of the sticker attack's summary."""
+
+    mask_area: float
+    success: float
+    untransformed_success: float
+
+
+def set_up_text(stickers: StickerSummary, object_success: float, accuracy: float,
+                factors: list[FactorRow]) -> str:
+    """The measured set-up for a caption, and each factor's gain over the main run."""
+    text = (f"Set-up: the stickers cover {stickers.mask_area:.1f}% of the image; without any "
+            f"transformation they reach the target in {stickers.untransformed_success:.0f}% "
+            f"of the objects (the whole-object mask: {object_success:.0f}% over the "
+            f"conditions); the victim's test accuracy is {accuracy:.1f}%.")
+    if factors:
+        gains = ", ".join(f"{f.factor} {f.success - stickers.success:+.0f} points"
+                          for f in factors)
+        text += f" One factor changed at a time (third table): {gains}."
+    return text

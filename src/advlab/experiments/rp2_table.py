@@ -36,6 +36,7 @@ from advlab.experiments.rp2_factors import (
     factor_variant,
     factors_table,
     nearest_target,
+    set_up_text,
 )
 from advlab.report.figures import pyplot, save_figure
 from advlab.report.rendered import Figure, Rendered
@@ -323,6 +324,8 @@ def render(result: Result, out_dir: Path) -> Rendered:
         summary_rows.append([f"RP2, {mask} mask", m.mask_area, m.l2, m.success,
                              m.untransformed_success,
                              result.paper_success if mask == "stickers" else None])
+    set_up = set_up_text(result.masks["stickers"], result.masks["object"].success,
+                         result.classifier_accuracy, result.factors)
     summary = Table(
         "Targeted success over all conditions",
         ["perturbation", "mask area % of the image", "l2 of the perturbation",
@@ -331,7 +334,7 @@ def render(result: Result, out_dir: Path) -> Rendered:
         summary_rows,
         caption=f"Over {len(result.conditions)} conditions and every attacked object. Paper: 80% "
         "for the camouflage art (sticker) attack over its conditions (the lecture's Table 5 "
-        f"caption). {_set_up(result)}",
+        f"caption). {set_up}",
     )
     figures = []
     if result.example is not None:
@@ -345,29 +348,11 @@ def render(result: Result, out_dir: Path) -> Rendered:
         ]
     tables = [table5, summary]
     if result.factors:
-        tables.append(factors_table(result.factors, _baseline(result), result.paper_success))
+        m = result.masks["stickers"]
+        baseline = FactorRow("none (main run)", "as configured", result.target, m.mask_area,
+                             m.success, m.untransformed_success)
+        tables.append(factors_table(result.factors, baseline, result.paper_success))
     return Rendered(tables, figures)
-
-
-def _baseline(result: Result) -> FactorRow:
-    m = result.masks["stickers"]
-    return FactorRow(factor="none (main run)", change="as configured", target=result.target,
-                     mask_area=m.mask_area, success=m.success,
-                     untransformed_success=m.untransformed_success)
-
-
-def _set_up(result: Result) -> str:
-    """The measured set-up beside the paper's, and the factors that raise success."""
-    m = result.masks["stickers"]
-    text = (f"Set-up: the stickers cover {m.mask_area:.1f}% of the image; without any "
-            f"transformation they reach the target in {m.untransformed_success:.0f}% of the "
-            f"objects (the whole-object mask: {result.masks['object'].success:.0f}% over the "
-            f"conditions); the victim's test accuracy is {result.classifier_accuracy:.1f}%.")
-    if result.factors:
-        base = m.success
-        gains = ", ".join(f"{f.factor} {f.success - base:+.0f} points" for f in result.factors)
-        text += f" One factor changed at a time (third table): {gains}."
-    return text
 
 
 def _show(ax: Any, image: Any, title: str, cmap: str = "gray") -> None:

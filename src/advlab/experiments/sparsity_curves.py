@@ -108,6 +108,7 @@ class Result:
     n_test: int = 0
     curves: list[Curve] = field(default_factory=list)
     models: list[TrainedModel] = field(default_factory=list)
+    problem: str = ""  # "mnist-5k 3 vs 7, sparsity-mlp": the binary problem and classifier
 
 
 def _attack(name: str, eps: float, steps: int) -> Attack:
@@ -134,7 +135,8 @@ def _models(config: Config, ctx: RunContext) -> list[tuple[str, str, nn.Module]]
 def run(config: Config, ctx: RunContext) -> Result:
     """Train (or load) every model, then attack each at every eps with FGSM and PGD."""
     x, y = evaluation_set(ctx, config.data, config.classes, config.n_test, config.seed)
-    result = Result(eps=[0.0, *config.eps], n_test=len(y))
+    problem = f"{config.data} {' vs '.join(map(str, config.classes))}, {config.model}"
+    result = Result(eps=[0.0, *config.eps], n_test=len(y), problem=problem)
     for defence, setting, model in ctx.progress(_models(config, ctx), "sparsity-curves models"):
         clean = accuracy(model, x, y)
         entry = TrainedModel(defence, setting, clean)
@@ -194,7 +196,9 @@ def curves_figure(result: Result) -> Any:
                 ax.set_xlabel("eps (l_inf, pixels in [0, 1])")
             if c == 0:
                 ax.set_ylabel("accuracy (%)")
-    fig.suptitle(f"Binary classification accuracy against eps ({result.n_test} test images)",
+    problem = f", {result.problem}" if result.problem else ""
+    fig.suptitle(f"Binary classification accuracy against eps{problem} ({result.n_test} test "
+                 "images)",
                  fontsize=10)
     return fig
 
@@ -208,9 +212,10 @@ def render(result: Result, out_dir: Path) -> Rendered:
         for k in result.curves
     ]
     values = Table(f"{TITLE} (accuracy %, ours)", columns, rows, caption=(
-        f"{result.n_test} test images. Front end: bpda = identity gradient, exact = gradient "
-        "through the top-K mask, worst = wrong under either. The paper's Figure 6 gives "
-        "curves, not values, so no paper column is shown."))
+        f"{result.n_test} test images ({result.problem or 'the binary problem'}). Front end: "
+        "bpda = identity gradient, exact = gradient through the top-K mask, worst = wrong "
+        "under either. Paper: Fashion-MNIST, a binary pair; its Figure 6 gives curves, not "
+        "values, so no paper column is shown."))
     theorem_rows: list[list[Any]] = [
         [m.defence, m.setting, round(100 * m.clean_accuracy, 1),
          ", ".join(f"{g:.3g}" for g in m.gammas or []) or "-",

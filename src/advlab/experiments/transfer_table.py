@@ -34,6 +34,7 @@ from advlab.experiments.base import ExperimentConfig
 from advlab.report.figures import pyplot, save_figure
 from advlab.report.rendered import Figure, Rendered
 from advlab.report.tables import Table
+from advlab.report.transfer_figures import sweep_figure
 from advlab.train import TrainConfig
 from advlab.zoo.cache import CLASSIFIER_TRAINING
 from advlab.zoo.context import RunContext
@@ -102,7 +103,7 @@ class Config(ExperimentConfig):
     training: TrainConfig = CLASSIFIER_TRAINING
     seed: int = 0
     pretrained: bool = True
-    lams: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+    lams: tuple[float, ...] = (0.25, 1.0, 4.0, 16.0)
 
     @classmethod
     def demo(cls) -> Config:
@@ -322,7 +323,9 @@ def render(result: Result, out_dir: Path) -> Rendered:
     )
     if not result.sweep:
         return Rendered([table4, singles], [figure])
-    save_figure(sweep_figure(result), out_dir / "transfer_rmsd.png")
+    paper = [(row.rmsd, row.accuracy[i]) for i, row in enumerate(PAPER_TABLE4.values())]
+    save_figure(sweep_figure(result.sweep, result.models, paper, result.paper_rmsd,
+                             result.contrast_rmsd, what), out_dir / "transfer_rmsd.png")
     sweep = Figure(
         "transfer_rmsd.png",
         f"Held-out {what} against RMSD along the sweep of lam (mean over the held-out models "
@@ -359,30 +362,6 @@ def sweep_table(result: Result) -> Table:
         f"{_percent(result.at_contrast_rmsd)} at {result.contrast_rmsd:.1f}. Rule: held-out "
         f"accuracy <= {HELD_OUT_SUCCESS:g}% at the paper's RMSD: {verdict}.",
     )
-
-
-def sweep_figure(result: Result) -> matplotlib.figure.Figure:
-    """Held-out rate % against RMSD: the mean over held-out models and each model's, the
-    paper's RMSD and its contrast equivalent, and the paper's Table 4 diagonal."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.8))
-    rmsd_values = [p.rmsd for p in result.sweep]
-    for j, name in enumerate(result.models):
-        ax.plot(rmsd_values, [100 * p.held_out[j] for p in result.sweep], lw=0.8, alpha=0.6,
-                marker=".", label=f"held out: {name}")
-    ax.plot(rmsd_values, [100 * p.mean_held_out for p in result.sweep], color="black", lw=2,
-            marker="o", label="mean")
-    paper = [(row.rmsd, row.accuracy[i]) for i, row in enumerate(PAPER_TABLE4.values())]
-    ax.scatter(*zip(*paper, strict=True), marker="x", color="red", zorder=3,
-               label="paper (ImageNet)")
-    ax.axvline(result.paper_rmsd, ls="--", color="red", lw=1)
-    ax.axvline(result.contrast_rmsd, ls=":", color="gray", lw=1)
-    ax.set_xlabel("RMSD (0-255 pixel values)")
-    ax.set_ylabel("held-out " + ("target match rate %" if result.targeted else "accuracy %"))
-    ax.set_ylim(-2, 102)
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    return fig
 
 
 def transfer_figure(result: Result) -> matplotlib.figure.Figure:

@@ -69,6 +69,17 @@ def image_row(out_dir: Path, images: Sequence[tuple[str, str]], suptitle: str) -
     return fig
 
 
+def resolution_row(out_dir: Path, snapshots: dict[str, str], images_seen: dict[str, int]) -> Any:
+    """`image_row` of progressive-growing snapshots ({resolution: PNG path}), smallest
+    resolution first, each titled with its resolution and the real images seen by then."""
+    panels = []
+    for res in sorted(snapshots, key=int):
+        seen = images_seen.get(res)
+        title = f"{res}x{res}" + (f"\nafter {seen:,} images" if seen else "")
+        panels.append((snapshots[res], title))
+    return image_row(out_dir, panels, "G and D grow: 4x4 -> ... -> final resolution (same latents)")
+
+
 Series = dict[str, tuple[Sequence[float], Sequence[float]]]
 """line label -> (x values, y values)."""
 

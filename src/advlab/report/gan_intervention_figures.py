@@ -25,11 +25,35 @@ EXAMPLE_CONTEXTS = ("building", "window", "tree", "sky")  # Fig. 4c, in this ord
 @dataclass
 class ConceptChange:
     """One concept's share of the pixels of generated scenes: unedited, with the removed
-    concept's top units removed, and with as many random units removed (mean over draws)."""
+    concept's top units removed, and with as many random units removed (mean, least and
+    most over the random draws)."""
 
     before: float
     after: float
     after_random: float
+    random_min: float = 0.0
+    random_max: float = 0.0
+
+
+@dataclass
+class LayerSpecificity:
+    """Removing the `count` top units of the removed concept from `layer` (of `units`) on
+    the selection scenes: every concept's share before and after, the fraction of the
+    concept's pixels removed, the spill (largest |change| in share of another concept / the
+    concept's change in share) and the other concept that changed most."""
+
+    layer: str
+    units: int
+    count: int
+    before: dict[str, float]
+    after: dict[str, float]
+    removed_fraction: float
+    spill: float
+    most_changed: str
+
+
+SPILL_LIMIT = 1.5  # the rule: other concepts change by at most 1.5x the tree share removed
+VISIBLE_DOOR = 0.01  # the rule: a shown door insertion adds >= 1% of the image's pixels
 
 
 @dataclass
@@ -105,6 +129,7 @@ class GanInterventions(Protocol):
 
     layer: str
     units: int
+    layers: list[LayerSpecificity]
     removal: RemovalCurve | None
     claim: RemovalClaim | None
     insertion: Insertion | None
@@ -137,8 +162,8 @@ def render_interventions(result: GanInterventions, out_dir: Path) -> Rendered:
             figures.append(_door_figure(result.layer, insertion, arrays, out_dir))
         arrays.close()
     figures.append(_context_figure(result.layer, insertion, out_dir))
-    tables = [_removal_table(result, removal, claim), _others_table(removal, claim),
-              _context_table(result.layer, insertion)]
+    tables = [_layers_table(result), _removal_table(result, removal, claim),
+              _others_table(removal, claim), _context_table(result.layer, insertion)]
     return Rendered(tables, figures)
 
 
@@ -183,11 +208,17 @@ def _door_figure(layer: str, insertion: Insertion, arrays: np.lib.npyio.NpzFile,
     figs.images_with_masks(flat, seg, titles, out_dir / "door_insertion_examples.png",
                            f"{len(insertion.units)} door units set to their "
                            f"99.5th percentile at one position of {layer}", ncols=cols)
+    plausible = [e.added for e in insertion.examples
+                 if e.context in (concept_index("building"), concept_index("window"))]
+    visible = sum(a >= VISIBLE_DOOR for a in plausible)
     return Figure("door_insertion_examples.png",
                   "Doors inserted by activating the door units at one position (Fig. 4c): the "
                   "same scene, with the units switched on at a position on a building, a window, "
                   "a tree and the sky (the position of each context where the most door pixels "
-                  "appeared); the share of door pixels added is in each title")
+                  "appeared); the share of door pixels added is in each title. "
+                  f"{visible} of the {len(plausible)} insertions on a building or a window add "
+                  f"at least {100 * VISIBLE_DOOR:g}% of the image as door pixels (a visible "
+                  f"door at {images.shape[-1]}x{images.shape[-2]} pixels)")
 
 
 def _context_figure(layer: str, insertion: Insertion, out_dir: Path) -> Figure:
@@ -228,17 +259,51 @@ def _removal_table(result: GanInterventions, r: RemovalCurve, claim: RemovalClai
                  f"more than half: the claim {verdict} here.")
 
 
+def removal_spill(r: RemovalCurve) -> tuple[float, str]:
+    """(largest |change in share| of another concept / the removed concept's change in
+    share, that concept) on the evaluation scenes, with `claim.units` units removed."""
+    removed = r.others[r.concept].before - r.others[r.concept].after
+    changes = {c: abs(v.after - v.before) for c, v in r.others.items() if c != r.concept}
+    other = max(changes, key=lambda c: changes[c])
+    return (changes[other] / removed if removed > 0 else float("inf")), other
+
+
 def _others_table(r: RemovalCurve, claim: RemovalClaim) -> Table:
-    rows = [[c, round(100 * v.before, 3), round(100 * v.after, 3), round(100 * v.after_random, 3)]
+    rows = [[c, round(100 * v.before, 3), round(100 * v.after, 3),
+             round(100 * (v.after - v.before), 3), round(100 * v.after_random, 3),
+             f"{100 * v.random_min:.2f}-{100 * v.random_max:.2f}"]
             for c, v in r.others.items()]
+    spill, other = removal_spill(r)
+    verdict = "holds" if spill <= SPILL_LIMIT else "does not hold"
     return Table(f"Every concept before and after removing {claim.units} {r.concept} units "
                  "(Fig. 4b)",
                  ["concept", "% of pixels, unedited",
-                  f"% with {claim.units} {r.concept} units removed",
-                  f"% with {claim.units} random units removed"], rows,
+                  f"% with {claim.units} {r.concept} units removed", "change (points)",
+                  f"% with {claim.units} random units removed (mean)",
+                  "random units: range over draws"], rows,
                  caption=f"What replaces the removed {r.concept} pixels, as the segmenter sees "
-                 "the same generated scenes. Paper (Fig. 4b): removing tree units affects trees "
-                 "while leaving other objects intact, revealing what was behind them.")
+                 "the same generated scenes, beside removing as many random units. Spill: the "
+                 f"largest change of another concept ({other}) is {spill:.2f}x the {r.concept} "
+                 f"share removed. Paper (Fig. 4b): removing tree units affects trees while "
+                 "leaving other objects intact, revealing what was behind them; rule: spill <= "
+                 f"{SPILL_LIMIT:g} (what fills the removed trees may all be one concept): "
+                 f"{verdict}.")
+
+
+def _layers_table(result: GanInterventions) -> Table:
+    rows = [[s.layer + (" (chosen)" if s.layer == result.layer else ""), s.units, s.count,
+             round(100 * s.removed_fraction, 1), round(s.spill, 2),
+             f"{s.most_changed} {100 * s.before[s.most_changed]:.1f}% -> "
+             f"{100 * s.after[s.most_changed]:.1f}%"] for s in result.layers]
+    return Table("Choosing the layer: removing its top tree units, every layer",
+                 ["layer", "units", "units removed", "tree pixels removed %", "spill",
+                  "other concept changed most"], rows,
+                 caption="Units ranked by IoU with tree, thresholds at the top 1% of each "
+                 "unit's raw feature map values (the authors' dissect_experiment.py), on the "
+                 "dissection scenes. Spill: the largest change in share of another concept "
+                 "divided by the tree share removed. Rule, fixed before measuring: the layer of "
+                 "least spill among those where removing the units takes away more than half "
+                 "the tree pixels (of least spill overall if none does).")
 
 
 def _context_table(layer: str, insertion: Insertion) -> Table:

@@ -28,10 +28,11 @@ from advlab.report.tables import Table, fit_to_width, format_cell
 
 log = logging.getLogger(__name__)
 
-PAGE_CHARS = 118
-"""The widest table (in characters, `tables.table_width`) shown as it is: the page's 1,100 px
-content column at the report's 0.85rem table font holds about 130 characters of cells, less
-the browser's extra padding when header words do not break as tightly as the estimate."""
+PAGE_CHARS = 130
+"""The widest table (in characters, `tables.table_width`) shown as it is. Measured in headless
+Chromium at 1280 px on the demo's tables: up to 134 characters fit the 1,100 px content column
+(header words wrap), 141 and more overflowed it; wider tables are transposed or split, and a
+table that still does not fit scrolls inside its section."""
 
 DATA_FIELDS = ("data", "dataset")
 MODEL_FIELDS = ("model", "models", "arch", "classifier")
@@ -71,6 +72,11 @@ def drop_empty_paper_columns(table: Table) -> tuple[Table, list[str]]:
     return trimmed, [table.columns[i] for i in empty]
 
 
+def is_empty(table: Table) -> bool:
+    """Whether a table has rows but no value in any of them past the first (key) column."""
+    return bool(table.rows) and all(v is None for row in table.rows for v in row[1:])
+
+
 def empty_paper_note(dropped: list[str]) -> str:
     """The one note a section shows for the paper columns it leaves out."""
     names = ", ".join(f"'{name}'" for name in dict.fromkeys(dropped))
@@ -88,6 +94,20 @@ def _pairs(value: Any) -> list[tuple[str, str]]:
         if sep and model and data and not data.replace(".", "", 1).isdigit():
             pairs.append((model, data))
     return pairs
+
+
+def describe_data(name: str) -> str:
+    """`name` with what the data registry says of it ("digits (scikit-learn 8x8 handwritten
+    digits; 1,437 train / 360 test images)"); the bare name for a dataset it does not know."""
+    from advlab import data
+
+    try:
+        spec = data.info(name)
+    except Exception:  # an unknown or unparsable name: the report still renders
+        return name
+    what = spec.description.replace(" (offline)", "")
+    sizes = " / ".join(f"{n:,} {split}" for split, n in spec.sizes.items() if n > 0)
+    return f"{name} ({what}; {sizes} images)" if sizes else f"{name} ({what})"
 
 
 def describe_setup(config: dict[str, Any]) -> str:
@@ -109,7 +129,7 @@ def describe_setup(config: dict[str, Any]) -> str:
                 models.append(item)
     parts = []
     if data:
-        parts.append("data: " + ", ".join(dict.fromkeys(data)))
+        parts.append("data: " + ", ".join(describe_data(d) for d in dict.fromkeys(data)))
     if models:
         parts.append("models: " + ", ".join(dict.fromkeys(models)))
     return "; ".join(parts)
@@ -132,7 +152,12 @@ def _section(path: Path, info: dict[str, Any]) -> Section:
     )
     dropped: list[str] = []
     for raw in info.get("tables", []):
-        table, empty = drop_empty_paper_columns(Table.from_dict(raw))
+        original = Table.from_dict(raw)
+        if is_empty(original):
+            section.notes.append(f"Not shown: the table '{original.title}', which has no value "
+                                 f"for any row of this run. {original.caption}".strip())
+            continue
+        table, empty = drop_empty_paper_columns(original)
         dropped += empty
         section.tables += fit_to_width(table, PAGE_CHARS)
     if dropped:
