@@ -9,7 +9,7 @@ from typing import Any
 
 from advlab.data import embedded as _embedded  # noqa: F401  (registers the embedded sets)
 from advlab.data import idx_sets as _idx_sets  # noqa: F401  (fashion-mnist, read from IDX files)
-from advlab.data import scene_catalogue as _scene_catalogue  # noqa: F401  (registers the scenes)
+from advlab.data import scene_sets as _scene_sets  # noqa: F401  (registers the scenes)
 from advlab.data import torchvision_sets as _torchvision_sets  # noqa: F401
 from advlab.data.registry import DATASETS, DatasetMissingError, DatasetSpec, info, load
 

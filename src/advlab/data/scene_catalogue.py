@@ -1,18 +1,7 @@
 """What the procedural `scenes` datasets hold, without numpy or torch: the concepts, their
-categories, the scene classes, and the registration of `scenes` (64x64) and `scenes-32`
-(32x32), whose loaders import the generator (`advlab.data.scenes`) only when a split is loaded,
-so that ``advlab data list`` answers at once."""
+categories and the scene classes (registered as datasets by `advlab.data.scene_sets`)."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from advlab.data.registry import DATASETS, DatasetSpec
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from advlab.data.base import ImageDataset
 
 CONCEPTS: tuple[str, ...] = ("sky", "cloud", "mountain", "water", "grass", "ground", "road",
                              "building", "roof", "window", "door", "tree")
@@ -23,32 +12,3 @@ CONCEPT_CATEGORY: dict[str, str] = {
 }  # fmt: skip
 SCENE_CLASSES: tuple[str, ...] = ("house", "church", "street", "forest", "field", "lake")
 SIZES = {"train": 5000, "test": 1000}
-
-
-def _spec(name: str, size: int) -> DatasetSpec:
-    def loader(split: str, root: Path, download: bool) -> ImageDataset:
-        from advlab.data.scenes import load_scenes
-
-        return load_scenes(size, split)
-
-    return DatasetSpec(
-        name=name,
-        description=f"procedural outdoor scenes {size}x{size} with exact masks of "
-                    f"{len(CONCEPTS)} concepts, {len(SCENE_CLASSES)} categories (offline)",
-        num_classes=len(SCENE_CLASSES),
-        shape=(3, size, size),
-        sizes=dict(SIZES),
-        embedded=True,
-        loader=loader,
-        available=lambda root: True,
-    )  # fmt: skip
-
-
-@DATASETS.register("scenes")
-def scenes(name: str) -> DatasetSpec:
-    return _spec(name, 64)
-
-
-@DATASETS.register("scenes-32")
-def scenes_32(name: str) -> DatasetSpec:
-    return _spec(name, 32)
