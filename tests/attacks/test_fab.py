@@ -93,3 +93,30 @@ def test_fab_breaks_the_trained_mlp(trained_mlp: nn.Module, digits) -> None:
     assert int((clean & result.success).sum()) >= 0.4 * int(clean.sum())
     untouched = ~result.success
     assert torch.equal(result.x_adv[untouched], x[untouched])  # unbroken points are returned as x
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_stop_at_eps_breaks_the_same_points_with_fewer_steps(norm: str) -> None:
+    """The suite's setting: a point stops at its first adversarial example within eps. On an
+    affine classifier every point with minimal distance below eps is still broken, the
+    examples stay inside the ball, and broken points use fewer iterations."""
+    g = torch.Generator().manual_seed(1)
+    dim = 16
+    model = nn.Linear(dim, 4).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(4, dim, generator=g, dtype=torch.float64))
+        model.bias.copy_(torch.tensor([0.0, 0.0, -50.0, -50.0], dtype=torch.float64))
+    x = 0.4 + 0.2 * torch.rand(40, dim, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x)[:, :2].argmax(1)
+    v = (model.weight[y] - model.weight[1 - y]).detach()  # (N, dim)
+    dual = v.abs().sum(1) if norm == "linf" else v.norm(dim=1)
+    eps = float(((v * x).sum(1) / dual).median())  # about half the points are breakable
+    full = FAB(eps=eps, norm=norm, steps=30, n_target_classes=1)(model, x, y)  # type: ignore[arg-type]
+    early = FAB(eps=eps, norm=norm, steps=30, n_target_classes=1, stop_at_eps=True)(model, x, y)  # type: ignore[arg-type]
+    assert 5 <= int(full.success.sum()) < 40
+    assert torch.equal(early.success, full.success)
+    assert bool((early.norm[early.success] <= eps + 1e-9).all())
+    assert bool((early.norm[early.success] >= full.norm[early.success] - 1e-9).all())  # not minimal
+    assert bool((early.steps[early.success] < full.steps[early.success]).all())
+    assert torch.equal(early.steps[~early.success], full.steps[~early.success])

@@ -83,6 +83,7 @@ def test_standard_sequence_is_autoattacks() -> None:
     assert attacks["apgd-t"].n_target_classes == 9 and attacks["fab-t"].n_target_classes == 9  # type: ignore[attr-defined]
     assert attacks["square"].queries == 5000 and attacks["apgd-ce"].steps == 100  # type: ignore[attr-defined]
     assert all(a.norm == "l2" and a.radius == 0.5 for a in attacks.values())
+    assert attacks["fab-t"].stop_at_eps  # type: ignore[attr-defined]  # the suite needs one example within eps
 
 
 def test_randomised_model_is_flagged(trained_mlp: nn.Module, digits) -> None:

@@ -103,16 +103,19 @@ def folder_standin(text: str, root: Path, size: int) -> str:
     return _FOLDER.sub(lambda m: f"folder:{root / m.group(1)}@{size}", text)
 
 
-STANDIN_CLASS_BIAS = 50.0
-"""Added to the class-0 logit of a stand-in ImageNet classifier: every stand-in network then
-classifies the first folder class (n01440764, ImageNet class 0) correctly, as pretrained
-networks agree on easy images, so that filters such as "correct by every model" keep images."""
+STANDIN_CLASS_BIAS = 10.0
+STANDIN_HEAD_SCALE = 1e-6
+"""A stand-in ImageNet classifier's last linear layer: weights scaled by STANDIN_HEAD_SCALE
+(random deep networks have logits of any size) and STANDIN_CLASS_BIAS on class 0, so that
+every stand-in network classifies the first folder class (n01440764, ImageNet class 0)
+correctly, as pretrained networks agree on easy images, and filters such as "correct by
+every model" keep images; the logits still depend on the input (attacks have gradients)."""
 
 
 def patch_pretrained_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     """torchvision.models.get_model builds the architecture a weights enum names with random
     weights instead of loading the checkpoint: same classes (`num_classes` from the weights'
-    categories), no pretrained backbone; classifiers get STANDIN_CLASS_BIAS on class 0."""
+    categories), no pretrained backbone; classifiers get the stand-in head (class 0 wins)."""
     import torchvision.models as tvm
 
     original = tvm.get_model
@@ -131,6 +134,7 @@ def patch_pretrained_weights(monkeypatch: pytest.MonkeyPatch) -> None:
         if weights is not None and name not in segmentation:
             last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
             with torch.no_grad():
+                last.weight.mul_(STANDIN_HEAD_SCALE)  # (1000, features)
                 last.bias[0] += STANDIN_CLASS_BIAS  # (1000,) logits' offsets
         return model
 

@@ -29,7 +29,7 @@ def test_deepfool_table_tiny(tmp_path, ctx) -> None:
     config = dataclasses.replace(
         deepfool_table.Config.quick(), rows=("fc500-150-10@digits",), n_attack=60, n_lbfgs=8,
         lbfgs=LBFGS(search_steps=2, max_iter=4), attack_batch=30,
-        training=dataclasses.replace(CLASSIFIER_TRAINING, epochs=2),
+        training=dataclasses.replace(CLASSIFIER_TRAINING, epochs=2), suite_samples=8,
     )
     result = deepfool_table.run(config, ctx)
     json.dumps(dataclasses.asdict(result))  # JSON-serialisable
@@ -40,8 +40,15 @@ def test_deepfool_table_tiny(tmp_path, ctx) -> None:
     assert row.deepfool_linf.rho is not None and 0 < row.deepfool_linf.rho
     assert row.lbfgs is not None and row.lbfgs.n == 8 and row.weights is None
     assert row.paper_table1 is None and row.paper_table2 is None  # no paper row on digits
+    # the suite on the first 8 attacked digits at the lecture's MNIST radius (Wong & Kolter)
+    assert row.suite is not None and row.suite.n == 8 and row.suite.eps == 0.1
+    assert 0 <= row.suite.robust_accuracy <= 100
     rendered = deepfool_table.render(result, tmp_path)
     assert [len(t.rows) for t in rendered.tables] == [1, 1]
+    table2 = rendered.tables[1]
+    assert table2.columns[-2:] == ["suite eps", "robust accuracy % (suite)"]
+    assert table2.rows[0][-2:] == [0.1, round(row.suite.robust_accuracy, 1)]
+    assert "worst-case suite" in table2.caption
     assert [f.path for f in rendered.figures] == ["rho_adv.png"]
     assert (tmp_path / "rho_adv.png").is_file()
     fig = rho_figure(result)
@@ -148,6 +155,7 @@ def test_imagenet_row_runs_offline_with_random_weights(tmp_path, ctx) -> None:
     assert entry.test_error is None
     assert entry.deepfool_l2.success == 1.0 and (entry.deepfool_l2.rho or 0) > 0
     assert (entry.deepfool_linf.rho or 0) > 0 and entry.lbfgs is None
+    assert entry.suite is None  # folder labels are not the model's classes: no robust accuracy
     rendered = deepfool_table.render(result, tmp_path)
     assert rendered.tables[0].rows[0][0].endswith("[random weights]")
     assert rendered.tables[0].rows[0][2] is None  # no paper row for resnet18

@@ -89,7 +89,7 @@ def test_seed_sets_every_seed_field_before_the_overrides() -> None:
 
 def test_classifier_baselines_runs_caches_and_renders(tmp_path: Path) -> None:
     overrides = {"rows": "fc500-150-10@digits,wong-small@digits", "epochs": "3", "lr": "0.05",
-                 "schedule": "constant", "warmup_steps": "0"}
+                 "schedule": "constant", "warmup_steps": "0", "suite_samples": "10"}
     settings = RunSettings(cache_dir=tmp_path / "cache")
     config = build_config(classifier_baselines, "quick", overrides)
     first = run_experiment("classifier-baselines", config, "quick", tmp_path / "out", settings)
@@ -97,18 +97,25 @@ def test_classifier_baselines_runs_caches_and_renders(tmp_path: Path) -> None:
     rows = result["result"]["rows"]
     assert [r["model"] for r in rows] == ["fc500-150-10", "wong-small"]
     assert all(0 <= r["test_error"] < 30 for r in rows)
+    # the suite on the first 10 test digits at the lecture's MNIST radius (Wong & Kolter, 0.1)
+    assert all(r["suite"]["n"] == 10 and r["suite"]["eps"] == 0.1 for r in rows)
+    assert all(0 <= r["suite"]["robust_accuracy"] <= 100 for r in rows)
     assert (first.out_dir / "test_error.png").is_file()
     typed = classifier_baselines.Result(rows=[classifier_baselines.Row(**r) for r in rows])
     (ax,) = classifier_baselines.test_error_figure(typed).axes
     assert ax.get_ylabel() == "test error (%)"
     assert [bar.get_height() for bar in ax.patches[:2]] == [r["test_error"] for r in rows]
     assert first.rendered is not None and first.rendered.tables[0].rows[0][0] == "fc500-150-10"
+    table = first.rendered.tables[0]
+    assert table.columns[-2:] == ["suite eps", "robust accuracy % (suite)"]
+    assert table.rows[0][-2:] == [0.1, round(rows[0]["suite"]["robust_accuracy"], 1)]
     cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(cached) == 2
     # a second run reuses the cached models: same errors, no new cache entries
     second = run_experiment("classifier-baselines", config, "quick", tmp_path / "again", settings)
     again = json.loads((second.out_dir / "result.json").read_text())["result"]["rows"]
     assert [r["test_error"] for r in again] == [r["test_error"] for r in rows]
+    assert [r["suite"] for r in again] == [r["suite"] for r in rows]  # seeded: the same
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == cached
 
 

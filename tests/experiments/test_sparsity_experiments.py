@@ -23,16 +23,26 @@ def _ctx(tmp_path: Path) -> RunContext:
 
 def test_curves_tiny_config_runs_and_renders(tmp_path: Path) -> None:
     config = replace(sparsity_curves.Config.quick(), data="digits", basis="haar", rhos=(0.25,),
-                     budgets=("2,2",), eps=(0.1, 0.3), pgd_steps=2, training=TINY_TRAINING)
+                     budgets=("2,2",), eps=(0.1, 0.3), pgd_steps=2, training=TINY_TRAINING,
+                     suite_samples=8)
     ctx = _ctx(tmp_path)
     result = sparsity_curves.run(config, ctx)
     saved = json.loads(json.dumps(asdict(result)))
-    assert set(saved["curves"][0]) == {"defence", "setting", "attack", "gradient", "accuracy"}
+    assert set(saved["curves"][0]) == {"defence", "setting", "attack", "gradient", "accuracy",
+                                       "n", "warnings"}
     assert result.eps == [0.0, 0.1, 0.3] and result.n_test > 20
     kinds = {(c.defence, c.attack, c.gradient) for c in result.curves}
     assert ("front end", "pgd", "worst") in kinds and ("none", "fgsm", "-") in kinds
     assert ("network sparsity", "pgd", "-") in kinds
-    for attack in sparsity_curves.ATTACKS:
+    suite = [c for c in result.curves if c.attack == sparsity_curves.SUITE]
+    # the suite through the front end with both gradients and the worse of the two; one
+    # curve for each model without a front end; each on the first 8 images, warnings kept
+    assert sorted((c.defence, c.gradient) for c in suite) == [
+        ("front end", "bpda"), ("front end", "exact"), ("front end", "worst"),
+        ("network sparsity", "-"), ("none", "-")]
+    assert all(c.n == 8 and isinstance(c.warnings, list) for c in suite)
+    assert all(c.warnings is None and c.n is None for c in result.curves if c not in suite)
+    for attack in (*sparsity_curves.ATTACKS, sparsity_curves.SUITE):
         by_mode = {c.gradient: c.accuracy for c in result.curves
                    if c.defence == "front end" and c.attack == attack}
         for i in range(len(result.eps)):  # the worse of both gradients is below each of them
@@ -44,6 +54,11 @@ def test_curves_tiny_config_runs_and_renders(tmp_path: Path) -> None:
     assert front.gammas is None and front.bound_per_eps is None  # no Theorem 2 bound
     rendered = sparsity_curves.render(result, ctx.out_dir)
     assert (ctx.out_dir / "sparsity_curves.png").exists() and len(rendered.tables) == 2
+    values = rendered.tables[0]
+    assert values.columns[:5] == ["defence", "setting", "attack", "gradient", "n"]
+    assert {row[4] for row in values.rows if row[2] == "suite"} == {8}
+    assert "worst-case suite" in values.caption and "checks" in values.caption
+    assert len(sparsity_curves.curves_figure(result).axes) == 3 * len(sparsity_curves.PANELS)
     assert rendered.tables[1].rows[1][3:] == ["-", "-"]  # the front-end model's bound
     assert sparsity_curves.run(config, ctx).curves == result.curves  # cached models, same numbers
 
@@ -76,12 +91,12 @@ def test_curves_figure_has_a_panel_per_attack_and_defence() -> None:
 def test_table_tiny_config_runs_and_renders(tmp_path: Path) -> None:
     config = replace(sparsity_table.Config.quick(), data="digits", basis="haar", svm_rho=0.25,
                      cnn_rho=0.25, cnn_model="sparsity-mlp", cnn_training=TINY_TRAINING,
-                     pgd_steps=2, n_test=40, distortion_rhos=(0.25, 1.0))
+                     pgd_steps=2, n_test=40, distortion_rhos=(0.25, 1.0), suite_samples=6)
     ctx = _ctx(tmp_path)
     result = sparsity_table.run(config, ctx)
     saved = json.loads(json.dumps(asdict(result)))
     assert set(saved["rows"][0]) == {"problem", "defence", "attack", "gradient", "accuracy",
-                                     "paper_accuracy", "n"}
+                                     "paper_accuracy", "n", "warnings"}
     problems = {r.problem for r in result.rows}
     assert any(p.startswith("SVM 3 vs 7") for p in problems)
     assert any(p.startswith("CNN digits") for p in problems)
@@ -90,6 +105,17 @@ def test_table_tiny_config_runs_and_renders(tmp_path: Path) -> None:
                  if r.problem.startswith("SVM") and r.attack == "clean"]
     assert len(svm_clean) == 2 and min(svm_clean) > 80  # 3 vs 7 is easy for a linear SVM
     assert {r.gradient for r in result.rows} == {"-", "bpda", "exact", "worst"}
+    suite = [r for r in result.rows if r.attack == sparsity_table.SUITE]
+    # per problem: the undefended model once, the front end with bpda, exact and worst
+    assert sorted((r.problem.split()[0], r.defence, r.gradient) for r in suite) == sorted(
+        (p, d, g) for p in ("CNN", "SVM")
+        for d, g in (("none", "-"), ("haar:0.25", "bpda"), ("haar:0.25", "exact"),
+                     ("haar:0.25", "worst")))
+    assert all(r.n == 6 and isinstance(r.warnings, list) for r in suite)
+    for problem in {r.problem for r in suite}:
+        by_mode = {r.gradient: r.accuracy for r in suite
+                   if r.problem == problem and r.defence != "none"}
+        assert by_mode["worst"] <= min(by_mode["bpda"], by_mode["exact"]) + 1e-9
     keep_all = result.distortion[-1]  # rho = 1 keeps every coefficient: no attenuation
     assert keep_all.k_over_n == 1.0 and keep_all.semi_white_ratio == pytest.approx(1.0, abs=1e-4)
     images = result.figure_images
@@ -99,6 +125,7 @@ def test_table_tiny_config_runs_and_renders(tmp_path: Path) -> None:
     for figure in rendered.figures:
         assert (ctx.out_dir / figure.path).exists()
     assert "accuracy % (paper)" in rendered.tables[0].columns
+    assert "worst-case suite" in rendered.tables[0].caption
 
     distortion = sparsity_table.distortion_figure(result.distortion)
     (ax,) = distortion.axes

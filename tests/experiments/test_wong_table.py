@@ -15,7 +15,8 @@ from advlab.zoo.context import RunContext
 def test_tiny_config_runs_and_renders(tmp_path: Path) -> None:
     quick = wong_table.Config.quick()
     config = replace(quick, training=replace(quick.training, epochs=1, batch_size=50),
-                     robust_epochs=1, train_limit=100, n_test=20, pgd_steps=5, projections=10)
+                     robust_epochs=1, train_limit=100, n_test=20, pgd_steps=5, projections=10,
+                     suite_samples=12)
     ctx = RunContext(out_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
     ctx.out_dir.mkdir()
     result = wong_table.run(config, ctx)
@@ -24,24 +25,41 @@ def test_tiny_config_runs_and_renders(tmp_path: Path) -> None:
         # Attacks cannot beat the certificate: test <= FGSM-or-PGD error <= robust bound.
         assert 0 <= r.test_error <= r.pgd_error <= r.robust_error_bound <= 100
         assert r.test_error <= r.fgsm_error <= r.robust_error_bound
+        # The suite, compared point by point with the certificates and PGD on its 12 samples.
+        # A certified point has no misclassified point in its ball, and every suite output is
+        # in the ball: the suite breaks no certified point, so its error <= the bound (sound
+        # bounds make this a theorem). Against PGD only a set identity is guaranteed (suite
+        # error >= PGD error - the PGD points the suite missed); that the suite misses at most
+        # one of them is an expectation (100-step APGD-CE alone dominates 5-step PGD), not a
+        # theorem: PGD's random start can land on a point the suite's runs do not reach.
+        suite = r.suite
+        assert suite is not None and suite.n == 12
+        assert suite.certified_broken == 0
+        assert suite.error <= suite.bound
+        assert suite.error >= suite.pgd_error - 100 * suite.pgd_missed / suite.n - 1e-9
+        assert suite.pgd_missed <= 1
+        assert isinstance(suite.warnings, list)
     # the paper's MNIST values beside ours, normal then robust training
     assert [r.paper() for r in result.rows] == [[1.07, 50.01, 81.68, 100.0],
                                                 [1.80, 3.93, 4.11, 5.82]]
     saved = json.loads(json.dumps(asdict(result)))  # JSON-serialisable, the same keys as before
     assert set(saved["rows"][0]) == {"data", "robust", "eps", "n_test", *wong_table.METRICS,
-                                     *[f"paper_{m}" for m in wong_table.METRICS]}
+                                     *[f"paper_{m}" for m in wong_table.METRICS], "suite"}
     assert saved["settings"]["train_samples"] == {"mnist-5k": 100}
     assert saved["settings"]["epochs"] == saved["settings"]["robust_epochs"] == 1
     rendered = wong_table.render(result, ctx.out_dir)
     assert (ctx.out_dir / "wong_table.png").exists()
     (table,) = rendered.tables
-    assert table.columns == ["data", "training", "eps", "source", "test", "FGSM", "PGD", "bound"]
+    assert table.columns == ["data", "training", "eps", "source", "test", "FGSM", "PGD", "suite",
+                             "bound"]
     # Ours and the paper's rows alternate: mnist-5k normal, MNIST normal, mnist-5k robust, ...
     assert [row[:2] + row[3:4] for row in table.rows] == [
-        ["mnist-5k", "normal", "ours, n=20"], ["mnist", "normal", "paper, n=10000"],
-        ["mnist-5k", "robust", "ours, n=20"], ["mnist", "robust", "paper, n=10000"],
+        ["mnist-5k", "normal", "ours, n=20; suite n=12"], ["mnist", "normal", "paper, n=10000"],
+        ["mnist-5k", "robust", "ours, n=20; suite n=12"], ["mnist", "robust", "paper, n=10000"],
     ]
-    assert table.rows[3][4:] == [1.80, 3.93, 4.11, 5.82]  # Table 1, MNIST, robust
+    assert table.rows[3][4:] == [1.80, 3.93, 4.11, None, 5.82]  # Table 1, MNIST, robust
+    assert table.rows[2][7] == round(result.rows[1].suite.error, 1)
+    assert "standard suite" in table.caption and "0 certified points broken" in table.caption
     assert "100 mnist-5k samples" in table.caption and "robust 1 epoch with" in table.caption
     # A second run reuses the cached models (no retraining, same numbers).
     again = wong_table.run(config, ctx)

@@ -45,8 +45,7 @@ def project_onto_hyperplane_in_box(points: torch.Tensor, w: torch.Tensor, b: tor
     room = torch.where(w_signed > 0, high - points, points - low).clamp_min(0)  # (m, D)
     rate = torch.ones_like(weight) if norm == "linf" else weight  # (m, D) m_i
     breakpoint = torch.where(rate > 0, room / rate.clamp_min(1e-30), torch.full_like(room, float("inf")))
-    order = breakpoint.argsort(dim=1)  # (m, D)
-    bp = breakpoint.gather(1, order)
+    bp, order = breakpoint.sort(dim=1)  # (m, D) breakpoints in increasing order
     saturated = (weight * room).gather(1, order).cumsum(1)  # (m, D) sum_{j <= k} |w_j| room_j
     slope = (weight * rate).gather(1, order)
     slope_after = slope.sum(1, keepdim=True) - slope.cumsum(1)  # (m, D) sum_{j > k}
@@ -81,7 +80,8 @@ def _difference(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tenso
 
 # A backward pass costs about one forward (CPU and GPU, small convolutional nets), so the
 # gradient at an iterate is taken from the forward that judged it unless more than this
-# fraction of the working points must move back (each needs a forward+backward of its own).
+# fraction of the working points must move back (each needs a forward+backward of its own);
+# the previous step's fraction decides whether the judging forward keeps its graph.
 REUSE_FRACTION = 0.5
 
 
@@ -174,6 +174,7 @@ class FAB(Attack):
         used = torch.zeros(m, dtype=torch.long, device=x0.device)
         work = torch.arange(m, device=x0.device)  # (a,) the points still iterating
         diff, grad = _difference_and_gradient(model, x_cur.view(-1, *shape), labels, targets)
+        reuse = True  # whether this step's judging forward keeps its graph for the next gradient
         for i in range(self.steps):
             o, lab, tgt = origin[work], labels[work], targets[work]  # (a, D), (a,), (a,)
             offset = (grad * x_cur).sum(1) - diff  # (a,) the hyperplane grad . z = offset
@@ -187,8 +188,8 @@ class FAB(Attack):
             size2 = flat_norm(d2, self.norm).clamp_min(1e-8)[:, None]
             alpha = (size1 / (size1 + size2)).clamp(0.0, self.alpha_max)  # (a, 1) eq. 9
             x_new = ((x_cur + self.eta * d1) * (1 - alpha) + (o + self.eta * d2) * alpha).clamp(*self.bounds)
-            with torch.enable_grad():  # judge x_new; its graph gives the next gradient
-                x_req = x_new.view(-1, *shape).requires_grad_(True)
+            x_req = x_new.view(-1, *shape).requires_grad_(reuse)
+            with torch.set_grad_enabled(reuse):  # judge x_new; its graph may give the next gradient
                 logits = model(x_req)  # (a, K)
                 diff_new = _difference(logits, lab, tgt)
             adversarial = logits.detach().argmax(1) != lab  # (a,)
@@ -203,7 +204,8 @@ class FAB(Attack):
                 break
             x_cur = torch.where(back[:, None], o + self.beta * (x_new - o), x_new)  # (k, D)
             n_back = int(back.sum())
-            if n_back > REUSE_FRACTION * work.numel():  # cheaper: one pass at the new iterates
+            was_reused, reuse = reuse, n_back <= REUSE_FRACTION * work.numel()  # next step's guess
+            if not (was_reused and reuse):  # no graph, or cheaper: one pass at the new iterates
                 diff, grad = _difference_and_gradient(model, x_cur.view(-1, *shape), lab, tgt)
                 continue
             (grad_new,) = torch.autograd.grad(diff_new[keep].sum(), x_req)  # (a, *S)

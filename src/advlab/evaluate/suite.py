@@ -57,7 +57,7 @@ def standard_attacks(threat: ThreatModel) -> tuple[tuple[str, Attack], ...]:
     return (
         ("apgd-ce", APGD(loss="ce", steps=100, **common)),  # type: ignore[arg-type]
         ("apgd-t", APGDT(loss="dlr", n_target_classes=9, steps=100, **common)),  # type: ignore[arg-type]
-        ("fab-t", FAB(n_target_classes=9, steps=100, **common)),  # type: ignore[arg-type]
+        ("fab-t", FAB(n_target_classes=9, steps=100, stop_at_eps=True, **common)),  # type: ignore[arg-type]
         (SQUARE, Square(queries=5000, p_init=0.8, rescale_schedule=False, **common)),  # type: ignore[arg-type]
     )
 

@@ -327,7 +327,8 @@ def run(config: Config, ctx: RunContext) -> Result:
                                                    correct, robust, scores))
     paper = [PaperRow(size, eps, value) for (size, eps), value in PAPER_VERIFIED_ERROR.items()]
     memory = ("torch.cuda.max_memory_allocated" if ctx.device.type == "cuda"
-              else "peak resident set above the start (VmHWM)")
+              else "peak resident set above the start (VmHWM), a lower bound: memory the allocator "
+              "kept from earlier methods is reused uncounted")
     settings = Settings(config.eps, config.training.epochs, config.robust_epochs,
                         config.projections, config.warmup_fraction, config.alpha_steps,
                         config.pgd_steps, config.training.batch_size, str(ctx.device), memory)

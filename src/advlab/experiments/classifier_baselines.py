@@ -3,6 +3,10 @@
 
 Quick scale trains on the embedded mnist-5k (4,000 training digits), so its errors are those
 of a 5k-sample MNIST, not of full MNIST; paper scale trains on the full datasets.
+
+Beside the test error: robust accuracy under the worst-case suite (`advlab.evaluate`, Croce &
+Hein 2020) on the first `suite_samples` test images at the lecture's l_inf radius for the
+dataset (`advlab.zoo.worst_case.LECTURE_EPS`: 0.1 on MNIST-like digits, Wong & Kolter's Table 1).
 """
 
 from __future__ import annotations
@@ -20,6 +24,13 @@ from advlab.report.tables import Table
 from advlab.train import TrainConfig, evaluate
 from advlab.zoo.cache import CLASSIFIER_TRAINING, DEMO_TRAINING, trained_classifier
 from advlab.zoo.context import RunContext
+from advlab.zoo.worst_case import (
+    SUITE_DESCRIPTION,
+    SuiteSummary,
+    checks_sentence,
+    lecture_eps,
+    run_suite,
+)
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -55,15 +66,20 @@ class Config(ExperimentConfig):
     """rows: "model@dataset" pairs; each model is trained on the dataset's train split with
     `training` (shared with every experiment that trains these classifiers, so the cached
     models are shared: SGD with momentum 0.9, 10 epochs at lr 0.05 decayed by a cosine; its
-    fields are overridden as ``--epochs 20``, ``--lr 0.1``, ...)."""
+    fields are overridden as ``--epochs 20``, ``--lr 0.1``, ...). suite_samples: the
+    worst-case suite attacks the first this many test images (0: no suite column); suite_eps:
+    its l_inf radius, 0 for the lecture's radius of each row's dataset (LECTURE_EPS)."""
 
     rows: tuple[str, ...] = ("lenet@mnist-5k", "fc500-150-10@mnist-5k", "wong-small@mnist-5k")
     training: TrainConfig = CLASSIFIER_TRAINING
+    suite_samples: int = 100
+    suite_eps: float = 0.0
 
     @classmethod
     def demo(cls) -> Config:
-        """`make demo`: the same rows, trained for DEMO_TRAINING's 2 epochs."""
-        return cls(training=DEMO_TRAINING)
+        """`make demo`: the same rows, trained for DEMO_TRAINING's 2 epochs; the suite on 50
+        test images."""
+        return cls(training=DEMO_TRAINING, suite_samples=50)
 
     @classmethod
     def paper(cls) -> Config:
@@ -72,13 +88,14 @@ class Config(ExperimentConfig):
                 "lenet@mnist", "fc500-150-10@mnist", "nin@cifar10", "lenet-cifar@cifar10",
                 "wong-small@mnist", "wong-small@fashion-mnist", "wong-small@svhn",
             ),
-            training=replace(CLASSIFIER_TRAINING, epochs=30),
+            training=replace(CLASSIFIER_TRAINING, epochs=30), suite_samples=1000,
         )
 
 
 @dataclass
 class Row:
-    """One classifier: our test error (%) beside the paper's (None where it has none)."""
+    """One classifier: our test error (%) beside the paper's (None where it has none), and
+    the worst-case suite on the first suite.n test images (None: not run)."""
 
     model: str
     data: str
@@ -87,6 +104,7 @@ class Row:
     paper_source: str | None
     n_test: int
     train_seconds: float
+    suite: SuiteSummary | None = None
 
 
 @dataclass
@@ -116,11 +134,18 @@ def run(config: Config, ctx: RunContext) -> Result:
         seconds = time.perf_counter() - start
         scores = evaluate(model, datasets.load(dataset, "test", root=ctx.data_root))
         paper = paper_error(model_name, dataset)
+        suite = None
+        if config.suite_samples > 0:
+            x, y = datasets.as_tensors(datasets.load(dataset, "test", root=ctx.data_root),
+                                       limit=config.suite_samples)
+            eps = config.suite_eps or lecture_eps(dataset)
+            suite = SuiteSummary.of(run_suite(model, x.to(ctx.device), y.to(ctx.device), eps,
+                                              seed=config.training.seed, progress=ctx.reporter))
         result.rows.append(Row(
             model=model_name, data=dataset, test_error=100 * scores.error,
             paper_error=paper.test_error if paper else None,
             paper_source=paper.source if paper else None,
-            n_test=scores.n, train_seconds=round(seconds, 2),
+            n_test=scores.n, train_seconds=round(seconds, 2), suite=suite,
         ))
     return result
 
@@ -141,12 +166,22 @@ def test_error_figure(result: Result) -> matplotlib.figure.Figure:
 
 def render(result: Result, out_dir: Path) -> Rendered:
     """A table (ours beside the paper's) and a bar chart of the test errors."""
+    suite = [r.suite for r in result.rows if r.suite is not None]
     table = Table(
         TITLE,
-        ["model", "data", "test error % (ours)", "test error % (paper)", "source", "test samples"],
-        [[r.model, r.data, round(r.test_error, 1), r.paper_error, r.paper_source, r.n_test]
+        ["model", "data", "test error % (ours)", "test error % (paper)", "source", "test samples",
+         "suite eps", "robust accuracy % (suite)"],
+        [[r.model, r.data, round(r.test_error, 1), r.paper_error, r.paper_source, r.n_test,
+          round(r.suite.eps, 4) if r.suite else None,
+          round(r.suite.robust_accuracy, 1) if r.suite else None]
          for r in result.rows],
         caption="Test error % (one decimal) on every test sample of the row's data. "
+        + (f"Robust accuracy: under the worst-case suite ({SUITE_DESCRIPTION}) in the l_inf "
+           f"ball of radius suite eps, on the first {suite[0].n} test images; suite eps: by default "
+           "the lecture's radius for the dataset (0.1 on MNIST digits: Wong & Kolter's Table 1, "
+           "where such normally trained models are the non-robust rows); no paper value. " if suite else "")
+        + checks_sentence([(f"{r.model}@{r.data}", r.suite.warnings)
+                           for r in result.rows if r.suite is not None])
         + ("mnist-5k has 4,000 training digits, so higher errors than the paper's are "
            "expected on it. " if any(r.data == "mnist-5k" for r in result.rows) else "")
         + "deepfool-table reports the same models' error on its attacked subset of the test "

@@ -15,6 +15,10 @@ are the model's output indices. A tree with another number of classes, or other 
 has labels that index something else: its test error is reported as unavailable (None).
 ``pretrained=False`` builds the torchvision rows with random weights, which exercises the
 whole path offline (the numbers then describe an untrained network, nothing of the paper's).
+
+Beside Table 2 (l_inf): robust accuracy under the worst-case suite (`advlab.evaluate`, Croce &
+Hein 2020) on the first `suite_samples` attacked samples with their true labels, at the
+lecture's l_inf radius for the dataset (`advlab.zoo.worst_case.LECTURE_EPS`: 0.1 on MNIST).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from advlab.train import TrainConfig
 from advlab.types import AttackResult, Norm
 from advlab.zoo.cache import CLASSIFIER_TRAINING, DEMO_TRAINING, trained_classifier
 from advlab.zoo.context import RunContext
+from advlab.zoo.worst_case import SuiteSummary, lecture_eps, run_suite
 
 NAME = "deepfool-table"
 TITLE = "Adversarial robustness rho_adv of classifiers: DeepFool, FGSM and L-BFGS"
@@ -101,7 +106,10 @@ class Config(ExperimentConfig):
     non-torchvision rows, that of classifier-baselines (so both share the cached models and
     report the same test error).
     pretrained: torchvision rows load torchvision's ImageNet weights; False builds them with
-    random weights (offline smoke runs of the ImageNet path, numbers without meaning)."""
+    random weights (offline smoke runs of the ImageNet path, numbers without meaning).
+    suite_samples: the worst-case suite attacks the first this many of the n_attack samples
+    (0: no suite column; rows whose labels are not the model's classes get none); suite_eps:
+    its l_inf radius, 0 for the lecture's radius of each row's dataset (LECTURE_EPS)."""
 
     rows: tuple[str, ...] = ("lenet@mnist-5k", "fc500-150-10@mnist-5k")
     n_attack: int = 1000
@@ -113,11 +121,14 @@ class Config(ExperimentConfig):
     attack_batch: int = 500
     seed: int = 0
     pretrained: bool = True
+    suite_samples: int = 100
+    suite_eps: float = 0.0
 
     @classmethod
     def demo(cls) -> Config:
-        """`make demo`: 200 test digits (L-BFGS on 10), classifiers trained for 2 epochs."""
-        return cls(n_attack=200, n_lbfgs=10, training=DEMO_TRAINING)
+        """`make demo`: 200 test digits (L-BFGS on 10, the suite on 50), classifiers trained
+        for 2 epochs."""
+        return cls(n_attack=200, n_lbfgs=10, training=DEMO_TRAINING, suite_samples=50)
 
     @classmethod
     def paper(cls) -> Config:
@@ -129,7 +140,7 @@ class Config(ExperimentConfig):
             ),
             n_attack=10000, n_lbfgs=1000, lbfgs=LBFGS(search_steps=10, max_iter=50),
             training=replace(CLASSIFIER_TRAINING, epochs=30),
-            attack_batch=100,
+            attack_batch=100, suite_samples=1000,
         )
 
 
@@ -167,7 +178,8 @@ class LBFGSStats(AttackStats):
 class Row:
     """One classifier: test error (None where the labels are not the model's classes), the
     attacks' statistics (lbfgs None where it did not run), the paper's rows (None: none);
-    weights: "imagenet" or "random" for torchvision rows, None otherwise."""
+    weights: "imagenet" or "random" for torchvision rows, None otherwise; suite: the
+    worst-case suite on the first suite.n samples (None: not run)."""
 
     row: str
     n: int
@@ -179,6 +191,7 @@ class Row:
     lbfgs: LBFGSStats | None
     paper_table1: PaperTable1Row | None
     paper_table2: PaperTable2Row | None
+    suite: SuiteSummary | None = None
 
 
 @dataclass
@@ -305,8 +318,15 @@ def run(config: Config, ctx: RunContext) -> Result:
         n_lbfgs = 0 if torchvision else min(config.n_lbfgs, x.shape[0])
         lbfgs = (_lbfgs(model, x, pred, found_by_norm["l2"], n_lbfgs, config, ctx)
                  if n_lbfgs > 0 else None)
+        suite = None
+        if config.suite_samples > 0 and labels_valid:  # run last: the numbers above unchanged
+            m = min(config.suite_samples, x.shape[0])
+            eps = config.suite_eps or lecture_eps(row.partition("@")[2])
+            suite = SuiteSummary.of(run_suite(model, x[:m], y[:m], eps, seed=config.seed,
+                                              batch_size=config.attack_batch,
+                                              progress=ctx.reporter))
         result.rows.append(Row(
-            row=row, n=int(x.shape[0]), test_error=test_error,
+            row=row, n=int(x.shape[0]), test_error=test_error, suite=suite,
             weights=("imagenet" if config.pretrained else "random") if torchvision else None,
             deepfool_l2=stats["l2"], deepfool_linf=stats["linf"], fgsm=fgsm, lbfgs=lbfgs,
             paper_table1=PAPER_TABLE1.get(paper_key(row)),

@@ -16,10 +16,12 @@ Factors (`FACTORS`):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 import torch
+from torch import nn
 
 from advlab.attacks import RP2
 from advlab.report.tables import Cell, Table
@@ -65,6 +67,21 @@ def factor_variant(attack: RP2, factor: str, target: int, nearest: int) -> tuple
         return (replace(stickers, conditions=TransformDistribution()), target,
                 "optimised without transformations")
     raise ValueError(f"unknown factor {factor!r}; valid: {', '.join(FACTORS)}")
+
+
+def factor_row(model: nn.Module, objects: torch.Tensor, factor: str, attack: RP2, target: int,
+               change: str, success_of: Callable[[torch.Tensor, int], float],
+               seed: int) -> FactorRow:
+    """Run the changed sticker attack on the objects (n, C, H, W) towards `target`;
+    success_of(x_adv, target): targeted success % over the objects and the conditions."""
+    goal = torch.full((objects.shape[0],), target, device=objects.device)
+    generator = torch.Generator(device=objects.device).manual_seed(seed)
+    out = attack(model, objects, goal, generator=generator)
+    assert out.params is not None  # the sticker mask (n, 1, H, W)
+    return FactorRow(factor=factor, change=change, target=target,
+                     mask_area=100 * float(out.params.mean()),
+                     success=success_of(out.x_adv, target),
+                     untransformed_success=100 * out.success_rate)
 
 
 def factors_table(rows: list[FactorRow], baseline: FactorRow, paper_success: float) -> Table:

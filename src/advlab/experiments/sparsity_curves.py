@@ -5,7 +5,10 @@ every neuron's weights), under FGSM and PGD.
 
 Through the front end every attack runs twice, with the BPDA identity gradient (the authors'
 choice) and with the exact gradient through the top-K mask, and the curve "worst" counts a
-sample as correct only if it survives both (Athalye et al. 2018). Several rho (panel b) and
+sample as correct only if it survives both (Athalye et al. 2018). The worst-case suite
+(`advlab.evaluate.robust_accuracy`, Croce & Hein 2020; without APGD-T, whose loss needs 4
+classes) runs the same way on the first `suite_samples` test images, its gradient-masking checks
+on the model with each gradient. Several rho (panel b) and
 gamma budgets (panel c) are drawn. Quick scale: digits 3 vs 7 of the embedded mnist-5k with the
 authors' binary network (fc 10, ReLU, one score). Paper scale: a Fashion-MNIST pair through
 torchvision's FashionMNIST; the stored copies of the paper available here do not name its pair,
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from advlab.attacks import FGSM, PGD, Attack
 from advlab.defenses.sparsity import FrontEndSpec, L1Budget, theorem2_bounds
@@ -30,12 +33,21 @@ from advlab.report.tables import Table
 from advlab.train import TrainConfig
 from advlab.zoo.cache import trained_classifier
 from advlab.zoo.context import RunContext
-from advlab.zoo.sparsity_eval import WORST, accuracy, correct_under_attack, evaluation_set
+from advlab.zoo.sparsity_eval import (
+    WORST,
+    accuracy,
+    correct_under_attack,
+    evaluation_set,
+    robust_under_suite,
+)
+from advlab.zoo.worst_case import SUITE_DESCRIPTION, checks_sentence
 
 NAME = "sparsity-curves"
 TITLE = "Binary accuracy against eps: no defence, sparsifying front end, network sparsity"
 PAPER = "Gopalakrishnan et al. 2018 (arXiv 1810.10625 v1), Figure 6"
 ATTACKS = ("fgsm", "pgd")
+SUITE = "suite"  # the attack of the worst-case suite's curves
+ATTACK_TITLES = {"fgsm": "FGSM", "pgd": "PGD", SUITE: "worst-case suite"}
 TRAINING = TrainConfig(epochs=30, lr=0.05, schedule="cosine")
 
 
@@ -46,7 +58,8 @@ class Config(ExperimentConfig):
     behind its front end. budgets: the l1 budgets of panel (c), "GAMMA" or "G1,G2" (one per
     weight layer), each trained by projected SGD. eps: the radii of the curves (0 is added).
     pgd_steps: PGD iterations (step 2.5 eps / steps, random start). n_test: test samples
-    (0 = all of the pair's test split)."""
+    (0 = all of the pair's test split). suite_samples: the worst-case suite attacks the first
+    this many of them at every eps (0: no suite curves)."""
 
     data: str = "mnist-5k"
     classes: tuple[int, ...] = (3, 7)
@@ -61,15 +74,16 @@ class Config(ExperimentConfig):
     training: TrainConfig = TRAINING
     attack_batch: int = 500
     seed: int = 0
+    suite_samples: int = 100
 
     @classmethod
     def demo(cls) -> Config:
         return cls(rhos=(0.035,), budgets=("2,2",), eps=(0.1, 0.2, 0.3), pgd_steps=10,
-                   training=replace(TRAINING, epochs=10))
+                   training=replace(TRAINING, epochs=10), suite_samples=30)
 
     @classmethod
     def paper(cls) -> Config:
-        return cls(data="fashion-mnist", classes=(5, 7), pgd_steps=100)
+        return cls(data="fashion-mnist", classes=(5, 7), pgd_steps=100, suite_samples=1000)
 
 
 @dataclass
@@ -77,13 +91,17 @@ class Curve:
     """One curve: accuracy (fraction) at every eps of the result (0 first) of one model
     ("defence": "none", "front end" or "network sparsity"; "setting": its rho or gamma) under
     one attack, with one gradient through the front end ("-" without a front end, "bpda",
-    "exact" or "worst": wrong under either)."""
+    "exact" or "worst": wrong under either). n: images of the curve (None: all n_test; the
+    suite's: the first n); warnings: the suite's checks that fired, "eps E: ..." (None for
+    the other attacks)."""
 
     defence: str
     setting: str
     attack: str
     gradient: str
     accuracy: list[float]
+    n: int | None = None
+    warnings: list[str] | None = None
 
 
 @dataclass
@@ -155,7 +173,26 @@ def run(config: Config, ctx: RunContext) -> Result:
                     by_mode.setdefault(mode, [clean]).append(float(flags.float().mean()))
             for mode, values in by_mode.items():
                 result.curves.append(Curve(defence, setting, name, mode, values))
+        if config.suite_samples > 0:
+            result.curves += _suite_curves(config, ctx, defence, setting, model, x, y)
     return result
+
+
+def _suite_curves(config: Config, ctx: RunContext, defence: str, setting: str,
+                  model: nn.Module, x: Tensor, y: Tensor) -> list[Curve]:
+    """The suite's curves of one model on the first suite_samples of (x (N, C, H, W), y (N,)):
+    one per gradient, accuracy at eps 0 (clean, on those images) and at every config eps."""
+    m = min(config.suite_samples, len(y))
+    xs, ys = x[:m], y[:m]
+    by_mode: dict[str, list[float]] = {}
+    fired: dict[str, list[str]] = {}
+    for eps in config.eps:
+        suite = robust_under_suite(ctx, model, eps, xs, ys, config.seed, config.attack_batch)
+        for mode, (robust, warnings) in suite.items():
+            by_mode.setdefault(mode, [accuracy(model, xs, ys)]).append(float(robust.float().mean()))
+            fired.setdefault(mode, []).extend(f"eps {eps:g}: {w}" for w in warnings)
+    return [Curve(defence, setting, SUITE, mode, values, n=m, warnings=fired[mode])
+            for mode, values in by_mode.items()]
 
 
 PANELS = ("none", "front end", "network sparsity")
@@ -165,12 +202,13 @@ STYLES = {"-": "-", "bpda": "-", "exact": "--", WORST: ":"}
 
 
 def curves_figure(result: Result) -> Any:
-    """The matplotlib Figure of Figure 6: rows FGSM / PGD, columns the three defences, the
-    undefended model in grey in every defended panel for reference."""
+    """The matplotlib Figure of Figure 6: rows FGSM / PGD (and the suite when it ran), columns
+    the three defences, the undefended model in grey in every defended panel for reference."""
     plt = pyplot()
-    fig, axes = plt.subplots(len(ATTACKS), len(PANELS), figsize=(12, 6.4), sharex=True,
-                             sharey=True, squeeze=False)
-    for r, attack in enumerate(ATTACKS):
+    attacks = [*ATTACKS, *([SUITE] if any(k.attack == SUITE for k in result.curves) else [])]
+    fig, axes = plt.subplots(len(attacks), len(PANELS), figsize=(12, 3.2 * len(attacks)),
+                             sharex=True, sharey=True, squeeze=False)
+    for r, attack in enumerate(attacks):
         undefended = [k for k in result.curves if k.attack == attack and k.defence == "none"]
         for c, panel in enumerate(PANELS):
             ax = axes[r][c]
@@ -187,35 +225,47 @@ def curves_figure(result: Result) -> Any:
                 label = " ".join(p for p in (k.setting, gradient) if p)
                 ax.plot(result.eps, [100 * a for a in k.accuracy], STYLES[k.gradient], marker="o",
                         ms=3, color=colours[k.setting], label=label or "standard training")
-            ax.set_title(f"{PANEL_TITLES[panel]}, {attack.upper()}", fontsize=9)
+            ax.set_title(f"{PANEL_TITLES[panel]}, {ATTACK_TITLES[attack]}", fontsize=9)
             ax.set_ylim(0, 101)
             ax.grid(alpha=0.3)
             if curves:
                 ax.legend(fontsize=6, handlelength=3)
-            if r == len(ATTACKS) - 1:
+            if r == len(attacks) - 1:
                 ax.set_xlabel("eps (l_inf, pixels in [0, 1])")
             if c == 0:
                 ax.set_ylabel("accuracy (%)")
     problem = f", {result.problem}" if result.problem else ""
+    suite_n = next((k.n for k in result.curves if k.attack == SUITE), None)
+    subset = f"; suite: the first {suite_n}" if suite_n else ""
     fig.suptitle(f"Binary classification accuracy against eps{problem} ({result.n_test} test "
-                 "images)",
+                 f"images{subset})",
                  fontsize=10)
     return fig
 
 
 def render(result: Result, out_dir: Path) -> Rendered:
-    """The figure (rows FGSM / PGD, columns the three defences) and the table of its values."""
+    """The figure (rows FGSM / PGD and the suite, columns the three defences) and the table of
+    its values."""
     save_figure(curves_figure(result), out_dir / "sparsity_curves.png")
-    columns = ["defence", "setting", "attack", "gradient", *[f"eps {e:g}" for e in result.eps]]
+    columns = ["defence", "setting", "attack", "gradient", "n",
+               *[f"eps {e:g}" for e in result.eps]]
     rows: list[list[Any]] = [
-        [k.defence, k.setting, k.attack, k.gradient, *[round(100 * a, 1) for a in k.accuracy]]
+        [k.defence, k.setting, k.attack, k.gradient, k.n or result.n_test,
+         *[round(100 * a, 1) for a in k.accuracy]]
         for k in result.curves
     ]
+    suite = [k for k in result.curves if k.attack == SUITE]
     values = Table(f"{TITLE} (accuracy %, ours)", columns, rows, caption=(
         f"{result.n_test} test images ({result.problem or 'the binary problem'}). Front end: "
         "bpda = identity gradient, exact = gradient through the top-K mask, worst = wrong "
-        "under either. Paper: Fashion-MNIST, a binary pair; its Figure 6 gives curves, not "
-        "values, so no paper column is shown."))
+        "under either. "
+        + (f"suite: robust accuracy under the worst-case suite ({SUITE_DESCRIPTION}) on the "
+           "first n test images (eps 0: their clean accuracy), with each gradient; worst = "
+           "robust under both. " if suite else "")
+        + checks_sentence([(f"{k.setting or k.defence} {k.gradient}", k.warnings or [])
+                           for k in suite if k.gradient != WORST])
+        + "Paper: Fashion-MNIST, a binary pair; its Figure 6 gives curves, not values, so no "
+        "paper column is shown."))
     theorem_rows: list[list[Any]] = [
         [m.defence, m.setting, round(100 * m.clean_accuracy, 1),
          ", ".join(f"{g:.3g}" for g in m.gammas or []) or "-",
@@ -229,5 +279,7 @@ def render(result: Result, out_dir: Path) -> Rendered:
         caption="||e_j||_inf <= eps * prod_{l<=j} gamma_l (front-end models: the front end is not "
         "l_inf non-expansive, no bound).",
     )
-    figure = Figure("sparsity_curves.png", "Accuracy against eps, FGSM (top) and PGD (bottom)")
+    rows_named = ("FGSM (top), PGD (middle), the worst-case suite (bottom)" if suite
+                  else "FGSM (top), PGD (bottom)")
+    figure = Figure("sparsity_curves.png", f"Accuracy against eps: {rows_named}")
     return Rendered([values, theorem], [figure])

@@ -358,7 +358,7 @@ def sweep_table(result: Result) -> Table:
         f"where its held-out accuracy is 0-6%; our images' pixel std is "
         f"{result.image_std:.1f} of 255 against ImageNet's {IMAGENET_STD:.1f}, so the same "
         f"RMSD relative to the images' contrast is {result.contrast_rmsd:.1f}. Interpolated "
-        f"mean held-out {what}: {_percent(at)} at RMSD {result.paper_rmsd:.1f}, "
+        f"mean held-out {what.removesuffix(' %')}: {_percent(at)} at RMSD {result.paper_rmsd:.1f}, "
         f"{_percent(result.at_contrast_rmsd)} at {result.contrast_rmsd:.1f}. Rule: held-out "
         f"accuracy <= {HELD_OUT_SUCCESS:g}% at the paper's RMSD: {verdict}.",
     )

@@ -8,6 +8,11 @@ adversarial defenses") and eps ramped from 0.01 to 0.1 over the first half, exac
 of the first 500 test digits. Demo scale: 3 and 2 epochs, 100 test digits. Paper scale: MNIST,
 Fashion-MNIST and SVHN (and HAR when a "har" dataset is registered), the paper's small conv net,
 20 epochs of Adam (lr 1e-3, batch 50) with the same eps ramp, exact bounds.
+
+Beside PGD, the worst case of the standard suite (`advlab.evaluate.robust_accuracy`, Croce &
+Hein 2020) at the row's eps on the first `suite_samples` test samples: an attack estimate like
+PGD's, so it can never exceed the certified bound on the same samples (a certified point has no
+misclassified point in its ball), and it should break (almost) every point PGD breaks.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ from advlab.report.tables import Table
 from advlab.train import TrainConfig
 from advlab.zoo.cache import config_key, model_args_for
 from advlab.zoo.context import RunContext
+from advlab.zoo.worst_case import SUITE_DESCRIPTION, run_suite
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
+    from advlab.defenses.certify.evaluate import SampleCertificates
     from advlab.defenses.certify.training import RobustBatchLoss
 
 NAME = "wong-table"
@@ -35,6 +44,7 @@ TITLE = "Provable defence: errors and certified robust error bound (Wong & Kolte
 PAPER = "Wong & Kolter 2018 (ICML), Table 1"
 
 METRICS = ("test_error", "fgsm_error", "pgd_error", "robust_error_bound")
+SUITE_SAMPLES = 100  # quick scale's suite subset (the suite costs ~1,900 gradient steps a point)
 
 
 @dataclass(frozen=True)
@@ -90,13 +100,14 @@ class Config(ExperimentConfig):
     n_test: int = 500
     pgd_steps: int = 40
     train_limit: int = 0
+    suite_samples: int = SUITE_SAMPLES
 
     @classmethod
     def demo(cls) -> Config:
         """`make demo` size (under a minute from an empty cache): 2 robust epochs, 100 test
-        digits, PGD with 20 steps."""
+        digits, PGD with 20 steps, the suite on the first 50."""
         return cls(training=replace(TRAINING, epochs=3), robust_epochs=2, n_test=100,
-                   pgd_steps=20)
+                   pgd_steps=20, suite_samples=50)
 
     @classmethod
     def paper(cls) -> Config:
@@ -104,7 +115,7 @@ class Config(ExperimentConfig):
         if "har" in _registered_datasets():
             rows.insert(2, "har@0.05")
         return cls(rows=tuple(rows), training=replace(TRAINING, epochs=20, lr=1e-3),
-                   robust_epochs=20, projections=0, n_test=10_000)
+                   robust_epochs=20, projections=0, n_test=10_000, suite_samples=1000)
 
 
 @dataclass
@@ -124,12 +135,30 @@ class Row:
     paper_pgd_error: float | None
     robust_error_bound: float
     paper_robust_error_bound: float | None
+    suite: SuiteColumn | None = None
 
     def ours(self) -> list[float]:
         return [getattr(self, metric) for metric in METRICS]
 
     def paper(self) -> list[float | None]:
         return [getattr(self, f"paper_{metric}") for metric in METRICS]
+
+
+@dataclass
+class SuiteColumn:
+    """The worst-case suite on the first n of the row's samples, errors in % of those n:
+    `error` (clean mistakes included, like PGD's), and on the same samples `pgd_error` and
+    `bound`; per point, `certified_broken` certified points the suite broke (0 for a sound
+    bound) and `pgd_missed` points PGD broke that the suite left robust; `warnings`: the
+    suite's checks that fired."""
+
+    n: int
+    error: float
+    pgd_error: float
+    bound: float
+    certified_broken: int
+    pgd_missed: int
+    warnings: list[str]
 
 
 @dataclass
@@ -147,6 +176,7 @@ class Settings:
     projections: int
     pgd_steps: int
     model: str
+    suite_samples: int = 0
 
 
 @dataclass
@@ -210,7 +240,7 @@ def _trained(ctx: RunContext, config: Config, dataset: str,
 
 def run(config: Config, ctx: RunContext) -> Result:
     """Train (or load from the cache) a normal and a robust model per row and evaluate both."""
-    from advlab.defenses.certify.evaluate import certify_model
+    from advlab.defenses.certify.evaluate import certify_samples
     from advlab.defenses.certify.training import RobustBatchLoss
 
     settings = _settings(config, ctx)
@@ -226,16 +256,37 @@ def run(config: Config, ctx: RunContext) -> Result:
         )
         for robust in (False, True):
             model = _trained(ctx, config, dataset, robust_loss if robust else None)
-            scores = certify_model(model, x, y, eps, batch_size=config.training.batch_size,
-                                   pgd_steps=config.pgd_steps, seed=config.training.seed,
-                                   progress=ctx.reporter)
+            samples = certify_samples(model, x, y, eps, batch_size=config.training.batch_size,
+                                      pgd_steps=config.pgd_steps, seed=config.training.seed,
+                                      progress=ctx.reporter)
+            scores = samples.metrics(eps)
             paper = PAPER_NUMBERS.get(PAPER_DATASET.get(dataset, dataset), {}).get(robust)
             errors: dict[str, Any] = {}  # ours in %, each beside the paper's
             for metric in METRICS:
                 errors[metric] = 100.0 * scores[metric]
                 errors[f"paper_{metric}"] = getattr(paper, metric) if paper else None
-            rows.append(Row(data=dataset, robust=robust, eps=eps, n_test=int(scores["n"]), **errors))
+            suite = (_suite_column(model, x, y, eps, samples, config, ctx)
+                     if config.suite_samples > 0 else None)
+            rows.append(Row(data=dataset, robust=robust, eps=eps, n_test=int(scores["n"]),
+                            suite=suite, **errors))
     return Result(rows, settings)
+
+
+def _suite_column(model: nn.Module, x: Tensor, y: Tensor, eps: float,
+                  samples: SampleCertificates, config: Config, ctx: RunContext) -> SuiteColumn:
+    """The suite on the first suite_samples of (x (N, C, H, W), y (N,)), compared point by point
+    with the certificates and PGD outcomes of the same samples."""
+    m = min(config.suite_samples, len(y))
+    found = run_suite(model, x[:m], y[:m], eps, seed=config.training.seed,
+                      batch_size=config.training.batch_size, progress=ctx.reporter)
+    broken = ~found.robust  # (m,) misclassified at some point found (clean mistakes included)
+    certified, pgd_wrong = samples.certified[:m], samples.pgd_wrong[:m]  # (m,) each
+    return SuiteColumn(
+        n=m, error=100 * float(broken.float().mean()),
+        pgd_error=100 * float(pgd_wrong.float().mean()),
+        bound=100 * float((~certified).float().mean()),
+        certified_broken=int((certified & broken).sum()),
+        pgd_missed=int((pgd_wrong & ~broken).sum()), warnings=list(found.warnings))
 
 
 def _settings(config: Config, ctx: RunContext) -> Settings:
@@ -252,7 +303,8 @@ def _settings(config: Config, ctx: RunContext) -> Settings:
                     robust_epochs=config.robust_epochs, lr=config.training.lr,
                     schedule=config.training.schedule, eps_start=config.eps_start,
                     warmup_fraction=config.warmup_fraction, projections=config.projections,
-                    pgd_steps=config.pgd_steps, model=config.model)
+                    pgd_steps=config.pgd_steps, model=config.model,
+                    suite_samples=config.suite_samples)
 
 
 def _epochs(n: int) -> str:
@@ -261,19 +313,24 @@ def _epochs(n: int) -> str:
 
 SHORT = {"test_error": "test", "fgsm_error": "FGSM", "pgd_error": "PGD",
          "robust_error_bound": "bound"}
+COLUMNS = ["test", "FGSM", "PGD", "suite", "bound"]  # the suite between PGD and the bound
 
 
 def _table(result: Result) -> Table:
-    """Ours and the paper's errors in adjacent rows: 8 short columns (fits 80 columns)."""
+    """Ours and the paper's errors in adjacent rows: 9 short columns (fits 80 columns)."""
     rows: list[list[Any]] = []
     for r in result.rows:
         training = "robust" if r.robust else "normal"
-        rows.append([r.data, training, r.eps, f"ours, n={r.n_test}",
-                     *[round(v, 1) for v in r.ours()]])
+        test, fgsm, pgd, bound = (round(v, 1) for v in r.ours())
+        source = f"ours, n={r.n_test}" + (f"; suite n={r.suite.n}" if r.suite else "")
+        suite = round(r.suite.error, 1) if r.suite else None
+        rows.append([r.data, training, r.eps, source, test, fgsm, pgd, suite, bound])
         if any(v is not None for v in r.paper()):
             paper_data = PAPER_DATASET.get(r.data, r.data)
+            test, fgsm, pgd, bound = r.paper()
             rows.append([paper_data, training, r.eps,
-                         f"paper, n={PAPER_TEST_SAMPLES[paper_data]}", *r.paper()])
+                         f"paper, n={PAPER_TEST_SAMPLES[paper_data]}", test, fgsm, pgd, None,
+                         bound])
     s = result.settings
     train = ", ".join(f"{n:,} {d}" for d, n in s.train_samples.items()) or "the train split"
     projections = f"{s.projections} Cauchy projections" if s.projections else "exact bounds"
@@ -284,11 +341,28 @@ def _table(result: Result) -> Table:
         f"Ours: {s.model} trained on {train} samples (Adam, lr {s.lr}, {s.schedule} schedule), "
         f"normal {_epochs(s.epochs)}, robust {_epochs(s.robust_epochs)} with eps ramped from "
         f"{s.eps_start} over the first {100 * s.warmup_fraction:.0f}% and {projections}; PGD "
-        f"{s.pgd_steps} steps. Paper: the full training set, 20 epochs, exact bounds, "
-        "the full test set."
+        f"{s.pgd_steps} steps. " + _suite_caption(result) + "Paper: the full training set, "
+        "20 epochs, exact bounds, the full test set; it has no suite column."
     )
-    return Table(TITLE + " (errors in %)", ["data", "training", "eps", "source", *SHORT.values()],
+    return Table(TITLE + " (errors in %)", ["data", "training", "eps", "source", *COLUMNS],
                  rows, caption=caption)
+
+
+def _suite_caption(result: Result) -> str:
+    """What the suite column is, and per row PGD and the bound on the suite's own samples."""
+    with_suite = [r for r in result.rows if r.suite is not None]
+    if not with_suite:
+        return ""
+    per_row = "; ".join(
+        f"{r.data} {'robust' if r.robust else 'normal'}: PGD {r.suite.pgd_error:.1f}, bound "
+        f"{r.suite.bound:.1f}, {r.suite.certified_broken} certified points broken, "
+        f"{r.suite.pgd_missed} PGD points missed"
+        for r in with_suite if r.suite is not None)
+    warnings = sorted({w for r in with_suite if r.suite for w in r.suite.warnings})
+    checks = ("checks that fired: " + " | ".join(warnings)) if warnings else "no check fired"
+    return (f"suite: worst-case error (clean mistakes included) under the standard suite "
+            f"({SUITE_DESCRIPTION}) at the row's eps, on the first n (suite n) of the test "
+            f"samples; on those samples, {per_row}; {checks} (Croce & Hein 2020). ")
 
 
 def errors_figure(result: Result) -> Any:

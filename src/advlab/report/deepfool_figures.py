@@ -3,7 +3,8 @@ Tables 1 and 2): ours beside the paper's values, which every row carries.
 
 `result` below is an `advlab.experiments.deepfool_table.Result` (report/ does not import
 experiments/): rows with row, n, test_error, weights, deepfool_l2, deepfool_linf, fgsm, lbfgs
-(None where L-BFGS did not run), paper_table1 and paper_table2 (None where the paper has none).
+(None where L-BFGS did not run), paper_table1 and paper_table2 (None where the paper has none),
+suite (an `advlab.zoo.worst_case.SuiteSummary`, None where the suite did not run).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from advlab.report.figures import pyplot, save_figure
 from advlab.report.rendered import Figure, Rendered
 from advlab.report.tables import Cell, Table
+from advlab.zoo.worst_case import SUITE_DESCRIPTION, checks_sentence
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -45,7 +47,8 @@ def _table2_cells(r: Any, name: str) -> list[Cell]:
     return [
         name, r.deepfool_linf.rho, paper.rho_inf_deepfool if paper else None,
         100 * r.deepfool_linf.success, r.fgsm.rho_linf, paper.rho_inf_fgsm if paper else None,
-        100 * r.fgsm.success,
+        100 * r.fgsm.success, round(r.suite.eps, 4) if r.suite else None,
+        round(r.suite.robust_accuracy, 1) if r.suite else None,
     ]
 
 
@@ -75,17 +78,32 @@ def render_deepfool(result: Any, out_dir: Path) -> Rendered:
     table2 = Table(
         "Table 2: rho_adv (linf), DeepFool against FGSM",
         ["classifier", "rho_inf DeepFool (ours)", "rho_inf DeepFool (paper)",
-         "DeepFool success %", "rho_inf FGSM (ours)", "rho_inf FGSM (paper)", "FGSM success %"],
+         "DeepFool success %", "rho_inf FGSM (ours)", "rho_inf FGSM (paper)", "FGSM success %",
+         "suite eps", "robust accuracy % (suite)"],
         [_table2_cells(r, name) for r, name in zip(result.rows, names, strict=True)],
         caption="rho_inf = mean ||r||_inf / ||x||_inf (eq. 15 with p = inf) over the fooled "
         "samples. DeepFool with p = inf (eq. 8-9, q = 1); FGSM at the eps of Table 1 (smallest "
-        "eps misclassifying 90%). Paper values: Moosavi-Dezfooli et al. 2016, Table 2 (no "
-        "ImageNet rows there).",
+        "eps misclassifying 90%). " + _suite_caption(result) + "Paper values: "
+        "Moosavi-Dezfooli et al. 2016, Table 2 (no ImageNet rows there; no suite).",
     )
     save_figure(rho_figure(result), out_dir / "rho_adv.png")
     figure = Figure("rho_adv.png", "rho_adv (l2) per classifier and method: ours (solid) beside "
                     "the paper's (hatched)")
     return Rendered([table1, table2], [figure])
+
+
+def _suite_caption(result: Any) -> str:
+    """What the suite columns hold, and the checks that fired (empty: no suite ran)."""
+    suites = [(r.row, r.suite) for r in result.rows if getattr(r, "suite", None) is not None]
+    if not suites:
+        return ""
+    return (f"Robust accuracy: under the worst-case suite ({SUITE_DESCRIPTION}) in the l_inf "
+            f"ball of radius suite eps, with the true labels, on the first {suites[0][1].n} of "
+            "the attacked samples (a fixed radius, unlike the minimal perturbations rho); "
+            "suite eps: by default the lecture's radius for the dataset (0.1 on MNIST: Wong & "
+            "Kolter's Table 1; 0.007 on ImageNet: the lecture's FGSM figure; 8/255 on "
+            "CIFAR-10: AutoAttack's). "
+            + checks_sentence([(row, suite.warnings) for row, suite in suites]))
 
 
 def rho_figure(result: Any) -> matplotlib.figure.Figure:

@@ -15,7 +15,7 @@ from advlab.data.scenes import concept_index
 from advlab.report import dissection_figures as figs
 from advlab.report.figures import pyplot, save_figure
 from advlab.report.rendered import Figure, Rendered
-from advlab.report.tables import Table
+from advlab.report.tables import Cell, Table
 from advlab.zoo.scene_models import GeneratorSummary, SegmenterQuality
 
 CONTEXTS = ("building", "window", "roof", "door", "tree", "sky", "grass", "road")
@@ -239,7 +239,7 @@ def _context_figure(layer: str, insertion: Insertion, out_dir: Path) -> Figure:
 
 
 def _removal_table(result: GanInterventions, r: RemovalCurve, claim: RemovalClaim) -> Table:
-    rows = [[n, round(100 * t, 3), round(100 * m, 3), round(100 * s, 3)]
+    rows: list[list[Cell]] = [[n, round(100 * t, 3), round(100 * m, 3), round(100 * s, 3)]
             for n, t, m, s in zip(r.counts, r.top, r.random, r.random_std, strict=True)]
     verdict = "untested" if claim.holds is None else \
         ("holds" if claim.holds else "does not hold")
@@ -269,10 +269,10 @@ def removal_spill(r: RemovalCurve) -> tuple[float, str]:
 
 
 def _others_table(r: RemovalCurve, claim: RemovalClaim) -> Table:
-    rows = [[c, round(100 * v.before, 3), round(100 * v.after, 3),
-             round(100 * (v.after - v.before), 3), round(100 * v.after_random, 3),
-             f"{100 * v.random_min:.2f}-{100 * v.random_max:.2f}"]
-            for c, v in r.others.items()]
+    rows: list[list[Cell]] = [
+        [c, round(100 * v.before, 3), round(100 * v.after, 3),
+         round(100 * (v.after - v.before), 3), round(100 * v.after_random, 3),
+         f"{100 * v.random_min:.2f}-{100 * v.random_max:.2f}"] for c, v in r.others.items()]
     spill, other = removal_spill(r)
     verdict = "holds" if spill <= SPILL_LIMIT else "does not hold"
     return Table(f"Every concept before and after removing {claim.units} {r.concept} units "
@@ -291,10 +291,11 @@ def _others_table(r: RemovalCurve, claim: RemovalClaim) -> Table:
 
 
 def _layers_table(result: GanInterventions) -> Table:
-    rows = [[s.layer + (" (chosen)" if s.layer == result.layer else ""), s.units, s.count,
-             round(100 * s.removed_fraction, 1), round(s.spill, 2),
-             f"{s.most_changed} {100 * s.before[s.most_changed]:.1f}% -> "
-             f"{100 * s.after[s.most_changed]:.1f}%"] for s in result.layers]
+    rows: list[list[Cell]] = [
+        [s.layer + (" (chosen)" if s.layer == result.layer else ""), s.units, s.count,
+         round(100 * s.removed_fraction, 1), round(s.spill, 2),
+         f"{s.most_changed} {100 * s.before[s.most_changed]:.1f}% -> "
+         f"{100 * s.after[s.most_changed]:.1f}%"] for s in result.layers]
     return Table("Choosing the layer: removing its top tree units, every layer",
                  ["layer", "units", "units removed", "tree pixels removed %", "spill",
                   "other concept changed most"], rows,

@@ -36,8 +36,9 @@ def sweep_figure(sweep: Sequence[SweepRow], models: list[str],
             marker="o", label="mean")
     ax.scatter(*zip(*paper, strict=True), marker="x", color="red", zorder=3,
                label="paper (ImageNet)")
-    ax.axvline(paper_rmsd, ls="--", color="red", lw=1)
-    ax.axvline(contrast_rmsd, ls=":", color="gray", lw=1)
+    ax.axvline(paper_rmsd, ls="--", color="red", lw=1, label=f"paper's RMSD {paper_rmsd:.1f}")
+    ax.axvline(contrast_rmsd, ls=":", color="gray", lw=1,
+               label=f"same RMSD / contrast, ours {contrast_rmsd:.1f}")
     ax.set_xlabel("RMSD (0-255 pixel values)")
     ax.set_ylabel(f"held-out {what}")
     ax.set_ylim(-2, 102)

@@ -1,6 +1,7 @@
-"""What the two sparsity experiments share: the binary test set and accuracy under an attack
-taken with each front-end gradient (exact and BPDA) and with the worse of the two per sample
-(Athalye et al. 2018: a defence is as strong as the strongest attack on it)."""
+"""What the two sparsity experiments share: the binary test set and accuracy under an attack,
+or under the worst-case suite (Croce & Hein 2020), taken with each front-end gradient (exact
+and BPDA) and with the worse of the two per sample (Athalye et al. 2018: a defence is as strong
+as the strongest attack on it)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from advlab import data as datasets
 from advlab.attacks import Attack, attack_in_batches
 from advlab.defenses.sparsity import front_ends, with_gradient
 from advlab.zoo.context import RunContext
+from advlab.zoo.worst_case import run_suite
 
 GRADIENTS = ("bpda", "exact")
 WORST = "worst"  # per sample: wrong under either gradient
@@ -47,6 +49,26 @@ def correct_under_attack(ctx: RunContext, model: nn.Module, attack: Attack, x: t
         out[mode] = ~result.success
     if len(modes) > 1:
         out[WORST] = torch.stack([out[m] for m in modes]).all(0)
+    return out
+
+
+def robust_under_suite(ctx: RunContext, model: nn.Module, eps: float, x: torch.Tensor,
+                       y: torch.Tensor, seed: int, batch_size: int = 500
+                       ) -> dict[str, tuple[torch.Tensor, list[str]]]:
+    """(N,) bool "robust under the l_inf suite at `eps`" and the suite's checks that fired, by
+    gradient as in `correct_under_attack`: {"-": ...} without a front end; {"bpda", "exact",
+    "worst"} through one, where the checks run on the model with that gradient (so a masked
+    gradient shows in that mode's warnings) and "worst" (no checks of its own) is robust only
+    where both are."""
+    modes = GRADIENTS if front_ends(model) else ("-",)
+    out: dict[str, tuple[torch.Tensor, list[str]]] = {}
+    for mode in modes:
+        net = with_gradient(model, mode) if mode != "-" else model  # type: ignore[arg-type]
+        found = run_suite(net, x, y, eps, seed=seed, batch_size=batch_size,
+                          progress=ctx.reporter)
+        out[mode] = (found.robust, list(found.warnings))
+    if len(modes) > 1:
+        out[WORST] = (torch.stack([out[m][0] for m in modes]).all(0), [])
     return out
 
 
