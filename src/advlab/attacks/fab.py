@@ -25,8 +25,9 @@ from advlab.attacks.threat import (
 from advlab.types import Bounds, Norm
 
 
-def project_onto_hyperplane_in_box(points: torch.Tensor, w: torch.Tensor, b: torch.Tensor, norm: Norm,
-                                   bounds: Bounds) -> torch.Tensor:  # fmt: skip
+def project_onto_hyperplane_in_box(
+    points: torch.Tensor, w: torch.Tensor, b: torch.Tensor, norm: Norm, bounds: Bounds
+) -> torch.Tensor:
     """The step d (m, D) of smallest ||d||_p with w . (t + d) = b and t + d in the box
     (Croce & Hein 2020, eq. 5: proj_p(t, pi, C) - t), for points t (m, D), normals w (m, D), b (m,).
 
@@ -39,12 +40,14 @@ def project_onto_hyperplane_in_box(points: torch.Tensor, w: torch.Tensor, b: tor
     """
     low, high = bounds
     gap = b - (w * points).sum(1)  # (m,) how much w . z must change
-    w_signed = w * torch.where(gap >= 0, 1.0, -1.0).to(w.dtype)[:, None]  # (m, D) move along +w_signed
+    sign = torch.where(gap >= 0, 1.0, -1.0).to(w.dtype)  # (m,)
+    w_signed = w * sign[:, None]  # (m, D) move along +w_signed
     need = gap.abs()  # (m,)
     weight = w_signed.abs()  # (m, D)
     room = torch.where(w_signed > 0, high - points, points - low).clamp_min(0)  # (m, D)
     rate = torch.ones_like(weight) if norm == "linf" else weight  # (m, D) m_i
-    breakpoint = torch.where(rate > 0, room / rate.clamp_min(1e-30), torch.full_like(room, float("inf")))
+    inf = torch.full_like(room, float("inf"))
+    breakpoint = torch.where(rate > 0, room / rate.clamp_min(1e-30), inf)  # (m, D)
     bp, order = breakpoint.sort(dim=1)  # (m, D) breakpoints in increasing order
     saturated = (weight * room).gather(1, order).cumsum(1)  # (m, D) sum_{j <= k} |w_j| room_j
     slope = (weight * rate).gather(1, order)
@@ -53,18 +56,20 @@ def project_onto_hyperplane_in_box(points: torch.Tensor, w: torch.Tensor, b: tor
     k = (g_at_bp < need[:, None]).sum(1)  # (m,) first breakpoint with g >= need
     reachable = k < points.shape[1]
     k_prev = (k - 1).clamp_min(0)[:, None]
-    saturated_before = torch.where(k[:, None] > 0, saturated.gather(1, k_prev), torch.zeros_like(k_prev, dtype=w.dtype))
+    zero = torch.zeros_like(k_prev, dtype=w.dtype)  # (m, 1)
+    saturated_before = torch.where(k[:, None] > 0, saturated.gather(1, k_prev), zero)
     slope_from = slope.sum(1, keepdim=True) - torch.where(
         k[:, None] > 0, slope.cumsum(1).gather(1, k_prev), torch.zeros_like(saturated_before)
     )  # (m, 1) sum_{j >= k} slope_j
     radius = (need[:, None] - saturated_before) / slope_from.clamp_min(1e-30)  # (m, 1)
-    radius = torch.where(reachable[:, None], radius.clamp_min(0), torch.full_like(radius, float("inf")))
+    radius = torch.where(reachable[:, None], radius.clamp_min(0), inf[:, :1])
     step = torch.minimum(radius * rate, room)  # (m, D), 0 where w_i = 0
     return torch.where(rate > 0, step, torch.zeros_like(step)) * w_signed.sign()
 
 
-def _difference_and_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
-                             targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def _difference_and_gradient(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """f = z_t - z_y (m,) and its input gradient (m, D): the boundary towards t is f = 0."""
     with torch.enable_grad():
         x_req = x.detach().requires_grad_(True)
@@ -75,7 +80,7 @@ def _difference_and_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Te
 
 def _difference(logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """z_t - z_y (m,) from logits (m, K)."""
-    return logits.gather(1, targets[:, None]).squeeze(1) - logits.gather(1, labels[:, None]).squeeze(1)
+    return (logits.gather(1, targets[:, None]) - logits.gather(1, labels[:, None])).squeeze(1)
 
 
 # A backward pass costs about one forward (CPU and GPU, small convolutional nets), so the
@@ -94,7 +99,7 @@ class FAB(Attack):
     Per target t (the classes ranked 2nd, 3rd, ... by the clean logits, ``n_target_classes``
     of them) and per restart, on the points not yet broken within eps: from x^(0) = x (later
     restarts: x + eps / 2 * random direction) iterate ``steps`` times
-        d1 = proj_p(x^(i), pi) - x^(i), d2 = proj_p(x, pi) - x    (eq. 5; pi: f_t linearised at x^(i))
+        d1 = proj_p(x^(i), pi) - x^(i), d2 = proj_p(x, pi) - x    (eq. 5; pi: f_t linear at x^(i))
         alpha = min(||d1|| / (||d1|| + ||d2||), alpha_max)        (eq. 9)
         x^(i+1) = clip((1 - alpha)(x^(i) + eta d1) + alpha (x + eta d2))   (eq. 8)
     and, when x^(i+1) is misclassified, record it if it is the smallest so far and move it
@@ -166,7 +171,8 @@ class FAB(Attack):
         origin = x0.flatten(1)  # (m, D)
         x_cur = origin.clone()  # (a, D) iterates of the working points
         if restart > 0:  # the authors' random start: half the radius, random direction
-            t = 2 * torch.rand(origin.shape, generator=generator, device=x0.device, dtype=x0.dtype) - 1
+            t = torch.rand(origin.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            t = 2 * t - 1  # (m, D) uniform in [-1, 1]
             radius = 0.5 * self.eps / flat_norm(t, self.norm).clamp_min(1e-12)
             x_cur = (origin + radius[:, None] * t).clamp(*self.bounds)
         best = origin.clone()  # (m, D)
@@ -187,7 +193,8 @@ class FAB(Attack):
             size1 = flat_norm(d1, self.norm).clamp_min(1e-8)[:, None]
             size2 = flat_norm(d2, self.norm).clamp_min(1e-8)[:, None]
             alpha = (size1 / (size1 + size2)).clamp(0.0, self.alpha_max)  # (a, 1) eq. 9
-            x_new = ((x_cur + self.eta * d1) * (1 - alpha) + (o + self.eta * d2) * alpha).clamp(*self.bounds)
+            x_new = (x_cur + self.eta * d1) * (1 - alpha) + (o + self.eta * d2) * alpha  # eq. 8
+            x_new = x_new.clamp(*self.bounds)  # (a, D)
             x_req = x_new.view(-1, *shape).requires_grad_(reuse)
             with torch.set_grad_enabled(reuse):  # judge x_new; its graph may give the next gradient
                 logits = model(x_req)  # (a, K)
@@ -197,7 +204,9 @@ class FAB(Attack):
             better = adversarial & (dist < best_norm[work])
             best[work[better]], best_norm[work[better]] = x_new[better], dist[better]
             used[work] += 1
-            keep = ~(adversarial & (dist <= self.eps)) if self.stop_at_eps else torch.ones_like(better)
+            keep = torch.ones_like(better)  # (a,) points that go on iterating
+            if self.stop_at_eps:
+                keep = ~(adversarial & (dist <= self.eps))
             back = adversarial[keep]  # (k,) kept points that move back towards x (backward step)
             work, x_new, o, lab, tgt = work[keep], x_new[keep], o[keep], lab[keep], tgt[keep]
             if work.numel() == 0 or i == self.steps - 1:  # no gradient needed after the last step

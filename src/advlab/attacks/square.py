@@ -9,6 +9,7 @@ Needs image batches x (N, C, H, W); never asks the model for gradients (it only 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -144,21 +145,36 @@ class Square(Attack):
         corner_w = torch.randint(0, w - size + 1, (n,), generator=generator, device=x.device)
         return corner_h, corner_w
 
-    def _random_search(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_best: torch.Tensor,
-                       propose) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[no-untyped-def]  # fmt: skip
+    def _random_search(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_best: torch.Tensor,
+        propose: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Algorithm 1's loop: keep a proposal when it lowers the margin; stop samples that are
-        misclassified. x, x_best (n, C, H, W); propose(i, x (m, ...), x_best (m, ...)) -> (m, ...)."""
+        misclassified. x, x_best (n, C, H, W); propose(i, x (m, ...), x_best (m, ...)) -> (m, ...).
+
+        The working points are kept as a compact batch, rebuilt only when one of them becomes
+        misclassified: one forward of the active points per query and no gathers or scatters
+        of images in between."""
         best_margin = margin(model(x_best), y)  # (n,)
         used = torch.ones(x.shape[0], dtype=torch.long, device=x.device)
+        rows = (best_margin > 0).nonzero().squeeze(1)  # (m,) working points
+        x_w, y_w, best_w, margin_w = x[rows], y[rows], x_best[rows], best_margin[rows]
+        since = 0  # queries since the working batch was last written back
         for i in range(self.queries - 1):
-            idx = (best_margin > 0).nonzero().squeeze(1)
-            if idx.numel() == 0:
+            if rows.numel() == 0:
                 break
-            x_new = propose(i, x[idx], x_best[idx])  # (m, C, H, W) inside the ball and bounds
-            new_margin = margin(model(x_new), y[idx])
-            better = new_margin < best_margin[idx]
-            x_best[idx[better]], best_margin[idx[better]] = x_new[better], new_margin[better]
-            used[idx] += 1
+            x_new = propose(i, x_w, best_w)  # (m, C, H, W) inside the ball and bounds
+            new_margin = margin(model(x_new), y_w)  # (m,)
+            better = new_margin < margin_w
+            best_w = torch.where(better.view(-1, 1, 1, 1), x_new, best_w)
+            margin_w = torch.where(better, new_margin, margin_w)
+            since += 1
+            fooled = margin_w <= 0  # (m,)
+            if bool(fooled.any()) or i == self.queries - 2:  # write back, drop the fooled ones
+                x_best[rows], best_margin[rows], used[rows] = best_w, margin_w, used[rows] + since
+                keep, since = ~fooled, 0
+                rows, x_w, y_w = rows[keep], x_w[keep], y_w[keep]
+                best_w, margin_w = best_w[keep], margin_w[keep]
         return x_best, used
 
     def _search_linf(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,

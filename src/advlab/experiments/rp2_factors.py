@@ -123,5 +123,7 @@ def set_up_text(stickers: StickerSummary, object_success: float, accuracy: float
     if factors:
         gains = ", ".join(f"{f.factor} {f.success - stickers.success:+.0f} points"
                           for f in factors)
-        text += f" One factor changed at a time (third table): {gains}."
+        raising = [f.factor for f in factors if f.success - stickers.success >= EXPLAINS]
+        text += (f" One factor changed at a time (third table): {gains}; raising success by "
+                 f">= {EXPLAINS:g} points: {', '.join(raising) or 'none'}.")
     return text
