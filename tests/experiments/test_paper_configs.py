@@ -44,10 +44,10 @@ _PROGRESSIVE = {
 }
 
 PAPER_SIZES: dict[str, dict[str, str]] = {
-    "classifier-baselines": {"training-epochs": "1"},
+    "classifier-baselines": {"training-epochs": "1", "suite_samples": "4"},
     "deepfool-table": {
         "n_attack": "4", "n_lbfgs": "2", "deepfool-steps": "3", "lbfgs-search_steps": "2",
-        "lbfgs-max_iter": "3", "training-epochs": "1",
+        "lbfgs-max_iter": "3", "training-epochs": "1", "suite_samples": "4",
     },
     "fgsm-figure": {"training-epochs": "1"},
     "universal": {
@@ -72,13 +72,14 @@ PAPER_SIZES: dict[str, dict[str, str]] = {
         "n_objects": "2", "attack-steps": "2", "attack-mask_steps": "2", "attack-draws": "2",
         "training-epochs": "10",  # lenet-cifar must recognise class 14 of the stand-in gtsrb
     },
-    "wong-table": {"training-epochs": "1", "robust_epochs": "1", "n_test": "4", "pgd_steps": "2"},
+    "wong-table": {"training-epochs": "1", "robust_epochs": "1", "n_test": "4", "pgd_steps": "2",
+                   "suite_samples": "4"},
     "certify-methods": {
         "samples": "4,4,4", "training-epochs": "1", "robust_epochs": "1", "alpha_steps": "2",
         "pgd_steps": "2",
     },
-    "sparsity-curves": {"pgd_steps": "2", "training-epochs": "1"},
-    "sparsity-table": {"pgd_steps": "2", "cnn_training-epochs": "1"},
+    "sparsity-curves": {"pgd_steps": "2", "training-epochs": "1", "suite_samples": "4"},
+    "sparsity-table": {"pgd_steps": "2", "cnn_training-epochs": "1", "suite_samples": "4"},
     "gan-algorithm1": {"iters": "3", "batch_size": "8", "eval_every": "2", "eval_samples": "16"},
     "gan-architectures": dict(_GAN),
     "inception-curves": {**_GAN, "eval_every": "2"},
@@ -116,7 +117,8 @@ SIZE_NAMES = frozenset({
     "stable_images", "fade_images", "final_images", "n_generated", "n_heldout", "shown",
     "images", "ranking_images", "random_draws", "example_units", "top_images",
     "classifier_samples", "per_side", "counterexamples", "dissect_samples",
-    "insertion_samples", "door_units", "swd_min_resolution", "alpha_steps",
+    "insertion_samples", "door_units", "swd_min_resolution", "alpha_steps", "suite_samples",
+    "curve_samples", "curve_every",
 })
 """The config fields an override may change: how many images, steps, epochs, grid points."""
 

@@ -150,3 +150,22 @@ def test_table_tiny_config_runs_and_renders(tmp_path: Path) -> None:
 def test_table_refuses_unknown_rows(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="valid: svm, cnn"):
         sparsity_table.run(replace(sparsity_table.Config.quick(), rows=("svn",)), _ctx(tmp_path))
+
+
+def test_curves_suite_row_skips_the_eps_it_did_not_run(tmp_path: Path) -> None:
+    curve = sparsity_curves.Curve
+    result = sparsity_curves.Result(eps=[0.0, 0.1, 0.3], n_test=50, curves=[
+        curve("none", "", "pgd", "-", [1.0, 0.5, 0.1]),
+        curve("none", "", "suite", "-", [0.9, None, 0.0], n=10, warnings=[]),
+    ])
+    fig = sparsity_curves.curves_figure(result)
+    assert len(fig.axes) == 3 * len(sparsity_curves.PANELS)  # FGSM, PGD and the suite
+    assert fig.axes[6].get_title() == "(a) no defence, worst-case suite"
+    (line,) = fig.axes[6].get_lines()
+    assert list(line.get_xdata()) == [0.0, 0.3] and list(line.get_ydata()) == [90.0, 0.0]
+    assert fig._suptitle.get_text().endswith("(50 test images; suite: the first 10)")
+    table = sparsity_curves.render(result, tmp_path).tables[0]
+    assert table.rows[1][4:] == [10, 90.0, None, 0.0]
+    with pytest.raises(ValueError, match="not among eps"):
+        sparsity_curves.run(replace(sparsity_curves.Config.quick(), suite_eps=(0.12,)),
+                            _ctx(tmp_path))

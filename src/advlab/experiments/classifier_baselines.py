@@ -77,9 +77,9 @@ class Config(ExperimentConfig):
 
     @classmethod
     def demo(cls) -> Config:
-        """`make demo`: the same rows, trained for DEMO_TRAINING's 2 epochs; the suite on 50
-        test images."""
-        return cls(training=DEMO_TRAINING, suite_samples=50)
+        """`make demo`: the same rows, trained for DEMO_TRAINING's 2 epochs; no worst-case suite
+        (deepfool-table's demo shows it on the same LeNet and FC500, within the demo's time)."""
+        return cls(training=DEMO_TRAINING, suite_samples=0)
 
     @classmethod
     def paper(cls) -> Config:

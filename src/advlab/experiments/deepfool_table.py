@@ -126,9 +126,9 @@ class Config(ExperimentConfig):
 
     @classmethod
     def demo(cls) -> Config:
-        """`make demo`: 200 test digits (L-BFGS on 10, the suite on 50), classifiers trained
+        """`make demo`: 200 test digits (L-BFGS on 10, the suite on 20), classifiers trained
         for 2 epochs."""
-        return cls(n_attack=200, n_lbfgs=10, training=DEMO_TRAINING, suite_samples=50)
+        return cls(n_attack=200, n_lbfgs=10, training=DEMO_TRAINING, suite_samples=20)
 
     @classmethod
     def paper(cls) -> Config:

@@ -59,7 +59,8 @@ class Config(ExperimentConfig):
     weight layer), each trained by projected SGD. eps: the radii of the curves (0 is added).
     pgd_steps: PGD iterations (step 2.5 eps / steps, random start). n_test: test samples
     (0 = all of the pair's test split). suite_samples: the worst-case suite attacks the first
-    this many of them at every eps (0: no suite curves)."""
+    this many of them (0: no suite curves); suite_eps: the radii of `eps` it runs at (empty:
+    every one)."""
 
     data: str = "mnist-5k"
     classes: tuple[int, ...] = (3, 7)
@@ -75,11 +76,12 @@ class Config(ExperimentConfig):
     attack_batch: int = 500
     seed: int = 0
     suite_samples: int = 100
+    suite_eps: tuple[float, ...] = ()
 
     @classmethod
     def demo(cls) -> Config:
         return cls(rhos=(0.035,), budgets=("2,2",), eps=(0.1, 0.2, 0.3), pgd_steps=10,
-                   training=replace(TRAINING, epochs=10), suite_samples=30)
+                   training=replace(TRAINING, epochs=10), suite_samples=20, suite_eps=(0.3,))
 
     @classmethod
     def paper(cls) -> Config:
@@ -91,15 +93,15 @@ class Curve:
     """One curve: accuracy (fraction) at every eps of the result (0 first) of one model
     ("defence": "none", "front end" or "network sparsity"; "setting": its rho or gamma) under
     one attack, with one gradient through the front end ("-" without a front end, "bpda",
-    "exact" or "worst": wrong under either). n: images of the curve (None: all n_test; the
-    suite's: the first n); warnings: the suite's checks that fired, "eps E: ..." (None for
+    "exact" or "worst": wrong under either); None where it did not run (the suite outside
+    suite_eps). n: images of the curve (None: all n_test; the suite's: the first n); warnings: the suite's checks that fired, "eps E: ..." (None for
     the other attacks)."""
 
     defence: str
     setting: str
     attack: str
     gradient: str
-    accuracy: list[float]
+    accuracy: list[float | None]
     n: int | None = None
     warnings: list[str] | None = None
 
@@ -152,6 +154,9 @@ def _models(config: Config, ctx: RunContext) -> list[tuple[str, str, nn.Module]]
 
 def run(config: Config, ctx: RunContext) -> Result:
     """Train (or load) every model, then attack each at every eps with FGSM and PGD."""
+    outside = sorted(set(config.suite_eps) - set(config.eps))
+    if outside:
+        raise ValueError(f"suite_eps {outside} are not among eps {list(config.eps)}")
     x, y = evaluation_set(ctx, config.data, config.classes, config.n_test, config.seed)
     problem = f"{config.data} {' vs '.join(map(str, config.classes))}, {config.model}"
     result = Result(eps=[0.0, *config.eps], n_test=len(y), problem=problem)
@@ -163,7 +168,7 @@ def run(config: Config, ctx: RunContext) -> Result:
             entry.gammas, entry.bound_per_eps = [b.gamma for b in bounds], bounds[-1].bound
         result.models.append(entry)
         for name in ATTACKS:
-            by_mode: dict[str, list[float]] = {}
+            by_mode: dict[str, list[float | None]] = {}
             for eps in config.eps:
                 attack = _attack(name, eps, config.pgd_steps)
                 correct = correct_under_attack(ctx, model, attack, x, y, config.seed,
@@ -181,15 +186,23 @@ def run(config: Config, ctx: RunContext) -> Result:
 def _suite_curves(config: Config, ctx: RunContext, defence: str, setting: str,
                   model: nn.Module, x: Tensor, y: Tensor) -> list[Curve]:
     """The suite's curves of one model on the first suite_samples of (x (N, C, H, W), y (N,)):
-    one per gradient, accuracy at eps 0 (clean, on those images) and at every config eps."""
+    one per gradient, accuracy at eps 0 (clean, on those images) and at every config eps of
+    suite_eps (None at the others)."""
     m = min(config.suite_samples, len(y))
     xs, ys = x[:m], y[:m]
-    by_mode: dict[str, list[float]] = {}
+    by_mode: dict[str, list[float | None]] = {}
     fired: dict[str, list[str]] = {}
     for eps in config.eps:
+        if config.suite_eps and eps not in config.suite_eps:
+            for values in by_mode.values():
+                values.append(None)
+            continue
         suite = robust_under_suite(ctx, model, eps, xs, ys, config.seed, config.attack_batch)
         for mode, (robust, warnings) in suite.items():
-            by_mode.setdefault(mode, [accuracy(model, xs, ys)]).append(float(robust.float().mean()))
+            if mode not in by_mode:  # clean on these images, then None where it did not run
+                by_mode[mode] = [accuracy(model, xs, ys)]
+                by_mode[mode] += [None] * (config.eps.index(eps))
+            by_mode[mode].append(float(robust.float().mean()))
             fired.setdefault(mode, []).extend(f"eps {eps:g}: {w}" for w in warnings)
     return [Curve(defence, setting, SUITE, mode, values, n=m, warnings=fired[mode])
             for mode, values in by_mode.items()]
@@ -199,6 +212,12 @@ PANELS = ("none", "front end", "network sparsity")
 PANEL_TITLES = {"none": "(a) no defence", "front end": "(b) sparsifying front end",
                 "network sparsity": "(c) network sparsity"}
 STYLES = {"-": "-", "bpda": "-", "exact": "--", WORST: ":"}
+
+
+def _points(eps: list[float], accuracy: list[float | None]) -> tuple[list[float], list[float]]:
+    """A curve's (eps, accuracy %) where it was measured (the suite may skip some eps)."""
+    kept = [(e, 100 * a) for e, a in zip(eps, accuracy, strict=True) if a is not None]
+    return [e for e, _ in kept], [a for _, a in kept]
 
 
 def curves_figure(result: Result) -> Any:
@@ -215,7 +234,7 @@ def curves_figure(result: Result) -> Any:
             curves = [k for k in result.curves if k.attack == attack and k.defence == panel]
             if panel != "none":
                 for k in undefended:
-                    ax.plot(result.eps, [100 * a for a in k.accuracy], color="0.7", lw=1,
+                    ax.plot(*_points(result.eps, k.accuracy), color="0.7", lw=1,
                             label="no defence")
             settings = sorted({k.setting for k in curves})
             colours = {s: plt.get_cmap("viridis")(i / max(len(settings), 1))
@@ -223,7 +242,7 @@ def curves_figure(result: Result) -> Any:
             for k in curves:
                 gradient = k.gradient if k.gradient != "-" else ""
                 label = " ".join(p for p in (k.setting, gradient) if p)
-                ax.plot(result.eps, [100 * a for a in k.accuracy], STYLES[k.gradient], marker="o",
+                ax.plot(*_points(result.eps, k.accuracy), STYLES[k.gradient], marker="o",
                         ms=3, color=colours[k.setting], label=label or "standard training")
             ax.set_title(f"{PANEL_TITLES[panel]}, {ATTACK_TITLES[attack]}", fontsize=9)
             ax.set_ylim(0, 101)
@@ -251,7 +270,7 @@ def render(result: Result, out_dir: Path) -> Rendered:
                *[f"eps {e:g}" for e in result.eps]]
     rows: list[list[Any]] = [
         [k.defence, k.setting, k.attack, k.gradient, k.n or result.n_test,
-         *[round(100 * a, 1) for a in k.accuracy]]
+         *[round(100 * a, 1) if a is not None else None for a in k.accuracy]]
         for k in result.curves
     ]
     suite = [k for k in result.curves if k.attack == SUITE]

@@ -95,7 +95,7 @@ class Config(ExperimentConfig):
 
     @classmethod
     def demo(cls) -> Config:
-        return cls(rows=("svm",), pgd_steps=10, suite_samples=50)
+        return cls(rows=("svm",), pgd_steps=10, suite_samples=20)
 
     @classmethod
     def paper(cls) -> Config:

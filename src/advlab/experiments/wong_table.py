@@ -105,9 +105,9 @@ class Config(ExperimentConfig):
     @classmethod
     def demo(cls) -> Config:
         """`make demo` size (under a minute from an empty cache): 2 robust epochs, 100 test
-        digits, PGD with 20 steps, the suite on the first 50."""
+        digits, PGD with 20 steps, the suite on the first 20."""
         return cls(training=replace(TRAINING, epochs=3), robust_epochs=2, n_test=100,
-                   pgd_steps=20, suite_samples=50)
+                   pgd_steps=20, suite_samples=20)
 
     @classmethod
     def paper(cls) -> Config:
@@ -327,10 +327,10 @@ def _table(result: Result) -> Table:
         rows.append([r.data, training, r.eps, source, test, fgsm, pgd, suite, bound])
         if any(v is not None for v in r.paper()):
             paper_data = PAPER_DATASET.get(r.data, r.data)
-            test, fgsm, pgd, bound = r.paper()
+            *attacked, paper_bound = r.paper()  # test, FGSM, PGD; the paper has no suite
             rows.append([paper_data, training, r.eps,
-                         f"paper, n={PAPER_TEST_SAMPLES[paper_data]}", test, fgsm, pgd, None,
-                         bound])
+                         f"paper, n={PAPER_TEST_SAMPLES[paper_data]}", *attacked, None,
+                         paper_bound])
     s = result.settings
     train = ", ".join(f"{n:,} {d}" for d, n in s.train_samples.items()) or "the train split"
     projections = f"{s.projections} Cauchy projections" if s.projections else "exact bounds"
