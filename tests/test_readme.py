@@ -9,10 +9,10 @@ import re
 import shlex
 from pathlib import Path
 
-from typer import _click as click  # typer vendors click
-from typer.core import TyperGroup
 import pytest
 import typer.main
+from typer import _click as click  # typer vendors click
+from typer.core import TyperGroup
 
 from advlab.cli import app
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from advlab.commands.reproduce import build_config
 from advlab.data import idx_sets
 from advlab.data.idx import write_idx
 from advlab.experiments import wong_table
-from advlab.commands.reproduce import build_config
 from advlab.zoo.context import RunContext
 
 OVERRIDES = {"rows": "fashion-mnist@0.1", "robust-epochs": "3", "projections": "50"}
@@ -44,4 +44,6 @@ def test_fashion_row_runs_on_a_tiny_idx_set(tmp_path: Path, monkeypatch: pytest.
     assert [r.paper_robust_error_bound for r in result.rows] == [100.0, 34.53]
     assert result.settings.train_samples == {"fashion-mnist": 60}
     (table,) = wong_table.render(result, ctx.out_dir).tables
-    assert table.rows[1][3] == "paper, n=10000" and table.rows[3][4:] == [21.73, 31.25, 31.63, 34.53]
+    assert table.rows[1][3] == "paper, n=10000"
+    paper_robust = [v for v in table.rows[3][4:] if v is not None]  # the suite cell: not in the paper
+    assert paper_robust == [21.73, 31.25, 31.63, 34.53]
