@@ -12,10 +12,8 @@ resolution, a Gaussian blur of sigma = blur_per_doubling * log2(d / 5 ft) pixels
 is cropped and resized, so a far sign has fewer pixels), under nominal lighting. Paper scale:
 GTSRB (Stop -> Speed limit 80) with a classifier trained by advlab.
 
-The paper numbers are the lecture's Table 5 (Eykholt et al.'s camouflage art attack on
-GTSRB-CNN, photographs of a real sign; targeted success 80%). What in the set-up explains the
-gap is measured by rerunning the sticker attack with one factor changed at a time
-(`advlab.experiments.rp2_factors`).
+Paper: the lecture's Table 5 (camouflage art on GTSRB-CNN, a real sign; targeted success 80%).
+The gap is explained by rerunning the sticker attack one factor at a time (`rp2_factors`).
 """
 
 from __future__ import annotations
