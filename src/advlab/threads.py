@@ -1,10 +1,10 @@
 """How many intra-op threads torch uses, chosen on purpose.
 
 PyTorch's default is one thread per core. The lecture's models are small: on an idle 2-core
-machine the demo's GAN and classifier steps run within 10% of each other with 1 or 2 threads,
-but when another job is busy on the cores, every parallel region waits for its slowest thread
-and a step can take 10x longer (a DCGAN WGAN iteration: 1.24 s with one thread against 16.6 s
-with two, under one competing process per core). So advlab uses one thread unless told
+machine a whole command runs within 10-15% with 1 or 2 threads, but when another job is busy on
+the cores every parallel region waits for its slowest thread (`benchmarks/bench_threads.py`,
+2 cores, two spinning processes: the Goodfellow MLP GAN, 150 iterations, 16.1 s with one thread
+against 91.5 s with two; idle 10.4 s and 9.3 s). So advlab uses one thread unless told
 otherwise: ``--threads N`` (or ``auto``: one per core), else ``$ADVLAB_THREADS``, else
 ``$OMP_NUM_THREADS`` when the user set it, else 1. Light module: torch is imported only by
 `apply_threads`.
