@@ -36,6 +36,7 @@ def test_linf_reaches_optimal_vertex_and_breaks_exactly_the_reachable_points(see
     reach = eps * v.abs().sum(1)  # linf: the margin can drop by eps ||v||_1 at most
     clear = (margin - reach).abs() > 1e-6 * reach  # leave out points on the threshold
     result = APGD(eps=eps, steps=20, random_start=False, bounds=(-1.0, 2.0))(model, x, y)  # no clipping
+    # booleans, and only on points whose margin is clear of eps*||v||_1 by far more than rounding
     assert torch.equal(result.success[clear], (margin < reach)[clear])
     vertex = x - eps * v.sign()  # the minimiser of the margin over the ball (bounds far away)
     robust = ~result.success
@@ -94,6 +95,7 @@ def test_dlr_is_invariant_to_shift_and_scale() -> None:
     torch.testing.assert_close(dlr_loss(3.0 * z + 7.0, y), dlr_loss(z, y), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(targeted_dlr_loss(3.0 * z - 2.0, y, t), targeted_dlr_loss(z, y, t), atol=1e-5, rtol=1e-4)
     # sign: DLR < 0 exactly when y is the top class; targeted DLR < 0 exactly when z_y > z_t
+    # signs of the loss against orderings of the same logits z: exact by construction
     assert torch.equal(dlr_loss(z, y) < 0, z.argmax(1) == y)
     assert torch.equal(targeted_dlr_loss(z, y, t) < 0, z.gather(1, y[:, None]).squeeze(1) > z.gather(1, t[:, None]).squeeze(1))
     with pytest.raises(ValueError, match="at least 4 classes"):

@@ -11,6 +11,8 @@ from torch import nn
 from advlab.attacks import EOT, FGSM, PGD, DeepFool, ExpectationModel
 from advlab.transforms import TransformDistribution
 
+from .helpers import assert_fgsm_signs_agree
+
 DIST = TransformDistribution(rotation=(-15, 15), translation=(-1, 1), brightness=(-0.1, 0.1), noise=(0, 0.05))
 
 
@@ -51,22 +53,7 @@ def test_identity_distribution_reduces_eot_to_the_inner_attack(trained_mlp: nn.M
     assert moved.float().mean() < 0.01, f"{int(moved.sum())} of {moved.numel()} pixels differ"
     torch.testing.assert_close(wrapped.x_adv[~moved], plain.x_adv[~moved])
     fgsm = EOT(FGSM(eps=0.1), distribution=TransformDistribution(), draws=2)(trained_mlp, x, y)
-    _assert_fgsm_signs_agree(trained_mlp, x, y, fgsm.x_adv, FGSM(eps=0.1)(trained_mlp, x, y).x_adv)
-
-
-def _assert_fgsm_signs_agree(model: nn.Module, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor,
-                             b: torch.Tensor) -> None:
-    """Two FGSM-like steps from x agree except in pixels where the loss gradient at x is within
-    rounding of zero (two computations: such a coordinate may take the other sign on other
-    CPU kernels); elsewhere they agree to float32 rounding."""
-    differ = (a - b).abs() > 1e-5
-    if not bool(differ.any()):
-        return
-    x = x.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(nn.functional.cross_entropy(model(x), y, reduction="sum"), x)
-    scale = grad.abs().flatten(1).amax(1).view(-1, *[1] * (x.ndim - 1))  # (N, 1, ...) per sample
-    tiny = grad.abs() <= 1e-5 * scale
-    assert bool(tiny[differ].all()), f"{int((differ & ~tiny).sum())} pixels with a clear gradient differ"
+    assert_fgsm_signs_agree(trained_mlp, x, y, fgsm.x_adv, FGSM(eps=0.1)(trained_mlp, x, y).x_adv)
 
 
 def test_eot_adversarials_survive_transformations_better(trained_mlp: nn.Module, digits) -> None:

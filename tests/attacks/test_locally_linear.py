@@ -8,6 +8,8 @@ from torch import nn
 
 from advlab.attacks import FGSM, LocallyLinear
 
+from .helpers import assert_fgsm_signs_agree
+
 
 def _affine(k: int, d: int, seed: int) -> nn.Module:
     torch.manual_seed(seed)
@@ -41,19 +43,6 @@ def test_two_classes_is_fgsm_on_the_score() -> None:
     fgsm = FGSM(eps=0.1)(net, x, y)
     # two computations (the score's direction vs the cross-entropy gradient): signs agree
     # except where the gradient is within rounding of zero
-    _assert_fgsm_signs_agree(net, x, y, ours.x_adv, fgsm.x_adv)
+    assert_fgsm_signs_agree(net, x, y, ours.x_adv, fgsm.x_adv)
 
 
-def _assert_fgsm_signs_agree(model: nn.Module, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor,
-                             b: torch.Tensor) -> None:
-    """Two FGSM-like steps from x agree except in pixels where the loss gradient at x is within
-    rounding of zero (two computations: such a coordinate may take the other sign on other
-    CPU kernels); elsewhere they agree to float32 rounding."""
-    differ = (a - b).abs() > 1e-5
-    if not bool(differ.any()):
-        return
-    x = x.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(nn.functional.cross_entropy(model(x), y, reduction="sum"), x)
-    scale = grad.abs().flatten(1).amax(1).view(-1, *[1] * (x.ndim - 1))  # (N, 1, ...) per sample
-    tiny = grad.abs() <= 1e-5 * scale
-    assert bool(tiny[differ].all()), f"{int((differ & ~tiny).sum())} pixels with a clear gradient differ"
