@@ -49,20 +49,27 @@ def attack(
     `attack universal` fits one perturbation for the whole set (--xi, --n-fit, --variant, ...);
     `attack ensemble --checkpoints A,B,C [--held-out D]` attacks an ensemble (Liu et al.).
     Under `torchrun --nproc_per_node=N -m advlab attack ...` the images are shared by N processes."""
+    from advlab import attack_catalogue
+
+    words = extra_words(ctx)
+    # answered from the catalogue, before torch is imported (seconds): a bad name or a missing
+    # required option, and a missing classifier
+    attack_catalogue.check_request(name, words)
+    if checkpoint is None and attack_catalogue.entry(name).kind == "attack":
+        raise UserError(f"attack {name} needs --checkpoint (the classifier)")
     from advlab.commands.attack import build_attack, check_not_vacuous, run_attack
     from advlab.commands.attack_protocols import PROTOCOLS, parse_protocol, run_protocol
     from advlab.commands.common import distributed, load_model_and_data, output_dir
 
     folder = output_dir(out, "attack", name, force, "result.json")
     if name in PROTOCOLS:  # their own verbs: fit on a set, or a list of models
-        protocol = parse_protocol(name, extra_words(ctx))
+        protocol = parse_protocol(name, words)
         with distributed(device) as (_, dev):
             show(run_protocol(protocol, checkpoint, data, split, n, folder, seed, data_root, dev))
         say(f"results: [bold]{folder}/result.json[/]")
         return
-    built = build_attack(name, extra_words(ctx))  # bad names and values fail before any loading
-    if checkpoint is None:
-        raise UserError(f"attack {name} needs --checkpoint (the classifier)")
+    assert checkpoint is not None  # refused above; for the type checker
+    built = build_attack(name, words)  # bad values fail before any loading
     with distributed(device) as (env, dev):
         model, dataset, x, y = load_model_and_data(checkpoint, data, split, n, data_root, dev)
         check_not_vacuous(built, dims=x[0].numel())  # the l2 ball's size needs the image size

@@ -32,15 +32,12 @@ def list_experiments(
         show(Table("Classifiers", ["name", "description"], rows))
         return
     if attacks:
-        from advlab.attacks import ATTACKS, Attack
-        from advlab.commands.attack_protocols import PROTOCOLS
-        from advlab.options import describe_fields
+        from advlab import attack_catalogue  # the registry's tables without importing torch
 
-        for name, cls in [*ATTACKS.items(), *PROTOCOLS.items()]:
-            doc = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
-            options: list[list[Any]] = [list(r) for r in describe_fields(cls, chosen={Attack})]
-            show(Table(f"advlab attack {name}", ["option", "type", "default"], options,
-                       caption=doc))
+        for name in attack_catalogue.names():
+            entry = attack_catalogue.entry(name)
+            show(Table(f"advlab attack {name}", ["option", "type", "default"],
+                       [list(row) for row in entry.rows], caption=entry.doc))
         return
     from advlab.commands.experiments import experiment_table
 

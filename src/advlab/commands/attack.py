@@ -13,10 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from advlab.attack_catalogue import missing_options_message
 from advlab.attacks import ATTACKS, Attack, attack_in_batches, create_attack
 from advlab.attacks.metrics import rho_adv
 from advlab.attacks.threat import vacuous_reason
-from advlab.options import missing_required, option_name, parse_field_options
+from advlab.options import missing_required, parse_field_options
 from advlab.progress import Progress
 from advlab.report.figures import pyplot, save_figure
 from advlab.report.tables import Table
@@ -35,9 +36,7 @@ def build_attack(name: str, words: list[str]) -> Attack:
     values = parse_field_options(words, cls, f"attack {name}", choosers={Attack: ATTACKS.get})
     missing = missing_required(cls, values)
     if missing:
-        options = ", ".join(option_name(f) for f in missing)
-        raise ValueError(f"attack {name} needs {options}; its options: "
-                         f"{', '.join(option_name(n) for n in cls.param_names())}")  # fmt: skip
+        raise ValueError(missing_options_message(name, missing, cls.param_names()))
     attack = create_attack(name, **values)
     check_not_vacuous(attack)
     return attack
