@@ -8,7 +8,8 @@ under ~/.cache/advlab/bench). Images: the first --n (default 100) mnist-5k test 
 eps --eps (default 0.1). torchattacks runs twice when importable: as its AutoAttack builds
 the standard version (its APGD, APGD-T and FAB keep their default 10 steps, its APGD-T and FAB
 target n_classes - 1 classes, its Square rescales the p schedule to 5,000 queries), and with the
-authors' settings (100 steps, 9 targets, Square's schedule not rescaled). Times: medians of
+authors' settings (100 steps, 9 targets, Square's schedule not rescaled). Its four attacks run in
+the order and on the points its MultiAttack would give them, each timed (`run_sequence`). Times: medians of
 --repeats interleaved runs; the load average is printed with the figures (shared CPUs).
 APGD iteration: a 100-step APGD at eps 1e-4 (no point is broken, so every point works every
 step) minus one clean forward, divided by its steps, against one forward+backward of the batch.
@@ -42,18 +43,44 @@ def ours(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> tupl
     return result.robust_accuracy, {"attacks": per_attack, "warnings": list(result.warnings)}
 
 
-def torchattacks_autoattack(model: nn.Module, eps: float, authors: bool) -> Any:
+def torchattacks_sequence(model: nn.Module, eps: float, authors: bool) -> list[tuple[str, Any]]:
+    """torchattacks' four attacks as its AutoAttack(version="standard") builds them, or with the
+    authors' settings (100 steps, 9 targets, Square's schedule not rescaled)."""
     import torchattacks
-    from torchattacks.wrappers.multiattack import MultiAttack
 
     if not authors:
-        return torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0)
-    return MultiAttack([
-        torchattacks.APGD(model, norm="Linf", eps=eps, steps=100, n_restarts=1, loss="ce", seed=0),
-        torchattacks.APGDT(model, norm="Linf", eps=eps, steps=100, n_restarts=1, n_classes=10, seed=0),
-        torchattacks.FAB(model, norm="Linf", eps=eps, steps=100, n_restarts=1, multi_targeted=True, n_classes=10, seed=0),
-        torchattacks.Square(model, norm="Linf", eps=eps, n_queries=5000, n_restarts=1, resc_schedule=False, seed=0),
-    ])  # fmt: skip
+        auto = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0)
+        attacks = auto._autoattack.attacks  # the MultiAttack it runs (APGD, APGDT, FAB, Square)
+    else:
+        attacks = [
+            torchattacks.APGD(model, norm="Linf", eps=eps, steps=100, n_restarts=1, loss="ce", seed=0),
+            torchattacks.APGDT(model, norm="Linf", eps=eps, steps=100, n_restarts=1, n_classes=10, seed=0),
+            torchattacks.FAB(model, norm="Linf", eps=eps, steps=100, n_restarts=1, multi_targeted=True,
+                             n_classes=10, seed=0),
+            torchattacks.Square(model, norm="Linf", eps=eps, n_queries=5000, n_restarts=1, resc_schedule=False,
+                                seed=0),
+        ]  # fmt: skip
+    return list(zip(("apgd-ce", "apgd-t", "fab-t", "square"), attacks, strict=True))
+
+
+def run_sequence(model: nn.Module, attacks: list[tuple[str, Any]], x: torch.Tensor,
+                 y: torch.Tensor) -> tuple[torch.Tensor, dict[str, dict[str, float]]]:  # fmt: skip
+    """torchattacks' MultiAttack.forward (each attack on the points still classified correctly,
+    an adversarial point kept once found), with each attack timed: (x_adv, per-attack record)."""
+    x_adv, robust = x.clone(), torch.arange(x.shape[0])
+    records = {}
+    for name, attack in attacks:
+        start = time.perf_counter()
+        out = attack(x[robust], y[robust])
+        with torch.no_grad():
+            wrong = model(out).argmax(1) != y[robust]
+        records[name] = {"attacked": int(robust.numel()), "broken": int(wrong.sum()),
+                         "seconds": time.perf_counter() - start}
+        x_adv[robust[wrong]] = out[wrong]
+        robust = robust[~wrong]
+        if robust.numel() == 0:
+            break
+    return x_adv, records
 
 
 def robust_of(model: nn.Module, x_adv: torch.Tensor, x: torch.Tensor, y: torch.Tensor, eps: float) -> float:
@@ -101,6 +128,7 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
     times: dict[str, list[float]] = {"advlab": [], "torchattacks": [], "torchattacks_authors": []}
     accuracy: dict[str, float] = {}
     details: dict[str, Any] = {}
+    peer_details: dict[str, Any] = {}
     for _ in range(repeats):
         start = time.perf_counter()
         accuracy["advlab"], details = ours(model, x, y, eps)
@@ -110,9 +138,8 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
             for key, authors in (("torchattacks", False), ("torchattacks_authors", True)):
                 if ("authors" if authors else "standard") not in peers:
                     continue
-                attack = torchattacks_autoattack(model, eps, authors)
                 start = time.perf_counter()
-                x_adv = attack(x, y)
+                x_adv, peer_details[key] = run_sequence(model, torchattacks_sequence(model, eps, authors), x, y)
                 times[key].append(time.perf_counter() - start)
                 accuracy[key] = robust_of(model, x_adv, x, y, eps)
                 print(f"{key}: {100 * accuracy[key]:.1f}% in {times[key][-1]:.1f} s", flush=True)
@@ -122,7 +149,8 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
     iteration = apgd_iteration(model, x, y, iteration_repeats)
     load_after = os.getloadavg()
     out: dict[str, Any] = {"n": n, "eps": eps, "repeats": repeats, "clean_accuracy": clean, "robust_accuracy": accuracy,
-                           "median_seconds": medians, "advlab_details": details, "apgd_iteration": iteration,
+                           "median_seconds": medians, "advlab_details": details,
+                           "torchattacks_details": peer_details, "apgd_iteration": iteration,
                            "load_average_before": load_before, "load_average_after": load_after,
                            "threads": torch.get_num_threads()}  # fmt: skip
     rows = [("clean accuracy", f"{100 * clean:.1f}%"),
@@ -135,6 +163,8 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
             ratio = medians[key] / medians["advlab"]
             out[f"time_ratio_{key}_over_advlab"] = ratio
             rows.append((label, f"{100 * accuracy[key]:.1f}%  {medians[key]:.1f} s  ({ratio:.2f}x advlab's time)"))
+            rows.append(("  per attack (last run)", "  ".join(f"{k}: {v['broken']}/{v['attacked']} in {v['seconds']:.1f} s"
+                                                          for k, v in peer_details[key].items())))  # fmt: skip
     rows += [("APGD step / forward+backward", f"{iteration['apgd_step_over_forward_backward']:.2f}  "
               f"({1e3 * iteration['apgd_per_step_seconds']:.2f} ms vs {1e3 * iteration['forward_backward_seconds']:.2f} ms)"),
              ("load average before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs, "
