@@ -65,3 +65,9 @@ def test_vgg_features_take_the_five_layers_pooled_and_scaled(monkeypatch):
         if index in VGG16_LAYERS:
             expected.append(nn.functional.adaptive_avg_pool2d(x, 4).flatten(1) / 32**0.5)
     assert torch.allclose(features, torch.cat(expected, dim=1), atol=1e-6)
+    # an 8-px image, which VGG-16's five max-pools would reduce to nothing, is first resized
+    # up to 32 px (bilinear): its features are those of the resized image
+    small = torch.rand(2, 1, 8, 8)
+    resized = nn.functional.interpolate(small.expand(-1, 3, -1, -1), size=[32, 32], mode="bilinear",
+                                        align_corners=False)  # fmt: skip
+    assert torch.allclose(extractor(small)[0], extractor(resized)[0], atol=1e-6)

@@ -154,3 +154,10 @@ def test_ms_ssim_closed_forms():
     # pairs are images 2i and 2i+1; an odd last image is left out
     pair_images = torch.stack([torch.zeros(1, 32, 32), torch.zeros(1, 32, 32), torch.ones(1, 32, 32)])
     assert generated_pairs_ms_ssim(pair_images) == pytest.approx(1.0)
+
+
+def test_ms_ssim_refuses_images_its_five_scales_would_empty():
+    """5 scales halve the image 4 times: 16 px is the smallest side (1 px at the last scale)."""
+    assert ms_ssim(torch.rand(2, 1, 16, 16) * 255, torch.rand(2, 1, 16, 16) * 255).shape == (2,)
+    with pytest.raises(ValueError, match="at least 16 px"):
+        ms_ssim(torch.rand(2, 1, 8, 8) * 255, torch.rand(2, 1, 8, 8) * 255)

@@ -312,19 +312,19 @@ def run(config: Config, ctx: RunContext) -> Result:
 
 @torch.no_grad()
 def _image_metrics(images: torch.Tensor, swd_reference: torch.Tensor, scores: Any,
-                   config: Config) -> dict[str, float]:
+                   config: Config) -> dict[str, float | None]:
     """Metrics of `images` (N, C, S, S) in [0, 1]: SWD x 1e3 per level against `swd_reference`
-    (the training images), MS-SSIM of consecutive pairs, FID against the test images whose
-    features `scores` holds."""
-    from advlab.gan.ms_ssim import generated_pairs_ms_ssim
+    (the training images), MS-SSIM of consecutive pairs (None below its 16 px: 5 scales), FID
+    against the test images whose features `scores` holds."""
+    from advlab.gan.ms_ssim import MIN_SIZE, generated_pairs_ms_ssim
     from advlab.gan.sliced_wasserstein import sliced_wasserstein_distance, swd_columns
 
     swd = sliced_wasserstein_distance(swd_reference, images,
                                       min_resolution=config.swd_min_resolution, seed=config.seed)
     scores.reset_fake()
     scores.add_fake(images)
-    return {**swd_columns(swd), "ms_ssim": generated_pairs_ms_ssim(images),
-            "fid": scores.compute()["fid"]}
+    variation = generated_pairs_ms_ssim(images) if min(images.shape[-2:]) >= MIN_SIZE else None
+    return {**swd_columns(swd), "ms_ssim": variation, "fid": scores.compute()["fid"]}
 
 
 def growth_figure(result: Result, out_dir: Path) -> Any:

@@ -25,6 +25,7 @@ logits the Inception score (Salimans et al. 2016). Two kinds exist:
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -39,6 +40,7 @@ SPECS = ("inception", "inception:<weights file>", "classifier:<checkpoint>", "vg
 # torchvision vgg16.features indices of the ReLUs after conv1_2, conv2_2, conv3_2, conv4_2,
 # conv5_2 (the layers Chen & Koltun 2017 match and Karras et al. 2018 search with)
 VGG16_LAYERS = (3, 8, 13, 20, 27)
+VGG16_MIN_SIDE = 32  # its five 2x2 max-pools leave 1 px of a 32-px image, nothing of a smaller one
 
 
 class FeatureExtractor(nn.Module):
@@ -200,7 +202,8 @@ class VGGLayerFeatures(FeatureExtractor):
     128-px image are 2.4M, too many to search 10,000 samples in), flattened and scaled by
     1 / sqrt(its size), so that a squared distance is the sum over the layers of their mean
     squared differences. Grey images are repeated to 3 channels; ImageNet normalisation is
-    inside. logits: VGG-16's ImageNet logits.
+    inside. logits: VGG-16's ImageNet logits. Images smaller than VGG16_MIN_SIDE (32 px) are
+    first resized up to it (bilinear), since VGG-16's five max-pools would leave nothing of them.
 
     pretrained=True loads torchvision's ImageNet weights (cached or downloaded; offline a
     clear error names the file); False builds the untrained network (tests)."""
@@ -218,6 +221,11 @@ class VGGLayerFeatures(FeatureExtractor):
     @torch.no_grad()
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         images = _rgb_images(images)
+        side = min(images.shape[-2:])
+        if side < VGG16_MIN_SIDE:  # (N, 3, H, W) -> at least 32 px on the short side
+            size = [math.ceil(n * VGG16_MIN_SIDE / side) for n in images.shape[-2:]]
+            images = torch.nn.functional.interpolate(images, size=size, mode="bilinear",
+                                                     align_corners=False)
         normalize, vgg = self.net[0], self.net[1]
         layers: nn.Sequential = vgg.features  # type: ignore[assignment]
         x = normalize(images)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MIN_SIZE = 2 ** (len(MS_SSIM_WEIGHTS) - 1)  # 16 px: the coarsest of the 5 scales is then 1 px
 
 
 def gaussian_window(size: int, sigma: float) -> Tensor:
@@ -62,6 +63,10 @@ def ms_ssim(a: Tensor, b: Tensor, *, max_val: float = 255.0,
             weights: tuple[float, ...] = MS_SSIM_WEIGHTS) -> Tensor:
     """MS-SSIM of each pair (a_i, b_i) of (N, C, H, W) images on the [0, max_val] scale (module
     docstring; the official `msssim` before its final average). Returns (N,)."""
+    smallest = 2 ** (len(weights) - 1)
+    if min(a.shape[-2:]) < smallest:
+        raise ValueError(f"MS-SSIM with {len(weights)} scales needs images of at least {smallest} px "
+                         f"(each scale halves them), got {tuple(a.shape[-2:])}")
     w = torch.tensor(weights, dtype=torch.float64, device=a.device)
     mssim, mcs = [], []
     x, y = a.double(), b.double()
