@@ -31,10 +31,12 @@ def graceful_interrupt(enabled: bool = True) -> Iterator[StopRequest]:
 
     enabled: False leaves SIGINT alone (e.g. under torchrun, where every rank would have to
     agree on the step to stop at); outside the main thread signals cannot be caught and the
-    request simply never comes.
+    request simply never comes. An ignored SIGINT stays ignored: a shell starts background
+    jobs (``cmd &``, nohup) that way on purpose, and Ctrl-C at the terminal must not stop them.
     """
     request = StopRequest()
-    if not enabled or threading.current_thread() is not threading.main_thread():
+    if (not enabled or threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         yield request
         return
 

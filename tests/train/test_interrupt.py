@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from advlab.errors import TrainingInterrupted
 from advlab.gan.config import GANTrainConfig
 from advlab.gan.state import read_gan_checkpoint
 from advlab.gan.trainer import train as train_gan
+from advlab.interrupt import graceful_interrupt
 from advlab.train import TrainConfig, fit
 
 ARGS = {"in_channels": 1, "num_classes": 10, "image_size": 8}
@@ -24,6 +26,29 @@ META = {"model": "wong-small", "model_args": ARGS, "dataset": "digits"}
 
 def _ctrl_c() -> None:
     os.kill(os.getpid(), signal.SIGINT)  # delivered to the main thread before the next bytecode
+
+
+@pytest.fixture(autouse=True)
+def default_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler for each test, whatever the runner inherited: a shell starts
+    background jobs with SIGINT ignored, and training then leaves it ignored (by design)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_an_ignored_sigint_stays_ignored() -> None:
+    """`cmd &` and nohup ignore SIGINT so that Ctrl-C at the terminal leaves the job running:
+    graceful_interrupt must not take SIGINT over there."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with graceful_interrupt() as request:
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        _ctrl_c()
+    assert not request.requested and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the usual case, for contrast
+    with graceful_interrupt() as request:
+        _ctrl_c()
+    assert request.requested and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_ctrl_c_in_fit_checkpoints_the_step_and_resume_matches(tmp_path: Path) -> None:
