@@ -52,9 +52,10 @@ PAPER_SIZES: dict[str, dict[str, str]] = {
     "fgsm-figure": {"training-epochs": "1"},
     "universal": {
         "n_fit": "4", "n_eval": "4", "attack-max_passes": "1", "attack-inner-steps": "3",
-        "fit_sizes": "2,4", "training-epochs": "1",
+        "fit_sizes": "4", "training-epochs": "1",
     },
-    "transfer-table": {"n": "2", "candidates": "6", "attack-steps": "2", "training-epochs": "1"},
+    "transfer-table": {"n": "2", "candidates": "6", "attack-steps": "2", "training-epochs": "1",
+                       "lams": "0.005"},  # the paper's lam alone: one point of the sweep
     "decision-regions": {"grid": "5", "training-epochs": "1"},
     "spatial-table": {
         "rotations": "3", "translations": "3", "random_tries": "2", "pgd_steps": "2",
@@ -123,7 +124,7 @@ SIZE_NAMES = frozenset({
     "images", "ranking_images", "random_draws", "example_units", "top_images",
     "classifier_samples", "per_side", "counterexamples", "dissect_samples",
     "insertion_samples", "door_units", "swd_min_resolution", "alpha_steps", "suite_samples",
-    "curve_samples", "curve_every",
+    "curve_samples", "curve_every", "lams",
 })
 """The config fields an override may change: how many images, steps, epochs, grid points."""
 
