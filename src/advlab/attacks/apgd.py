@@ -286,7 +286,7 @@ class APGD(_ApgdFields):
         success = goal(clean, y, targets)  # (N,) already fooled: not attacked
         state = (x.clone(), success.clone(), torch.zeros(x.shape[0], dtype=torch.long, device=x.device))
         todo = torch.ones_like(success)
-        mode = "targets-only" if self.targeted else "untargeted"
+        mode: Literal["targets-only", "untargeted"] = "targets-only" if self.targeted else "untargeted"
         self._runs(model, x, y, targets, todo, state, objective_for(self.loss, mode), goal, generator)
         return Proposal(state[0], steps=state[2])
 

@@ -42,7 +42,7 @@ def evaluate(
 
     if norm not in ("linf", "l2"):
         raise ValueError(f"--norm must be linf or l2, got {norm!r}")
-    threat = ThreatModel(norm, eps)  # type: ignore[arg-type]  (checked above)
+    threat = ThreatModel(norm, eps)  # type: ignore[arg-type]  # norm checked above
     reason = vacuous_reason(norm, eps, threat.bounds)
     if reason is not None:
         raise ValueError(f"--eps: {reason}")

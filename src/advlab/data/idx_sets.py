@@ -63,10 +63,9 @@ def load_idx_pair(
     from advlab.data.idx import IdxFormatError, read_idx
 
     prefix = SPLIT_PREFIX[split]
-    paths = [idx_file(folder, f"{prefix}-{kind}-ubyte") for kind in ("images-idx3", "labels-idx1")]
-    if paths[0] is None or paths[1] is None:
+    image_path, label_path = (idx_file(folder, f"{prefix}-{kind}-ubyte") for kind in ("images-idx3", "labels-idx1"))
+    if image_path is None or label_path is None:
         raise DatasetMissingError(f"dataset {name!r}: {prefix}-*-ubyte[.gz] files missing in {folder}")
-    image_path, label_path = paths
     images, labels = read_idx(image_path), read_idx(label_path)  # (N, H, W) uint8, (N,) uint8
     if images.ndim != 3 or images.shape[1:] != shape[1:] or images.dtype.itemsize != 1:
         raise IdxFormatError(f"{image_path}: expected (N, {shape[1]}, {shape[2]}) uint8 images, "

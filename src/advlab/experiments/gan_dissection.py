@@ -310,7 +310,7 @@ def _segmenter_table(quality: SegmenterQuality) -> Table:
 
 
 def _layer_table(result: Result) -> Table:
-    rows = []
+    rows: list[list[Cell]] = []
     for layer in result.layers:
         top = sorted(((v, c) for c, v in layer.counts.items() if v), reverse=True)[:4]
         rows.append([layer.layer, "x".join(map(str, layer.shape)), layer.units,

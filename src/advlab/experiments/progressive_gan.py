@@ -159,7 +159,7 @@ class TableRow(GANRun):
     row: str
     label: str
     images: int
-    metrics: dict[str, float] | None = None
+    metrics: dict[str, float | None] | None = None
     paper: PaperTable1Row = field(default_factory=PaperTable1Row)
     curve: Curve = field(default_factory=dict)
 
@@ -176,7 +176,7 @@ class Result:
     speed: list[BudgetComparison] = field(default_factory=list)
     snapshots: dict[str, str] = field(default_factory=dict)
     snapshot_images: dict[str, int] = field(default_factory=dict)
-    real: dict[str, float] = field(default_factory=dict)
+    real: dict[str, float | None] = field(default_factory=dict)
 
 
 def final_resolution(config: Config) -> int:

@@ -163,7 +163,7 @@ class BudgetComparison:
 
 def compare(row: str, growing: Curve, baseline: Curve) -> list[BudgetComparison]:
     """`BudgetComparison` of a growing row's curve against the no-growing row's, per axis."""
-    out = []
+    out: list[BudgetComparison] = []
     if not growing.get("swd_avg") or not baseline.get("swd_avg"):
         return out
     final = growing["swd_avg"][-1]
@@ -185,9 +185,9 @@ AXIS_LABELS = {"seconds": "training wall-clock (s)", "gflops": "forward compute 
 def speed_figure(curves: dict[str, Curve]) -> Any:
     """The Figure 4b layout: average SWD x 1e3 of every row (label -> curve) against training
     wall-clock, compute and images seen, one panel each."""
-    from advlab.report.gan_figures import curve_panels
+    from advlab.report.gan_figures import Series, curve_panels
 
-    panels = [(AXIS_LABELS[axis], {label: (c[axis], c["swd_avg"])
+    panels: list[tuple[str, Series]] = [(AXIS_LABELS[axis], {label: (c[axis], c["swd_avg"])
                                    for label, c in curves.items() if c.get("swd_avg")})
               for axis in BUDGETS]
     return curve_panels(panels, "SWD avg (x 1e3, lower is better)",

@@ -221,9 +221,9 @@ class VGGLayerFeatures(FeatureExtractor):
     @torch.no_grad()
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         images = _rgb_images(images)
-        side = min(images.shape[-2:])
-        if side < VGG16_MIN_SIDE:  # (N, 3, H, W) -> at least 32 px on the short side
-            size = [math.ceil(n * VGG16_MIN_SIDE / side) for n in images.shape[-2:]]
+        short_side = min(images.shape[-2:])
+        if short_side < VGG16_MIN_SIDE:  # (N, 3, H, W) -> at least 32 px on the short side
+            size = [math.ceil(n * VGG16_MIN_SIDE / short_side) for n in images.shape[-2:]]
             images = torch.nn.functional.interpolate(images, size=size, mode="bilinear",
                                                      align_corners=False)
         normalize, vgg = self.net[0], self.net[1]

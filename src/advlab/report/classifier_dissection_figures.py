@@ -19,7 +19,7 @@ from advlab.report.dissection_results import (
 )
 from advlab.report.figures import pyplot, save_figure
 from advlab.report.rendered import Figure, Rendered
-from advlab.report.tables import Table
+from advlab.report.tables import Cell, Table
 
 
 class ClassifierDissection(Protocol):
@@ -93,7 +93,7 @@ def render_dissection(result: ClassifierDissection, out_dir: Path) -> Rendered:
 
 
 def _layer_table(result: ClassifierDissection) -> Table:
-    rows = []
+    rows: list[list[Cell]] = []
     for layer in result.layers:
         top = sorted(((v, c) for c, v in layer.counts.items() if v), reverse=True)[:4]
         rows.append([layer.layer, "x".join(map(str, layer.shape)), layer.units,
@@ -112,7 +112,7 @@ def _layer_table(result: ClassifierDissection) -> Table:
 
 
 def _examples_table(result: ClassifierDissection) -> Table:
-    rows = [[e.layer, e.unit, e.concept, figs.concept_category(e.concept), round(e.iou, 4)]
+    rows: list[list[Cell]] = [[e.layer, e.unit, e.concept, figs.concept_category(e.concept), round(e.iou, 4)]
             for e in result.examples]
     uc = result.unit_classifier
     if uc is not None:
@@ -158,7 +158,7 @@ def _removal_figure(removal: UnitRemoval, out_dir: Path) -> Figure:
 
 def _removal_table(removal: UnitRemoval) -> Table:
     counts = removal.counts
-    rows = []
+    rows: list[list[Cell]] = []
     for name, data in removal.classes.items():
         rows.append([name, *[round(v, 4) for v in data.top],
                      *[round(v, 4) for v in data.random[1:]]])

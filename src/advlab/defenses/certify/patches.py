@@ -118,7 +118,7 @@ def lower_pass(layers: list[BoundLayer], alphas: list[Tensor | None], levels: li
     """`crown.lower_pass` on windows: lam (1, 1, U, C_top) the same unit vectors at every output
     position of `layers` (whose output has L positions); alphas: (N, *shape) per ReLU.
     Returns (N, L, U) (or (1, L, U) if nothing depends on the sample)."""
-    out_hw = tuple(layers[-1].out_shape[1:])
+    out_hw = (int(layers[-1].out_shape[1]), int(layers[-1].out_shape[2]))  # (H, W) of the last layer
     bias = lam.new_zeros(())
     for i in range(len(layers) - 1, -1, -1):
         layer, alpha, here = layers[i], alphas[i], levels[i + 1]
