@@ -24,6 +24,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -32,6 +33,7 @@ from torch import nn
 
 from advlab import data
 from advlab.attacks import APGD
+from advlab.attacks.base import channels_last_copy
 from advlab.evaluate import ThreatModel, robust_accuracy
 from benchmarks.bench_attacks import trained_lenet
 from benchmarks.common import interleaved_medians, print_table, save
@@ -112,6 +114,31 @@ def apgd_iteration(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: 
             "apgd_step_over_forward_backward": per_step / medians["fb"]}  # fmt: skip
 
 
+def channels_last_gain(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict[str, float]:
+    """Forward and forward+backward of the batch (35 images at most: the suite's survivors)
+    on the model as given and on the suite's `channels_last_copy` of it, medians of 20 calls."""
+    x, y = x[:35], y[:35]
+    twin = channels_last_copy(model, x)
+
+    def forward(net: nn.Module) -> Callable[[], None]:
+        def run() -> None:
+            with torch.no_grad():
+                for _ in range(20):
+                    net(x)
+        return run
+
+    def forward_backward(net: nn.Module) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(20):
+                x_req = x.clone().requires_grad_(True)
+                torch.autograd.grad(F.cross_entropy(net(x_req), y), x_req)
+        return run
+
+    medians = interleaved_medians({"f": forward(model), "f_cl": forward(twin), "fb": forward_backward(model),
+                                   "fb_cl": forward_backward(twin)}, repeats=repeats)  # fmt: skip
+    return {f"{k}_ms": 1e3 * v / 20 for k, v in medians.items()}
+
+
 def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...] = ("standard", "authors"),
          iteration_repeats: int = 5) -> dict[str, Any]:  # fmt: skip
     torch.manual_seed(0)
@@ -147,10 +174,12 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
     with torch.no_grad():
         clean = float((model(x).argmax(1) == y).float().mean())
     iteration = apgd_iteration(model, x, y, iteration_repeats)
+    layout = channels_last_gain(model, x, y, iteration_repeats)
     load_after = os.getloadavg()
     out: dict[str, Any] = {"n": n, "eps": eps, "repeats": repeats, "clean_accuracy": clean, "robust_accuracy": accuracy,
                            "median_seconds": medians, "advlab_details": details,
-                           "torchattacks_details": peer_details, "apgd_iteration": iteration,
+                           "torchattacks_details": peer_details,
+                           "channels_last": layout, "apgd_iteration": iteration,
                            "load_average_before": load_before, "load_average_after": load_after,
                            "threads": torch.get_num_threads()}  # fmt: skip
     rows = [("clean accuracy", f"{100 * clean:.1f}%"),
@@ -167,6 +196,8 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
                                                           for k, v in peer_details[key].items())))  # fmt: skip
     rows += [("APGD step / forward+backward", f"{iteration['apgd_step_over_forward_backward']:.2f}  "
               f"({1e3 * iteration['apgd_per_step_seconds']:.2f} ms vs {1e3 * iteration['forward_backward_seconds']:.2f} ms)"),
+             ("channels-last copy (35 images)", f"forward {layout['f_ms']:.2f} -> {layout['f_cl_ms']:.2f} ms, "
+              f"forward+backward {layout['fb_ms']:.2f} -> {layout['fb_cl_ms']:.2f} ms"),
              ("load average before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs, "
               f"{torch.get_num_threads()} torch threads")]  # fmt: skip
     print_table(f"Robust accuracy: LeNet on mnist-5k, {n} test digits, linf eps = {eps} (medians of {repeats})", rows)
