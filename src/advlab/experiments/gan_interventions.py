@@ -17,6 +17,13 @@ more than half the tree pixels while changing the other concepts least (its "spi
     concept at that position in the unedited scene: the paper finds doors appear in
     reasonable places (at a window, on a building) and not on a tree or in the sky.
 The protocol follows the authors' generator_int_experiment.py.
+
+Measured at quick scale over seeds 0, 1, 2 (`advlab reproduce gan-interventions --seed S`), by
+the rules fixed before the runs: the rule chose net.2 in every seed; removing 20 tree units
+took away 87.0%, 90.1% and 89.5% of the tree pixels (random units 13.6-25.3%) with spill 0.89,
+0.99 and 1.29 (both hold in 3 of 3); the removed trees turn into ground and water, not into
+buildings behind them. Door insertion added at most 0.16% of the image at buildings and 0.05%
+at windows, no more than at trees or grass: the door rule (>= 1%) fails in 3 of 3.
 """
 
 from __future__ import annotations
