@@ -13,6 +13,7 @@ from advlab.experiments import classifier_dissection, gan_dissection, gan_interv
 from advlab.experiments.gan_unit_selection import choose_layer
 from advlab.report.gan_intervention_figures import (
     ConceptChange,
+    Insertion,
     LayerSpecificity,
     RemovalCurve,
     removal_spill,
@@ -127,6 +128,21 @@ def test_layer_rule_prefers_least_spill_among_layers_removing_half() -> None:
     assert choose_layer([_specificity("a", 0.1, 2.0), _specificity("b", 0.2, 1.0)]) == "b"
     with pytest.raises(ValueError, match="no candidate"):
         choose_layer([])
+
+
+def test_door_caption_says_when_the_layer_has_no_door_unit() -> None:
+    """Below dissection's labelling IoU (0.04) no chosen unit is a door unit: the caption of
+    the door table says so with the measured IoU; above it, it adds nothing."""
+    from advlab.report.gan_intervention_figures import CONTEXTS, ContextEffect, _context_table
+
+    def caption(iou: list[float]) -> str:
+        by_context = {c: ContextEffect(0.001, 5) for c in CONTEXTS}
+        insertion = Insertion("door", [3, 7], iou, [2.0, 2.0], [4, 4], 10, by_context, 0.0)
+        return _context_table("net.2", insertion).caption
+
+    assert "door IoU among these units is 0.012, under the 0.04" in caption([0.012, 0.004])
+    assert "net.2 has no door unit" in caption([0.012, 0.004])
+    assert "no door unit" not in caption([0.09, 0.004])
 
 
 def test_removal_spill_is_the_largest_other_change_over_the_tree_change() -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from advlab.data.scenes import concept_index
+from advlab.dissect.scores import IOU_THRESHOLD
 from advlab.report import dissection_figures as figs
 from advlab.report.figures import pyplot, save_figure
 from advlab.report.rendered import Figure, Rendered
@@ -317,4 +318,15 @@ def _context_table(layer: str, insertion: Insertion) -> Table:
                  "to their 99.5th percentile at one position at a time; context = the "
                  "segmenter's label at the centre of the position in the unedited scene. Paper "
                  "(Fig. 4d): doors appear at windows and on buildings, not on trees or in the sky "
-                 "(plotted without printed values).")
+                 f"(plotted without printed values).{_no_unit_note(layer, insertion)}")
+
+
+def _no_unit_note(layer: str, insertion: Insertion) -> str:
+    """A sentence when no chosen unit reaches the IoU at which dissection labels a unit: the
+    layer then has no unit of the concept, and activating the chosen ones cannot draw it."""
+    best = max(insertion.iou, default=0.0)
+    if best > IOU_THRESHOLD:
+        return ""
+    return (f" The best {insertion.concept} IoU among these units is {best:.3f}, under the "
+            f"{IOU_THRESHOLD:g} at which dissection labels a unit: {layer} has no "
+            f"{insertion.concept} unit, so no {insertion.concept} can be expected to appear.")
