@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from advlab.options import option_name
 from advlab.registry import Registry, UnknownNameError
 
 PATH = Path(__file__).with_name("attack_catalogue.json")
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,4 +121,5 @@ def missing_options_message(name: str, missing: list[str], fields: list[str]) ->
 
 
 if __name__ == "__main__":
-    print(f"wrote {write_catalogue()}")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    log.info("wrote %s", write_catalogue())

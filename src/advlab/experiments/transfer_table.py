@@ -14,14 +14,8 @@ paper's RMSD (the mean of Table 4's RMSD column, 17.4 of 255, linearly interpola
 the sweep's points), and at the RMSD that is as large relative to our images' contrast (pixel
 standard deviation) as 17.4 is to ImageNet's (57.6 of 255, torchvision's normalisation std).
 
-Measured at quick scale over seeds 0, 1, 2 (`advlab reproduce transfer-table --seed S`, about
-5 minutes each with the models cached): mean held-out accuracy 63.5%, 64.2% and 66.9% (mean
-64.9%) at the paper's RMSD 17.4, 46-51% at the contrast-matched RMSD, so the rule (held-out
-<= 10% at the paper's RMSD in 2 of 3 seeds), fixed before the runs, fails in all three: the
-paper's near-total transfer does not show on these digit classifiers. Even the sweep's largest
-perturbation (lam 0.25, RMSD 40-42) leaves 16-25% held out, and the two CNNs keep the most
-(26-51%). What does show in every seed: ensembles transfer better than single models (held
-out 20-29% at the default lam against 64-70% for one attacked model's images on another).
+Measured at quick scale, seeds 0-2: 63.5-66.9% held out at the paper's RMSD, so the rule below
+fails in 3 of 3, while ensembles transfer better than single models in every seed (README).
 
 Quick scale: five architectures trained on mnist-5k, 100 test digits. Paper scale: torchvision
 ResNet-152, ResNet-101, ResNet-50, VGG-16 and GoogLeNet on ImageNet validation images
