@@ -93,20 +93,30 @@ def robust_of(model: nn.Module, x_adv: torch.Tensor, x: torch.Tensor, y: torch.T
     return float((correct | outside).float().mean())
 
 
+def forward_pass(net: nn.Module, x: torch.Tensor, calls: int = 1) -> Callable[[], None]:
+    """`calls` forward passes of the batch without autograd."""
+    def run() -> None:
+        with torch.no_grad():
+            for _ in range(calls):
+                net(x)
+    return run
+
+
+def forward_backward_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor, calls: int = 1) -> Callable[[], None]:
+    """`calls` forward+backward passes to the input (cross-entropy), as an attack step does."""
+    def run() -> None:
+        for _ in range(calls):
+            x_req = x.clone().requires_grad_(True)
+            torch.autograd.grad(F.cross_entropy(net(x_req), y), x_req)
+    return run
+
+
 def apgd_iteration(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict[str, float]:
     steps = 100
     attack = APGD(eps=1e-4, steps=steps)
-
-    def forward_backward() -> None:
-        x_req = x.clone().requires_grad_(True)
-        torch.autograd.grad(F.cross_entropy(model(x_req), y), x_req)
-
-    def forward() -> None:
-        with torch.no_grad():
-            model(x)
-
     medians = interleaved_medians({"apgd": lambda: attack(model, x, y, generator=torch.Generator().manual_seed(0)),
-                                   "fb": forward_backward, "f": forward}, repeats=repeats)  # fmt: skip
+                                   "fb": forward_backward_pass(model, x, y), "f": forward_pass(model, x)},
+                                  repeats=repeats)  # fmt: skip
     # APGD = 1 clean forward + (steps + 1) forward+backward + 1 forward in finalize
     per_step = (medians["apgd"] - 2 * medians["f"]) / (steps + 1)
     return {"apgd_seconds": medians["apgd"], "forward_backward_seconds": medians["fb"],
@@ -119,23 +129,9 @@ def channels_last_gain(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repea
     on the model as given and on the suite's `channels_last_copy` of it, medians of 20 calls."""
     x, y = x[:35], y[:35]
     twin = channels_last_copy(model, x)
-
-    def forward(net: nn.Module) -> Callable[[], None]:
-        def run() -> None:
-            with torch.no_grad():
-                for _ in range(20):
-                    net(x)
-        return run
-
-    def forward_backward(net: nn.Module) -> Callable[[], None]:
-        def run() -> None:
-            for _ in range(20):
-                x_req = x.clone().requires_grad_(True)
-                torch.autograd.grad(F.cross_entropy(net(x_req), y), x_req)
-        return run
-
-    medians = interleaved_medians({"f": forward(model), "f_cl": forward(twin), "fb": forward_backward(model),
-                                   "fb_cl": forward_backward(twin)}, repeats=repeats)  # fmt: skip
+    medians = interleaved_medians({"f": forward_pass(model, x, 20), "f_cl": forward_pass(twin, x, 20),
+                                   "fb": forward_backward_pass(model, x, y, 20),
+                                   "fb_cl": forward_backward_pass(twin, x, y, 20)}, repeats=repeats)  # fmt: skip
     return {f"{k}_ms": 1e3 * v / 20 for k, v in medians.items()}
 
 
