@@ -8,7 +8,9 @@ under ~/.cache/advlab/bench). Images: the first --n (default 100) mnist-5k test 
 eps --eps (default 0.1). torchattacks runs twice when importable: as its AutoAttack builds
 the standard version (its APGD, APGD-T and FAB keep their default 10 steps, its APGD-T and FAB
 target n_classes - 1 classes, its Square rescales the p schedule to 5,000 queries), and with the
-authors' settings (100 steps, 9 targets, Square's schedule not rescaled). Its four attacks run in
+authors' settings (100 steps, 9 targets, Square's schedule not rescaled); advlab runs at both
+budgets too (`standard_attacks(steps=10, rescale_schedule=True)` for the standard one), and each
+time ratio is taken at equal budget. Its four attacks run in
 the order and on the points its MultiAttack would give them, each timed (`run_sequence`). Times: medians of
 --repeats interleaved runs; the load average is printed with the figures (shared CPUs).
 APGD iteration: a 100-step APGD at eps 1e-4 (no point is broken, so every point works every
@@ -34,13 +36,18 @@ from torch import nn
 from advlab import data
 from advlab.attacks import APGD
 from advlab.attacks.base import channels_last_copy
-from advlab.evaluate import ThreatModel, robust_accuracy
+from advlab.evaluate import ThreatModel, robust_accuracy, standard_attacks
 from benchmarks.bench_attacks import trained_lenet
 from benchmarks.common import interleaved_medians, print_table, save
 
 
-def ours(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> tuple[float, dict[str, Any]]:
-    result = robust_accuracy(model, x, y, ThreatModel("linf", eps), generator=torch.Generator().manual_seed(0))
+def ours(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+         torchattacks_budget: bool = False) -> tuple[float, dict[str, Any]]:  # fmt: skip
+    """advlab's suite with the authors' budget, or with torchattacks' standard one (10 steps,
+    Square's schedule rescaled) for the equal-budget comparison."""
+    threat = ThreatModel("linf", eps)
+    attacks = standard_attacks(threat, steps=10, rescale_schedule=True) if torchattacks_budget else None
+    result = robust_accuracy(model, x, y, threat, attacks=attacks, generator=torch.Generator().manual_seed(0))
     per_attack = {a.name: {"attacked": a.attacked, "broken": a.broken, "seconds": a.seconds} for a in result.attacks}
     return result.robust_accuracy, {"attacks": per_attack, "warnings": list(result.warnings)}
 
@@ -148,15 +155,23 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
     except ModuleNotFoundError:
         have_ta = False
         print("torchattacks is not importable: its rows are skipped")
-    times: dict[str, list[float]] = {"advlab": [], "torchattacks": [], "torchattacks_authors": []}
+    times: dict[str, list[float]] = {"advlab": [], "advlab_10_steps": [], "torchattacks": [],
+                                     "torchattacks_authors": []}  # fmt: skip
     accuracy: dict[str, float] = {}
     details: dict[str, Any] = {}
     peer_details: dict[str, Any] = {}
+    details_10: dict[str, Any] = {}
     for _ in range(repeats):
         start = time.perf_counter()
         accuracy["advlab"], details = ours(model, x, y, eps)
         times["advlab"].append(time.perf_counter() - start)
         print(f"advlab: {100 * accuracy['advlab']:.1f}% in {times['advlab'][-1]:.1f} s", flush=True)
+        if "standard" in peers:  # ours at the standard version's budget, for the equal-budget ratio
+            start = time.perf_counter()
+            accuracy["advlab_10_steps"], details_10 = ours(model, x, y, eps, torchattacks_budget=True)
+            times["advlab_10_steps"].append(time.perf_counter() - start)
+            print(f"advlab, 10 steps: {100 * accuracy['advlab_10_steps']:.1f}% in "
+                  f"{times['advlab_10_steps'][-1]:.1f} s", flush=True)
         if have_ta:
             for key, authors in (("torchattacks", False), ("torchattacks_authors", True)):
                 if ("authors" if authors else "standard") not in peers:
@@ -182,12 +197,20 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
             ("advlab robust_accuracy", f"{100 * accuracy['advlab']:.1f}%  {medians['advlab']:.1f} s"),
             ("  per attack (last run)", "  ".join(f"{k}: {v['broken']}/{v['attacked']} in {v['seconds']:.1f} s"
                                                   for k, v in details["attacks"].items()))]  # fmt: skip
-    for key, label in (("torchattacks", "torchattacks AutoAttack standard"),
-                       ("torchattacks_authors", "torchattacks, authors' settings")):  # fmt: skip
+    if "advlab_10_steps" in medians:
+        out["advlab_10_steps_details"] = details_10
+        rows.append(("advlab at torchattacks' standard budget", f"{100 * accuracy['advlab_10_steps']:.1f}%  "
+                     f"{medians['advlab_10_steps']:.1f} s  (10 steps, Square's schedule rescaled)"))  # fmt: skip
+        rows.append(("  per attack (last run)", "  ".join(f"{k}: {v['broken']}/{v['attacked']} in {v['seconds']:.1f} s"
+                                                          for k, v in details_10["attacks"].items())))  # fmt: skip
+    # each peer against ours at the same budget: standard vs 10 steps, authors' settings vs ours
+    for key, label, same_budget in (("torchattacks", "torchattacks AutoAttack standard", "advlab_10_steps"),
+                                    ("torchattacks_authors", "torchattacks, authors' settings", "advlab")):  # fmt: skip
         if key in medians:
-            ratio = medians[key] / medians["advlab"]
-            out[f"time_ratio_{key}_over_advlab"] = ratio
-            rows.append((label, f"{100 * accuracy[key]:.1f}%  {medians[key]:.1f} s  ({ratio:.2f}x advlab's time)"))
+            ratio = medians[key] / medians[same_budget]
+            out[f"time_ratio_{key}_over_{same_budget}"] = ratio
+            rows.append((label, f"{100 * accuracy[key]:.1f}%  {medians[key]:.1f} s  ({ratio:.2f}x the time of "
+                         f"{same_budget.replace('_', ' ')}, the same budget)"))  # fmt: skip
             rows.append(("  per attack (last run)", "  ".join(f"{k}: {v['broken']}/{v['attacked']} in {v['seconds']:.1f} s"
                                                           for k, v in peer_details[key].items())))  # fmt: skip
     rows += [("APGD step / forward+backward", f"{iteration['apgd_step_over_forward_backward']:.2f}  "

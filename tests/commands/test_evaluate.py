@@ -52,8 +52,10 @@ def test_the_cli_prints_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         {"model": "fc500-150-10", "model_args": model_args_for("fc500-150-10", "digits")})
     monkeypatch.setattr(sys, "argv", ["advlab", "evaluate", "--checkpoint", str(checkpoint.parent),
                                       "--data", "digits", "--samples", "6", "--eps", "0.2",
-                                      "--out", str(tmp_path / "ev")])
+                                      "--steps", "3", "--queries", "20", "--out", str(tmp_path / "ev")])
     main()
     out = capsys.readouterr().out
     assert "Robust accuracy" in out and "apgd-t" in out
     assert (tmp_path / "ev" / "adversarial.safetensors").is_file()
+    saved = json.loads((tmp_path / "ev" / "result.json").read_text())
+    assert (saved["steps"], saved["queries"]) == (3, 20)  # the budget is recorded with the result

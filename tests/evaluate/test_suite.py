@@ -84,6 +84,14 @@ def test_standard_sequence_is_autoattacks() -> None:
     assert attacks["square"].queries == 5000 and attacks["apgd-ce"].steps == 100  # type: ignore[attr-defined]
     assert all(a.norm == "l2" and a.radius == 0.5 for a in attacks.values())
     assert attacks["fab-t"].stop_at_eps  # type: ignore[attr-defined]  # the suite needs one example within eps
+    assert not attacks["square"].rescale_schedule  # type: ignore[attr-defined]  # the authors' AutoAttack
+
+
+def test_the_budget_reaches_every_attack() -> None:
+    """steps=10, rescale_schedule=True: torchattacks' standard version's budget."""
+    attacks = dict(standard_attacks(ThreatModel("linf", 0.1), steps=10, queries=300, rescale_schedule=True))
+    assert [attacks[k].steps for k in ("apgd-ce", "apgd-t", "fab-t")] == [10, 10, 10]  # type: ignore[attr-defined]
+    assert attacks["square"].queries == 300 and attacks["square"].rescale_schedule  # type: ignore[attr-defined]
 
 
 def test_randomised_model_is_flagged(trained_mlp: nn.Module, digits) -> None:

@@ -25,6 +25,10 @@ def evaluate(
              "(default runs/evaluate/CHECKPOINT[-k]).")] = None,
     force: Force = False,
     seed: Annotated[int, typer.Option(help="Seed of the random starts (per chunk).")] = 0,
+    steps: Annotated[int, typer.Option(min=1, help="Iterations of APGD-CE, APGD-T and FAB-T "
+                                                    "(the authors': 100; torchattacks' "
+                                                    "standard version: 10).")] = 100,
+    queries: Annotated[int, typer.Option(min=1, help="Square's query budget per image.")] = 5000,
     data_root: DataRoot = None,
     device: Device = "cpu",
 ) -> None:
@@ -55,7 +59,7 @@ def evaluate(
         table, _ = evaluate_model(model, x, y, threat, folder,
                                   describe={"checkpoint": str(checkpoint), "data": data,
                                             "split": split, "seed": seed},
-                                  batch_size=batch_size, seed=seed,
+                                  batch_size=batch_size, seed=seed, steps=steps, queries=queries,
                                   progress=progress() if env.is_main else None)
         if env.is_main:
             show(table)

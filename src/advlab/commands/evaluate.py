@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 def evaluate_model(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, threat: ThreatModel, out_dir: Path, *,
-    describe: dict[str, Any], batch_size: int = 500, seed: int = 0,
-    progress: Progress | None = None,
+    describe: dict[str, Any], batch_size: int = 500, seed: int = 0, steps: int = 100,
+    queries: int = 5000, progress: Progress | None = None,
 ) -> tuple[Table, dict[str, Any]]:
     """Robust accuracy of `model` on x (N, C, H, W), y (N,) under `threat`, chunk by chunk.
 
@@ -42,9 +42,12 @@ def evaluate_model(
     robust (N,) uint8, broken_by (N,) int8: -1 robust, 0 clean error, 1.. the attack's index)
     and ``result.json``. Returns (table: per attack the points attacked and broken, accuracy
     after it, seconds summed over chunks; the caption lists the checks' warnings, the dict).
+    ``steps`` (APGD-CE, APGD-T, FAB-T) and ``queries`` (Square): the suite's budget
+    (`standard_attacks`; the defaults are the authors').
     """
     env = current_env()
-    names = [name for name, _ in standard_attacks(threat)]
+    attacks = standard_attacks(threat, steps=steps, queries=queries)
+    names = [name for name, _ in attacks]
     chunks = chunk_slices(x.shape[0], batch_size)
     x_parts: dict[int, torch.Tensor] = {}
     code_parts: dict[int, torch.Tensor] = {}
@@ -54,7 +57,7 @@ def evaluate_model(
     with reporter.task("evaluate: chunks of images", len(chunks)) as bar:
         for i in my_chunks(len(chunks), env):
             rows = chunks[i]
-            part = robust_accuracy(model, x[rows], y[rows], threat, batch_size=batch_size,
+            part = robust_accuracy(model, x[rows], y[rows], threat, attacks=attacks, batch_size=batch_size,
                                    generator=chunk_generator(seed, i, x.device),
                                    progress=reporter)  # a nested bar: one step per attack
             x_parts[i] = part.x_adv
@@ -68,7 +71,8 @@ def evaluate_model(
     x_adv = gather_chunks(x_parts, len(chunks), env)  # (N, C, H, W), in chunk order
     codes = gather_chunks(code_parts, len(chunks), env)  # (N,)
     counts = sum_across_ranks(counts, env)
-    summary = _summary(codes, counts, names, threat, sorted(warnings), describe)
+    summary = _summary(codes, counts, names, threat, sorted(warnings),
+                       {**describe, "steps": steps, "queries": queries})
     table = _table(summary, out_dir)
     if env.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +117,8 @@ def _table(summary: dict[str, Any], out_dir: Path) -> Table:
                      100 * remaining / total, record["seconds"]])
     caption = (f"{summary['norm']} eps = {summary['eps']:g}, {total} images of "
                f"{summary.get('data', 'the data')}; each attack runs on the points still robust "
-               f"(AutoAttack's standard sequence); files in {out_dir}")
+               f"(AutoAttack's standard sequence, {summary.get('steps', 100)} steps, "
+               f"Square {summary.get('queries', 5000)} queries); files in {out_dir}")
     for warning in summary["warnings"]:
         caption += f"\nWARNING: {warning}"
     return Table("Robust accuracy (worst case over APGD-CE, APGD-T, FAB-T, Square)",

@@ -48,18 +48,24 @@ class ThreatModel:
         object.__setattr__(self, "bounds", validate_bounds(self.bounds))
 
 
-def standard_attacks(threat: ThreatModel) -> tuple[tuple[str, Attack], ...]:
+def standard_attacks(threat: ThreatModel, *, steps: int = 100, queries: int = 5000,
+                     rescale_schedule: bool = False) -> tuple[tuple[str, Attack], ...]:
     """AutoAttack's standard version (Croce & Hein 2020, Section 4, and their code): APGD-CE
     (100 steps, 1 run), APGD-T (DLR, 9 targets, 100 steps), FAB-T (9 targets, 100 steps),
     Square (5,000 queries, p_init 0.8, schedule not rescaled: ``resc_schedule=False`` as in
     the authors' AutoAttack). FAB-T stops a point at its first adversarial example within eps
-    (``stop_at_eps``): robust accuracy needs one, not the smallest, and no point breaks less."""
+    (``stop_at_eps``): robust accuracy needs one, not the smallest, and no point breaks less.
+
+    ``steps`` (APGD-CE, APGD-T, FAB-T) and ``queries`` (Square) change the budget; the
+    defaults are the authors'. torchattacks' AutoAttack(version="standard") runs 10 steps and
+    rescales Square's schedule (``steps=10, rescale_schedule=True`` matches it): fewer steps
+    are cheaper and can only find fewer adversarial examples."""
     common: dict[str, Any] = {"eps": threat.eps, "norm": threat.norm, "bounds": threat.bounds}
     return (
-        ("apgd-ce", APGD(loss="ce", steps=100, **common)),
-        ("apgd-t", APGDT(loss="dlr", n_target_classes=9, steps=100, **common)),
-        ("fab-t", FAB(n_target_classes=9, steps=100, stop_at_eps=True, **common)),
-        (SQUARE, Square(queries=5000, p_init=0.8, rescale_schedule=False, **common)),
+        ("apgd-ce", APGD(loss="ce", steps=steps, **common)),
+        ("apgd-t", APGDT(loss="dlr", n_target_classes=9, steps=steps, **common)),
+        ("fab-t", FAB(n_target_classes=9, steps=steps, stop_at_eps=True, **common)),
+        (SQUARE, Square(queries=queries, p_init=0.8, rescale_schedule=rescale_schedule, **common)),
     )
 
 
