@@ -163,6 +163,23 @@ def test_progressive_speed_compares_at_the_growing_rows_budget():
     assert images.speedup == pytest.approx(150.0 / 300.0)
 
 
+def test_progressive_speed_judgement_gives_the_measured_reason():
+    from advlab.experiments.progressive_speed import BudgetComparison, judgement
+
+    flat = {"gflops": [4.0, 8.0, 12.0], "images": [100.0, 200.0, 300.0], "swd_avg": [90.0, 60.0, 30.0]}
+    grow = {"gflops": [0.5, 1.0, 2.0], "images": [100.0, 200.0, 300.0], "swd_avg": [80.0, 70.0, 75.0]}
+    lost = [BudgetComparison("growing", "gflops", 2.0, 75.0, 80.0, 0.5, True),
+            BudgetComparison("growing", "images", 300.0, 75.0, 30.0, 0.5, False)]
+    text = judgement(lost, grow, flat)
+    assert "equal compute 75.0 vs 80.0 (shown)" in text and "equal images 75.0 vs 30.0 (not shown)" in text
+    assert "Measured reason" not in text  # shown at equal compute: nothing to explain
+    lost[0] = BudgetComparison("growing", "gflops", 2.0, 75.0, 50.0, 0.8, False)
+    text = judgement(lost, grow, flat)
+    assert "6.00x less forward compute" in text and "2.50x no growing's at equal images" in text
+    assert "0.80x growing's compute" in text
+    assert judgement([], grow, flat) == ""  # no comparison judged: no sentence
+
+
 def test_inception_curves_smallest(ctx, run_and_render):
     config = dataclasses.replace(inception_curves.Config.quick(), width=4, iters=4,
                                  batch_size=16, eval_every=2, eval_samples=40)

@@ -195,9 +195,33 @@ def speed_figure(curves: dict[str, Curve]) -> Any:
                         log_y=True)
 
 
-def speed_table(comparisons: list[BudgetComparison], labels: dict[str, str]) -> Any:
+def judgement(comparisons: list[BudgetComparison], growing: Curve | None, baseline: Curve | None) -> str:
+    """The caption's verdict on this run for row (b) + growing ("growing"), from the measurement:
+    per budget its SWD against no growing's and whether the finding shows; when it does not at
+    equal compute, what growing saved (forward compute for the same images) and what that cost
+    (its SWD over no growing's at equal images)."""
+    mine = {c.axis: c for c in comparisons if c.row == "growing" and c.shown is not None}
+    if not mine:
+        return ""
+    text = "This run, (b) against (a): " + "; ".join(
+        f"{BUDGETS[c.axis]} {c.growing_swd:.1f} vs {c.baseline_swd:.1f} ({'shown' if c.shown else 'not shown'})"
+        for c in mine.values()) + "."  # fmt: skip
+    compute, images = mine.get("gflops"), mine.get("images")
+    if compute is None or compute.shown or images is None or not growing or not baseline:
+        return text
+    saving = baseline["gflops"][-1] / max(growing["gflops"][-1], 1e-12)  # both rows see the same images
+    worse = images.growing_swd / max(images.baseline_swd or 0.0, 1e-12)
+    text += (f" Measured reason at this scale: for the same images growing spent {saving:.2f}x less forward "
+             f"compute (only its phases below the output resolution are cheaper), but its SWD is {worse:.2f}x "
+             "no growing's at equal images")  # fmt: skip
+    if compute.speedup is not None:
+        text += f"; no growing reached growing's final SWD with {compute.speedup:.2f}x growing's compute"
+    return text + "."
+
+
+def speed_table(comparisons: list[BudgetComparison], labels: dict[str, str], verdict: str = "") -> Any:
     """The table of `compare`'s rows: each growing row against no growing at its own final
-    wall-clock, compute and images."""
+    wall-clock, compute and images; ``verdict``: `judgement`'s sentence, ending the caption."""
     from advlab.report.tables import Table
 
     def budget(c: BudgetComparison) -> str:
@@ -222,5 +246,5 @@ def speed_table(comparisons: list[BudgetComparison], labels: dict[str, str]) -> 
         "or below (a) in at least 2 of 3 seeds (rule fixed before running). Paper (Figure 4, "
         "CelebA 128x128, P100 GPU): with growing a given SWD is reached sooner in wall-clock "
         "time (Section 2: 2-6x faster depending on the output resolution; Figure 4c: about "
-        "5.4x at 1024x1024).",
+        "5.4x at 1024x1024). " + verdict,
     )
