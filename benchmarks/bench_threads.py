@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,46 +51,66 @@ def busy_cores(count: int) -> Iterator[None]:
             process.wait()
 
 
-def seconds_of(args: list[str], threads: int) -> float:
-    """Wall time of one `advlab` command in a fresh process with `threads` intra-op threads."""
+def seconds_of(args: list[str], threads: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `advlab` command in a fresh process with `threads` intra-op
+    threads; CPU is the child's user + system time (what it got of the cores)."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["ADVLAB_THREADS"] = str(threads)
     with tempfile.TemporaryDirectory() as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "advlab", *args, "--out", f"{out}/run"], env=env,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return time.perf_counter() - start
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(repeats: int, threads_options: tuple[int, ...]) -> dict[str, dict[int, float]]:
-    """Median seconds per workload and thread count, the thread counts interleaved."""
-    times: dict[str, dict[int, list[float]]] = {w: {t: [] for t in threads_options} for w in WORKLOADS}
+Medians = dict[str, dict[int, float]]
+
+
+def measure(repeats: int, threads_options: tuple[int, ...]) -> tuple[Medians, Medians]:
+    """Median wall and CPU seconds per workload and thread count, the thread counts interleaved."""
+    walls: dict[str, dict[int, list[float]]] = {w: {t: [] for t in threads_options} for w in WORKLOADS}
+    cpus: dict[str, dict[int, list[float]]] = {w: {t: [] for t in threads_options} for w in WORKLOADS}
     for _ in range(repeats):
         for name, args in WORKLOADS.items():
             for threads in threads_options:
-                times[name][threads].append(seconds_of(args, threads))
-    return {w: {t: statistics.median(v) for t, v in per.items()} for w, per in times.items()}
+                wall, cpu = seconds_of(args, threads)
+                walls[name][threads].append(wall)
+                cpus[name][threads].append(cpu)
+    def medians(table: dict[str, dict[int, list[float]]]) -> Medians:
+        return {w: {t: statistics.median(v) for t, v in per.items()} for w, per in table.items()}
+    return medians(walls), medians(cpus)
 
 
 def main() -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--one-thread-only", action="store_true",
+                        help="measure advlab's default (1 thread) only, not PyTorch's (one per core)")
     args = parser.parse_args()
     cores = available_cores()
-    options = (1, cores) if cores > 1 else (1,)
-    idle = measure(args.repeats, options)
+    options = (1, cores) if cores > 1 and not args.one_thread_only else (1,)
+    idle, idle_cpu = measure(args.repeats, options)
     with busy_cores(cores):
-        busy = measure(args.repeats, options)
+        busy, busy_cpu = measure(args.repeats, options)
     print(f"\nThreads on an idle machine and under {cores} busy processes ({cores} cores), "
           f"median of {args.repeats}, seconds per whole command")
     header = ["workload"] + [f"{s} t={t}" for s in ("idle", "busy") for t in options]
-    header += [f"busy/idle t={t}" for t in options]
+    header += [f"busy/idle t={t}" for t in options] + [f"CPU busy/idle t={t}" for t in options]
+    header += [f"cores got busy t={t}" for t in options]
     print("  " + " | ".join(header))
     for name in WORKLOADS:
         cells = [f"{idle[name][t]:.1f}" for t in options] + [f"{busy[name][t]:.1f}" for t in options]
         cells += [f"{busy[name][t] / idle[name][t]:.2f}x" for t in options]
+        # CPU time needed busy vs idle (cache and memory contention), and the share of the cores
+        # the scheduler gave the command (CPU / wall; 1 thread beside `cores` spinners: 2/3 fair)
+        cells += [f"{busy_cpu[name][t] / idle_cpu[name][t]:.2f}x" for t in options]
+        cells += [f"{busy_cpu[name][t] / busy[name][t]:.2f}" for t in options]
         print("  " + " | ".join([name, *cells]))
-    payload = {"cores": cores, "repeats": args.repeats, "idle": idle, "busy": busy}
+    payload = {"cores": cores, "repeats": args.repeats, "idle": idle, "busy": busy,
+               "idle_cpu": idle_cpu, "busy_cpu": busy_cpu}
     save("threads", payload)
     return payload
 
