@@ -15,8 +15,10 @@ the order and on the points its MultiAttack would give them, each timed (`run_se
 --repeats interleaved runs; the load average is printed with the figures (shared CPUs).
 APGD iteration: a 100-step APGD at eps 1e-4 (no point is broken, so every point works every
 step) minus one clean forward, divided by its steps, against one forward+backward of the batch.
+With --whole-machine both also run once with every core (`whole_machine`): advlab evaluate
+sharded by torchrun, torchattacks with one intra-op thread per core (needs a quiet machine).
 Run: python -m benchmarks.bench_evaluate [--n 100] [--eps 0.1] [--repeats 3] [--peers standard,authors]
-[--iteration-repeats 5] (on 2 shared cores one repeat of all three takes tens of minutes; torchattacks
+[--iteration-repeats 5] [--whole-machine] (on 2 shared cores one repeat of all three takes tens of minutes; torchattacks
 missing: its rows are skipped; ``pip install --no-deps torchattacks``)
 """
 
@@ -27,6 +29,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -100,6 +103,47 @@ def robust_of(model: nn.Module, x_adv: torch.Tensor, x: torch.Tensor, y: torch.T
     return float((correct | outside).float().mean())
 
 
+def whole_machine(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, eps: float, cores: int,
+                  peers: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
+    """Both sides with every core of the machine, as a user would run them: `advlab evaluate`
+    sharded over `cores` processes of one thread each (torchrun, the images in `cores` chunks),
+    against torchattacks with PyTorch's default intra-op threads (one per core), each at the
+    budget of the peer runs asked for. Returns per side its robust accuracy and wall seconds."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from advlab import models
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = models.save_checkpoint(f"{tmp}/lenet/checkpoint.safetensors", model, {"model": "lenet", "model_args": {}}).parent
+        env = {**os.environ, "ADVLAB_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        for budget, steps in (("standard", "10"), ("authors", "100")):
+            if budget not in peers:
+                continue
+            command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={cores}", "-m", "advlab",
+                       "evaluate", "--checkpoint", str(folder), "--data", "mnist-5k", "--samples", str(n),
+                       "--eps", str(eps), "--steps", steps, "--batch-size", str(-(-n // cores)),
+                       "--out", f"{tmp}/ev-{budget}"]  # fmt: skip
+            start = time.perf_counter()
+            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            seconds = time.perf_counter() - start
+            result = json.loads(Path(f"{tmp}/ev-{budget}/result.json").read_text())
+            out[f"advlab_{budget}"] = {"robust_accuracy": result["robust_accuracy"], "seconds": seconds}
+            threads = torch.get_num_threads()
+            torch.set_num_threads(cores)
+            try:
+                start = time.perf_counter()
+                x_adv, _ = run_sequence(model, torchattacks_sequence(model, eps, budget == "authors"), x, y)
+                out[f"torchattacks_{budget}"] = {"robust_accuracy": robust_of(model, x_adv, x, y, eps),
+                                                 "seconds": time.perf_counter() - start}  # fmt: skip
+            finally:
+                torch.set_num_threads(threads)
+    return out
+
+
 def forward_pass(net: nn.Module, x: torch.Tensor, calls: int = 1) -> Callable[[], None]:
     """`calls` forward passes of the batch without autograd."""
     def run() -> None:
@@ -143,7 +187,7 @@ def channels_last_gain(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repea
 
 
 def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...] = ("standard", "authors"),
-         iteration_repeats: int = 5) -> dict[str, Any]:  # fmt: skip
+         iteration_repeats: int = 5, machine: bool = False) -> dict[str, Any]:  # fmt: skip
     torch.manual_seed(0)
     model = trained_lenet()
     x, y = data.as_tensors(data.load("mnist-5k", "test"), limit=n)
@@ -184,13 +228,15 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
     medians = {k: statistics.median(v) for k, v in times.items() if v}
     with torch.no_grad():
         clean = float((model(x).argmax(1) == y).float().mean())
+    cores = os.cpu_count() or 1
+    machine_runs = whole_machine(model, x, y, n, eps, cores, peers) if machine and have_ta and cores > 1 else {}
     iteration = apgd_iteration(model, x, y, iteration_repeats)
     layout = channels_last_gain(model, x, y, iteration_repeats)
     load_after = os.getloadavg()
     out: dict[str, Any] = {"n": n, "eps": eps, "repeats": repeats, "clean_accuracy": clean, "robust_accuracy": accuracy,
                            "median_seconds": medians, "advlab_details": details,
                            "torchattacks_details": peer_details,
-                           "channels_last": layout, "apgd_iteration": iteration,
+                           "channels_last": layout, "apgd_iteration": iteration, "whole_machine": machine_runs,
                            "load_average_before": load_before, "load_average_after": load_after,
                            "threads": torch.get_num_threads()}  # fmt: skip
     rows = [("clean accuracy", f"{100 * clean:.1f}%"),
@@ -213,6 +259,13 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
                          f"{same_budget.replace('_', ' ')}, the same budget)"))  # fmt: skip
             rows.append(("  per attack (last run)", "  ".join(f"{k}: {v['broken']}/{v['attacked']} in {v['seconds']:.1f} s"
                                                           for k, v in peer_details[key].items())))  # fmt: skip
+    for budget in ("standard", "authors"):
+        if f"advlab_{budget}" in machine_runs:
+            ours_run, peer_run = machine_runs[f"advlab_{budget}"], machine_runs[f"torchattacks_{budget}"]
+            rows.append((f"whole machine ({cores} cores), {budget} budget",
+                         f"advlab sharded {100 * ours_run['robust_accuracy']:.1f}% {ours_run['seconds']:.1f} s, "
+                         f"torchattacks {cores} threads {100 * peer_run['robust_accuracy']:.1f}% "
+                         f"{peer_run['seconds']:.1f} s ({peer_run['seconds'] / ours_run['seconds']:.2f}x)"))  # fmt: skip
     rows += [("APGD step / forward+backward", f"{iteration['apgd_step_over_forward_backward']:.2f}  "
               f"({1e3 * iteration['apgd_per_step_seconds']:.2f} ms vs {1e3 * iteration['forward_backward_seconds']:.2f} ms)"),
              ("channels-last copy (35 images)", f"forward {layout['f_ms']:.2f} -> {layout['f_cl_ms']:.2f} ms, "
@@ -231,5 +284,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peers", default="standard,authors", help="torchattacks runs: standard, authors")
     parser.add_argument("--iteration-repeats", type=int, default=5)
+    parser.add_argument("--whole-machine", action="store_true",
+                        help="also run both with every core: advlab evaluate under torchrun, torchattacks threaded")
     args = parser.parse_args()
-    main(args.n, args.eps, args.repeats, tuple(args.peers.split(",")), args.iteration_repeats)
+    main(args.n, args.eps, args.repeats, tuple(args.peers.split(",")), args.iteration_repeats, args.whole_machine)
