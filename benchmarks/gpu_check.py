@@ -31,21 +31,20 @@ import importlib.util
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from benchmarks.common import RESULTS
+from benchmarks.gpu_check_report import Row, table
+from benchmarks.gpu_check_torchrun import torchrun_rows
 
 # test-sized parameters of every registered attack (the PGD inside EOT is built below)
 ATTACK_PARAMS: dict[str, dict[str, Any]] = {
@@ -59,24 +58,13 @@ ATTACK_PARAMS: dict[str, dict[str, Any]] = {
     "spatial-pgd": {"steps": 10},
     "eot": {"draws": 4},
     "rp2": {"steps": 20, "mask_steps": 10, "sticker_size": (0.5, 0.5)},
+    "apgd": {"eps": 0.2, "steps": 10},
+    "apgd-t": {"eps": 0.2, "steps": 10, "n_target_classes": 3},
+    "fab": {"eps": 0.2, "steps": 10, "n_target_classes": 3},
+    "square": {"eps": 0.2, "queries": 100},
 }
 OPTIONAL_BOUNDS = ("crown", "alpha_crown")  # certify modules that may not exist yet
 EPS = 0.1
-
-
-@dataclass
-class Row:
-    """One check: its median time per device (s) and what went wrong on which device."""
-
-    section: str
-    name: str
-    seconds: dict[str, float] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
 
 def _sync(device: torch.device) -> None:
@@ -294,108 +282,6 @@ def _check_gan(result: Any) -> None:
     assert result.step == 5, f"stopped at step {result.step}"
     values = [v for v in result.last.values() if isinstance(v, float)]
     assert values and all(v == v and abs(v) != float("inf") for v in values), result.last
-
-
-# ---------------------------------------------------------------- torchrun
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _launch(args: list[str], cwd: Path, timeout: int = 240) -> None:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1",
-               "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *args]
-    done = subprocess.run(command, cwd=cwd, env=dict(os.environ, OMP_NUM_THREADS="1"),
-                          capture_output=True, text=True, timeout=timeout,
-                          start_new_session=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"exit {done.returncode}: {(done.stdout + done.stderr)[-600:]}")
-
-
-_NCCL_PROBE = """
-import torch, torch.distributed as dist
-dist.init_process_group("nccl")
-torch.cuda.set_device(0)
-t = torch.ones(4, device="cuda")
-dist.all_reduce(t)
-assert t.sum().item() == 4 * dist.get_world_size(), t
-dist.destroy_process_group()
-"""
-
-
-def torchrun_rows(devices: list[torch.device], samples: int) -> list[Row]:
-    from advlab import models
-    from advlab.zoo.cache import model_args_for
-
-    folder = Path(tempfile.mkdtemp(prefix="gpu-check-torchrun-"))
-    checkpoints = {}
-    for name in ("lenet", "wong-small"):
-        args = model_args_for(name, "mnist-5k")
-        torch.manual_seed(0)
-        checkpoints[name] = models.save_checkpoint(folder / name / "checkpoint.safetensors",
-                                                   models.create(name, **args),
-                                                   {"model": name, "model_args": args})
-    commands = {
-        "advlab attack pgd": ["attack", "pgd", "--checkpoint", str(checkpoints["lenet"]),
-                              "--eps", "0.1", "--steps", "10"],
-        "advlab certify": ["certify", "--checkpoint", str(checkpoints["wong-small"]),
-                           "--eps", "0.05"],
-    }
-    rows = []
-    for label, args in commands.items():
-        row = Row("torchrun", f"{label} (1 rank)")
-        for device in devices:
-            out = folder / f"{label.split()[-1]}-{device.type}"
-            start = time.perf_counter()
-            try:
-                _launch(["-m", "advlab", *args, "--data", "mnist-5k", "--samples", str(samples),
-                         "--batch-size", "32", "--device", device.type, "--out", str(out)], folder)
-                result = json.loads((out / "result.json").read_text())
-                assert result.get("processes", 1) == 1, result.get("processes")
-                row.seconds[device.type] = time.perf_counter() - start
-            except Exception as error:
-                row.errors[device.type] = f"{type(error).__name__}: {error}"[:300]
-        rows.append(row)
-    row = Row("torchrun", "NCCL group of 1 rank, all-reduce",
-              note="" if len(devices) > 1 else "CUDA only")
-    if len(devices) > 1:
-        start = time.perf_counter()
-        try:
-            _launch(["-c", _NCCL_PROBE], folder, timeout=120)
-            row.seconds["cuda"] = time.perf_counter() - start
-        except Exception as error:
-            row.errors["cuda"] = f"{type(error).__name__}: {error}"[:300]
-    rows.append(row)
-    return rows
-
-
-# ---------------------------------------------------------------- report
-
-
-def _cell(row: Row, device: str, present: bool) -> str:
-    if not present:
-        return "no GPU"
-    if device in row.errors:
-        return "FAIL"
-    return f"{row.seconds[device]:.3f}" if device in row.seconds else "-"
-
-
-def table(rows: list[Row], cuda: bool) -> str:
-    lines = ["| section | check | CPU s | CUDA s | CPU / CUDA | status |",
-             "|---|---|---:|---:|---:|---|"]
-    for row in rows:
-        ratio = "-"
-        if "cpu" in row.seconds and "cuda" in row.seconds and row.seconds["cuda"] > 0:
-            ratio = f"{row.seconds['cpu'] / row.seconds['cuda']:.1f}x"
-        status = "ok" if row.ok else "; ".join(f"{d}: {e}" for d, e in row.errors.items())
-        if row.note:
-            status = f"{status} ({row.note})"
-        lines.append(f"| {row.section} | {row.name} | {_cell(row, 'cpu', True)} | "
-                     f"{_cell(row, 'cuda', cuda)} | {ratio} | {status.replace('|', '/')} |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
