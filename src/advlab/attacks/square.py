@@ -49,11 +49,24 @@ def margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def window_mask(corner_h: torch.Tensor, corner_w: torch.Tensor, size: int, h: int, w: int) -> torch.Tensor:
     """(n, 1, h, w) bool: per sample, the size x size square with top-left (corner_h, corner_w) (n,)."""
-    rows = torch.arange(h, device=corner_h.device)
-    cols = torch.arange(w, device=corner_h.device)
-    in_rows = (rows >= corner_h[:, None]) & (rows < corner_h[:, None] + size)  # (n, h)
-    in_cols = (cols >= corner_w[:, None]) & (cols < corner_w[:, None] + size)  # (n, w)
+    in_rows = window_table(size, h, corner_h.device)[corner_h]  # (n, h)
+    in_cols = window_table(size, w, corner_w.device)[corner_w]  # (n, w)
     return (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
+
+
+def window_table(size: int, length: int, device: torch.device) -> torch.Tensor:
+    """(length - size + 1, length) bool: row c marks positions c .. c + size - 1, so that a
+    batch of windows is one lookup (Square draws a window per sample and query)."""
+    key = (size, length, str(device))
+    table = _WINDOW_TABLES.get(key)
+    if table is None:
+        positions = torch.arange(length, device=device)
+        corners = torch.arange(length - size + 1, device=device)[:, None]
+        table = _WINDOW_TABLES[key] = (positions >= corners) & (positions < corners + size)
+    return table
+
+
+_WINDOW_TABLES: dict[tuple[int, int, str], torch.Tensor] = {}
 
 
 def _rectangle_bumps(rows: int, cols: int, device: torch.device) -> torch.Tensor:
@@ -146,24 +159,27 @@ class Square(Attack):
         return corner_h, corner_w
 
     def _random_search(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_best: torch.Tensor,
-        propose: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+        self, model: nn.Module, y: torch.Tensor, x_best: torch.Tensor, per_point: tuple[torch.Tensor, ...],
+        propose: Callable[[int, tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Algorithm 1's loop: keep a proposal when it lowers the margin; stop samples that are
-        misclassified. x, x_best (n, C, H, W); propose(i, x (m, ...), x_best (m, ...)) -> (m, ...).
+        misclassified. x_best (n, C, H, W); per_point: tensors (n, ...) the proposals need
+        (the clean images, or the ball's faces); propose(i, those rows (m, ...), x_best (m, ...))
+        -> (m, C, H, W).
 
         The working points are kept as a compact batch, rebuilt only when one of them becomes
         misclassified: one forward of the active points per query and no gathers or scatters
         of images in between."""
         best_margin = margin(model(x_best), y)  # (n,)
-        used = torch.ones(x.shape[0], dtype=torch.long, device=x.device)
+        used = torch.ones(y.shape[0], dtype=torch.long, device=y.device)
         rows = (best_margin > 0).nonzero().squeeze(1)  # (m,) working points
-        x_w, y_w, best_w, margin_w = x[rows], y[rows], x_best[rows], best_margin[rows]
+        work = tuple(t[rows] for t in per_point)
+        y_w, best_w, margin_w = y[rows], x_best[rows], best_margin[rows]
         since = 0  # queries since the working batch was last written back
         for i in range(self.queries - 1):
             if rows.numel() == 0:
                 break
-            x_new = propose(i, x_w, best_w)  # (m, C, H, W) inside the ball and bounds
+            x_new = propose(i, work, best_w)  # (m, C, H, W) inside the ball and bounds
             new_margin = margin(model(x_new), y_w)  # (m,)
             better = new_margin < margin_w
             best_w = torch.where(better.view(-1, 1, 1, 1), x_new, best_w)
@@ -173,33 +189,35 @@ class Square(Attack):
             if bool(fooled.any()) or i == self.queries - 2:  # write back, drop the fooled ones
                 x_best[rows], best_margin[rows], used[rows] = best_w, margin_w, used[rows] + since
                 keep, since = ~fooled, 0
-                rows, x_w, y_w = rows[keep], x_w[keep], y_w[keep]
-                best_w, margin_w = best_w[keep], margin_w[keep]
+                rows, y_w, best_w, margin_w = rows[keep], y_w[keep], best_w[keep], margin_w[keep]
+                work = tuple(t[keep] for t in work)
         return x_best, used
 
     def _search_linf(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                      generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         n, c, h, w = x.shape
-        lower, upper = linf_box(x, self.eps, self.bounds)  # (n, C, H, W)
+        lower, upper = linf_box(x, self.eps, self.bounds)  # (n, C, H, W) the ball's faces, in bounds
         stripes = self._signs((n, c, 1, w), x, generator)  # vertical stripes (Section 3.2)
         x_best = torch.clamp(x + self.eps * stripes, lower, upper)
 
-        def propose(i: int, x_sub: torch.Tensor, best_sub: torch.Tensor) -> torch.Tensor:
+        def propose(i: int, faces: tuple[torch.Tensor, ...], best_sub: torch.Tensor) -> torch.Tensor:
+            low, high = faces  # (m, C, H, W)
             p = square_fraction(i, self.queries, self.p_init, self.rescale_schedule)
             size = min(max(int(round(math.sqrt(p * c * h * w / c))), 1), h - 1, w - 1)
-            m = x_sub.shape[0]
-            mask = window_mask(*self._corners(m, size, h, w, x_sub, generator), size, h, w)  # (m, 1, H, W)
-            vertex = x_sub + self.eps * self._signs((m, c, 1, 1), x_sub, generator)  # one sign per channel
-            return torch.where(mask, vertex, best_sub).clamp(*self.bounds)
+            m = best_sub.shape[0]
+            mask = window_mask(*self._corners(m, size, h, w, best_sub, generator), size, h, w)  # (m, 1, H, W)
+            up = torch.randint(0, 2, (m, c, 1, 1), generator=generator, device=x.device).bool()  # sign per channel
+            return torch.where(mask, torch.where(up, high, low), best_sub)  # x +- eps in the square, clipped
 
-        return self._random_search(model, x, y, x_best, propose)
+        return self._random_search(model, y, x_best, (lower, upper), propose)
 
     def _search_l2(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                    generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         n, c, h, w = x.shape
         x_best = project(x, x + self._l2_init(x, generator), "l2", self.eps, self.bounds)
 
-        def propose(i: int, x_sub: torch.Tensor, best_sub: torch.Tensor) -> torch.Tensor:
+        def propose(i: int, clean: tuple[torch.Tensor, ...], best_sub: torch.Tensor) -> torch.Tensor:
+            (x_sub,) = clean  # (m, C, H, W)
             m, eps = x_sub.shape[0], self.eps
             p = square_fraction(i, self.queries, self.p_init, self.rescale_schedule)
             size = max(int(round(math.sqrt(p * c * h * w / c))), 3)
@@ -221,7 +239,7 @@ class Square(Attack):
             scale = eps / flat_norm(delta, "l2").clamp_min(1e-12)  # back onto the sphere ||delta|| = eps
             return project(x_sub, x_sub + delta * scale.view(-1, 1, 1, 1), "l2", eps, self.bounds)
 
-        return self._random_search(model, x, y, x_best, propose)
+        return self._random_search(model, y, x_best, (x,), propose)
 
     def _l2_init(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """(n, C, H, W): a grid of size-h//5 bump patterns with random sign per sample and channel,
