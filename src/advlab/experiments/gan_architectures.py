@@ -19,16 +19,15 @@ of 3.
 
 Why quick scale cannot show it (measured): 500 iterations at width 8 (the quick grid, about
 10 minutes on the 2-core CPU) and 1,000 iterations train no cell; the shortest run measured
-to train cells, `--width 16 --iters 2000`, took 45 minutes on the same CPU (one seed: WGAN-GP
-4 of 7 rows, DCGAN and LSGAN 3, WGAN with clipping 0), three times the 15 minutes a quick
-run may take. The cost is uneven: at width 16 one generator iteration of the DCGAN
-architecture cost 168 ms (DCGAN objective), 161 ms (LSGAN), 427 ms (WGAN, 5 critic steps)
-and 791 ms (WGAN-GP, 5 critic steps with the penalty's double backward), measured one after
-the other on one thread of the shared machine (40 iterations each); the ResNet's cells cost
-1.0 s (DCGAN objective) to 11.5 s (WGAN-GP) per iteration, measured later under about three
-times the load (an upper bound of their share). Dropping the ResNet row, or any row chosen
-by cost, would change what the figure compares, so quick scale keeps all 28 cells and says
-that it is too short to judge.
+to train cells is `--width 16 --iters 2000` (seed 0: WGAN-GP 4 of 7 rows, DCGAN and LSGAN 3,
+WGAN with clipping 0; recorded as 45 minutes at an earlier commit, threads and load not
+recorded). At this commit, on one core beside another job, its DCGAN row alone took 79 s
+(DCGAN), 133 s (LSGAN), about 230 s (WGAN) and 443 s (WGAN-GP, 5 critic steps with the
+penalty's double backward), and the ResNet's cells cost 1.0 s (DCGAN objective) to 11.5 s
+(WGAN-GP) per iteration under about three times that load: hours per seed, far beyond the
+15 minutes a quick run may take. Dropping the ResNet row, or any row chosen by cost, would
+change what the figure compares, so quick scale keeps all 28 cells and says that it is too
+short to judge.
 """
 
 from __future__ import annotations
@@ -77,8 +76,8 @@ class Config(ExperimentConfig):
     Quick scale is a miniature that fits 10 CPU minutes (28 cells of 500 iterations at width
     8): it shows the figure's layout and which cells diverge, but is far too short for any
     objective to train by the rule (measured: at 1,000 iterations every cell still had FID
-    above 100, even with lr_scale 3). `--width 16 --iters 2000` (45 minutes on the 2-core
-    CPU) is the smallest run measured to show the finding in part (module docstring)."""
+    above 100, even with lr_scale 3). `--width 16 --iters 2000` (hours on the 2-core CPU) is
+    the smallest run measured to show the finding in part (module docstring)."""
 
     data: str = "mnist-5k"
     archs: tuple[str, ...] = ("dcgan", "dcgan-nobn-const", "mlp512", "nonorm", "gated", "tanh",
@@ -244,9 +243,10 @@ def _judgement(shown: bool | None) -> str:
     """The caption's sentence on this run's verdict."""
     if shown is None:
         return ("No cell trained, so this run is too short to show or refute the finding: the "
-                "shortest run measured to train cells is --width 16 --iters 2000, 45 minutes "
-                "on a 2-core CPU (WGAN-GP 4 of 7 rows, DCGAN and LSGAN 3, WGAN with "
-                "clipping 0; one seed), 3x the 15 minutes a quick run may take.")
+                "shortest run measured to train cells is --width 16 --iters 2000 (WGAN-GP 4 of "
+                "7 rows, DCGAN and LSGAN 3, WGAN with clipping 0; one seed), which takes hours "
+                "on a 2-core CPU (its DCGAN row alone about 15 minutes on one core), far beyond "
+                "the 15 minutes a quick run may take.")
     return ("In this run WGAN-GP trained more architectures than each other objective." if shown
             else "In this run WGAN-GP did not train more architectures than every other "
             "objective.")
