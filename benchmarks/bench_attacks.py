@@ -184,6 +184,10 @@ def bench_pgd(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, repeats: int
         with torch.no_grad():
             model(inputs[-1])
 
+    def passes() -> None:  # pgd_steps forward+backward passes of the batch
+        for _ in range(pgd_steps):
+            forward_backward(xb)
+
     pgd_t, fb_pass_t, floor_t, ta_pgd_t = [], [], [], []  # per step; fwd+bwd timed as 20 passes too
     try:
         import torchattacks
@@ -194,7 +198,7 @@ def bench_pgd(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, repeats: int
     forward_backward(xb)
     for _ in range(repeats):  # interleaved so load drift hits all alike
         pgd_t.append(timed(attack)[0] / pgd_steps)
-        fb_pass_t.append(timed(lambda: [forward_backward(xb) for _ in range(pgd_steps)])[0] / pgd_steps)
+        fb_pass_t.append(timed(passes)[0] / pgd_steps)
         floor_t.append(timed(floor)[0] / pgd_steps)
         if ta_pgd is not None:
             ta_pgd_t.append(timed(lambda: ta_pgd(xb, yb))[0] / pgd_steps)
