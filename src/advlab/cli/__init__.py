@@ -22,7 +22,7 @@ from rich.logging import RichHandler
 from advlab.cli import attack, dissect, evaluate, experiments, train
 from advlab.cli.data import data_app
 from advlab.cli.gan import gan_app
-from advlab.cli.shared import EXTRA, UserError, app
+from advlab.cli.shared import EXTRA, UserError, app, complain
 
 
 @app.callback()
@@ -65,22 +65,20 @@ def main() -> None:
     argv = [a for a in sys.argv[1:] if a not in ("-v", "--verbose")]
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
-    errors = Console(stderr=True)
     try:
         # standalone_mode=False: typer turns Ctrl-C into the return value 130 instead of exiting
         status = app(args=argv, standalone_mode=False)
     except BAD_INPUT + (UserError,) as error:
-        errors.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        complain(f"[red]error:[/] {error}")
         sys.exit(2)
     except TrainingDiverged as error:
-        errors.print(f"[red]training stopped:[/] {error}", highlight=False, soft_wrap=True)
+        complain(f"[red]training stopped:[/] {error}")
         sys.exit(3)
     except TrainingInterrupted as error:
-        errors.print(f"[yellow]{error}[/]\nresume with: {resume_command(argv, error.checkpoint)}",
-                     highlight=False, soft_wrap=True)
+        complain(f"[yellow]{error}[/]\nresume with: {resume_command(argv, error.checkpoint)}")
         sys.exit(130)
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C at a prompt, or a second Ctrl-C
-        errors.print("[yellow]interrupted[/]", highlight=False)
+        complain("[yellow]interrupted[/]")
         sys.exit(130)
     except Exception as error:
         # usage errors of click (or of typer's vendored copy of it): show them as click would
@@ -91,7 +89,7 @@ def main() -> None:
         raise
     if isinstance(status, int) and status != 0:
         if status == 130:
-            errors.print("[yellow]interrupted[/]", highlight=False)
+            complain("[yellow]interrupted[/]")
         sys.exit(status)
 
 

@@ -1,5 +1,5 @@
 """What every verb of the `advlab` command shares: the typer app, the consoles, `show` /
-`say` / `progress`, `UserError`, and the option types used by several verbs.
+`say` / `complain` / `progress`, `UserError`, and the option types used by several verbs.
 
 Only `advlab.cli` prints; everything it calls returns values (tables, paths, lines) or logs.
 Nothing here imports torch: `--help`, `list`, `data list` and usage errors answer at once.
@@ -92,6 +92,11 @@ def show(table: Table) -> None:
 def say(text: str) -> None:
     """One line of output (rich markup allowed)."""
     console.print(text, highlight=False)
+
+
+def complain(text: str) -> None:
+    """One line on stderr (rich markup allowed, not wrapped): errors, interruptions, hints."""
+    make_console(stderr=True).print(text, highlight=False, soft_wrap=True)
 
 
 def progress() -> Any:
