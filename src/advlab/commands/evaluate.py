@@ -117,8 +117,8 @@ def _table(summary: dict[str, Any], out_dir: Path) -> Table:
                      100 * remaining / total, record["seconds"]])
     caption = (f"{summary['norm']} eps = {summary['eps']:g}, {total} images of "
                f"{summary.get('data', 'the data')}; each attack runs on the points still robust "
-               f"(AutoAttack's standard sequence, {summary.get('steps', 100)} steps, "
-               f"Square {summary.get('queries', 5000)} queries); files in {out_dir}")
+               f"(AutoAttack's standard sequence, {summary['steps']} steps, "
+               f"Square {summary['queries']} queries); files in {out_dir}")
     for warning in summary["warnings"]:
         caption += f"\nWARNING: {warning}"
     return Table("Robust accuracy (worst case over APGD-CE, APGD-T, FAB-T, Square)",
