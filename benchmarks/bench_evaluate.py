@@ -3,8 +3,10 @@ robust_accuracy (the AutoAttack standard sequence of Croce & Hein 2020: APGD-CE,
 Square 5,000) against torchattacks.AutoAttack(version="standard"), and APGD's cost per iteration
 against one forward+backward pass.
 
-Model: LeNet trained 5 epochs on mnist-5k (`benchmarks.bench_attacks.trained_lenet`, cached
-under ~/.cache/advlab/bench). Images: the first --n (default 100) mnist-5k test digits; linf
+Model (--model): LeNet trained 5 epochs on mnist-5k (`benchmarks.bench_attacks.trained_lenet`,
+cached under ~/.cache/advlab/bench), or wong-small trained robustly at linf 0.1 with Wong &
+Kolter's loss as wong-table trains it at quick scale (`wong_table.trained_model`, shared with
+the experiment through the model cache; a few CPU minutes the first time). Images: the first --n (default 100) mnist-5k test digits; linf
 eps --eps (default 0.1). torchattacks runs twice when importable: as its AutoAttack builds
 the standard version (its APGD, APGD-T and FAB keep their default 10 steps, its APGD-T and FAB
 target n_classes - 1 classes, its Square rescales the p schedule to 5,000 queries), and with the
@@ -17,7 +19,7 @@ APGD iteration: a 100-step APGD at eps 1e-4 (no point is broken, so every point 
 step) minus one clean forward, divided by its steps, against one forward+backward of the batch.
 With --whole-machine both also run once with every core (`whole_machine`): advlab evaluate
 sharded by torchrun, torchattacks with one intra-op thread per core (needs a quiet machine).
-Run: python -m benchmarks.bench_evaluate [--n 100] [--eps 0.1] [--repeats 3] [--peers standard,authors]
+Run: python -m benchmarks.bench_evaluate [--model lenet|wong-small] [--n 100] [--eps 0.1] [--repeats 3] [--peers standard,authors]
 [--iteration-repeats 5] [--whole-machine] (on 2 shared cores one repeat of all three takes tens of minutes; torchattacks
 missing: its rows are skipped; ``pip install --no-deps torchattacks``)
 """
@@ -38,10 +40,29 @@ from torch import nn
 
 from advlab import data
 from advlab.attacks import APGD
-from advlab.attacks.base import channels_last_copy
+from advlab.attacks.base import cpu_attack_copy
 from advlab.evaluate import ThreatModel, robust_accuracy, standard_attacks
 from benchmarks.bench_attacks import trained_lenet
 from benchmarks.common import interleaved_medians, print_table, save
+
+MODELS = ("lenet", "wong-small")
+
+
+def bench_model(name: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The model under attack and its checkpoint meta (for `advlab evaluate --checkpoint`):
+    "lenet" (plain training) or "wong-small" (wong-table's robust model at linf 0.1)."""
+    if name == "lenet":
+        return trained_lenet(), {"model": "lenet", "model_args": {}}
+    if name != "wong-small":
+        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+    from advlab.experiments import wong_table
+    from advlab.zoo.cache import model_args_for
+    from advlab.zoo.context import RunContext, default_cache_dir
+
+    config = wong_table.Config()
+    ctx = RunContext(out_dir=Path("."), cache_dir=default_cache_dir())
+    model = wong_table.trained_model(ctx, config, "mnist-5k", 0.1, robust=True)
+    return model.eval(), {"model": config.model, "model_args": model_args_for(config.model, "mnist-5k")}
 
 
 def ours(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
@@ -103,8 +124,8 @@ def robust_of(model: nn.Module, x_adv: torch.Tensor, x: torch.Tensor, y: torch.T
     return float((correct | outside).float().mean())
 
 
-def whole_machine(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, eps: float, cores: int,
-                  peers: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
+def whole_machine(model: nn.Module, meta: dict[str, Any], x: torch.Tensor, y: torch.Tensor, n: int, eps: float,
+                  cores: int, peers: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
     """Both sides with every core of the machine, as a user would run them: `advlab evaluate`
     sharded over `cores` processes of one thread each (torchrun, the images in `cores` chunks),
     against torchattacks with PyTorch's default intra-op threads (one per core), each at the
@@ -118,7 +139,7 @@ def whole_machine(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, ep
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = models.save_checkpoint(f"{tmp}/lenet/checkpoint.safetensors", model, {"model": "lenet", "model_args": {}}).parent
+        folder = models.save_checkpoint(f"{tmp}/model/checkpoint.safetensors", model, meta).parent
         env = {**os.environ, "ADVLAB_THREADS": "1", "OMP_NUM_THREADS": "1"}
         for budget, steps in (("standard", "10"), ("authors", "100")):
             if budget not in peers:
@@ -177,9 +198,9 @@ def apgd_iteration(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: 
 
 def channels_last_gain(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict[str, float]:
     """Forward and forward+backward of the batch (35 images at most: the suite's survivors)
-    on the model as given and on the suite's `channels_last_copy` of it, medians of 20 calls."""
+    on the model as given and on the suite's `cpu_attack_copy` of it, medians of 20 calls."""
     x, y = x[:35], y[:35]
-    twin = channels_last_copy(model, x)
+    twin = cpu_attack_copy(model, x)
     medians = interleaved_medians({"f": forward_pass(model, x, 20), "f_cl": forward_pass(twin, x, 20),
                                    "fb": forward_backward_pass(model, x, y, 20),
                                    "fb_cl": forward_backward_pass(twin, x, y, 20)}, repeats=repeats)  # fmt: skip
@@ -187,9 +208,9 @@ def channels_last_gain(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repea
 
 
 def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...] = ("standard", "authors"),
-         iteration_repeats: int = 5, machine: bool = False) -> dict[str, Any]:  # fmt: skip
+         iteration_repeats: int = 5, machine: bool = False, model_name: str = "lenet") -> dict[str, Any]:  # fmt: skip
     torch.manual_seed(0)
-    model = trained_lenet()
+    model, meta = bench_model(model_name)
     x, y = data.as_tensors(data.load("mnist-5k", "test"), limit=n)
     load_before = os.getloadavg()
     try:
@@ -229,11 +250,11 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
     with torch.no_grad():
         clean = float((model(x).argmax(1) == y).float().mean())
     cores = os.cpu_count() or 1
-    machine_runs = whole_machine(model, x, y, n, eps, cores, peers) if machine and have_ta and cores > 1 else {}
+    machine_runs = whole_machine(model, meta, x, y, n, eps, cores, peers) if machine and have_ta and cores > 1 else {}
     iteration = apgd_iteration(model, x, y, iteration_repeats)
     layout = channels_last_gain(model, x, y, iteration_repeats)
     load_after = os.getloadavg()
-    out: dict[str, Any] = {"n": n, "eps": eps, "repeats": repeats, "clean_accuracy": clean, "robust_accuracy": accuracy,
+    out: dict[str, Any] = {"model": model_name, "n": n, "eps": eps, "repeats": repeats, "clean_accuracy": clean, "robust_accuracy": accuracy,
                            "median_seconds": medians, "advlab_details": details,
                            "torchattacks_details": peer_details,
                            "channels_last": layout, "apgd_iteration": iteration, "whole_machine": machine_runs,
@@ -272,13 +293,15 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
               f"forward+backward {layout['fb_ms']:.2f} -> {layout['fb_cl_ms']:.2f} ms"),
              ("load average before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs, "
               f"{torch.get_num_threads()} torch threads")]  # fmt: skip
-    print_table(f"Robust accuracy: LeNet on mnist-5k, {n} test digits, linf eps = {eps} (medians of {repeats})", rows)
-    save("evaluate", out)
+    print_table(f"Robust accuracy: {model_name} on mnist-5k, {n} test digits, linf eps = {eps} "
+                f"(medians of {repeats})", rows)  # fmt: skip
+    save("evaluate" if model_name == "lenet" else f"evaluate-{model_name}", out)
     return out
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="lenet", choices=MODELS)
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=3)
@@ -287,4 +310,5 @@ if __name__ == "__main__":
     parser.add_argument("--whole-machine", action="store_true",
                         help="also run both with every core: advlab evaluate under torchrun, torchattacks threaded")
     args = parser.parse_args()
-    main(args.n, args.eps, args.repeats, tuple(args.peers.split(",")), args.iteration_repeats, args.whole_machine)
+    main(args.n, args.eps, args.repeats, tuple(args.peers.split(",")), args.iteration_repeats, args.whole_machine,
+         args.model)

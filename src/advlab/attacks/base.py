@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advlab.attacks.input_gradients import tune_input_gradients
 from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 from advlab.registry import Registry
 from advlab.types import AttackResult, Bounds, Norm
@@ -144,16 +145,19 @@ def inference_view(model: nn.Module) -> nn.Module:
     return view.eval()
 
 
-def channels_last_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    """An eval-mode copy of ``model`` whose 4-D parameters are stored channels-last, for long
-    attacks on image batches x (N, C, H, W) on the CPU; ``model`` itself otherwise (other
-    devices, other inputs, no 4-D weight).
+def cpu_attack_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """An eval-mode copy of ``model`` tuned for long attacks on image batches x (N, C, H, W)
+    on the CPU; ``model`` itself otherwise (other devices, other inputs, no 4-D weight).
 
-    oneDNN's convolutions run channels-last weights without reordering them at every call:
-    measured on LeNet (mnist-5k, 35 images, 1 thread), a forward took 4.7 ms instead of 8.0 ms
-    and a forward+backward 15.5 ms instead of 19.7 ms (benchmarks/bench_evaluate.py), and
-    Square's 5,000 queries are forwards. Same function, other kernels: outputs agree to
-    rounding, not bit for bit. The copy costs one copy of the weights.
+    Two changes of kernel, none of function (outputs and input gradients agree to float32
+    rounding, not bit for bit; the copy costs one copy of the weights):
+    - 4-D weights stored channels-last: oneDNN's convolutions then run without reordering the
+      weights at every call; measured on LeNet (mnist-5k, 35 images, 1 thread) a forward took
+      4.7 ms instead of 8.0 ms and a forward+backward 15.5 ms instead of 19.7 ms
+      (benchmarks/bench_evaluate.py), and Square's 5,000 queries are forwards;
+    - the parameters stop requiring gradients and each plain convolution takes the faster of
+      two kernels for the input's gradient (`advlab.attacks.input_gradients`; oneDNN's is
+      slow for layers with few input channels, such as a grey-scale model's first).
     """
     if x.ndim != 4 or x.device.type != "cpu" or not any(p.ndim == 4 for p in model.parameters()):
         return model
@@ -161,7 +165,7 @@ def channels_last_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
         twin = copy.deepcopy(inference_view(model))
     except (TypeError, RuntimeError, copy.Error):  # a module that cannot be copied: as it is
         return model
-    return twin.eval().to(memory_format=torch.channels_last)
+    return tune_input_gradients(twin.eval().to(memory_format=torch.channels_last))
 
 
 # --------------------------------------------------------------------------- model calls

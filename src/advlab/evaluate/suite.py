@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from advlab.attacks.apgd import APGD, APGDT
-from advlab.attacks.base import Attack, channels_last_copy, inference_view
+from advlab.attacks.base import Attack, cpu_attack_copy, inference_view
 from advlab.attacks.batched import concat_results
 from advlab.attacks.fab import FAB
 from advlab.attacks.square import Square, margin
@@ -142,7 +142,7 @@ def robust_accuracy(
         if attack.norm != threat.norm or attack.radius != threat.eps or tuple(attack.bounds) != threat.bounds:
             raise ValueError(f"attack {name!r} uses {attack.norm} eps {attack.radius} bounds {attack.bounds}, "
                              f"the threat model is {threat.norm} eps {threat.eps} bounds {threat.bounds}")  # fmt: skip
-    net = channels_last_copy(inference_view(model), x)  # the CPU's faster convolutions
+    net = cpu_attack_copy(inference_view(model), x)  # the CPU's faster convolution kernels
     x = x.detach()
     with torch.no_grad():
         clean_logits = torch.cat([net(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])  # (N, K)

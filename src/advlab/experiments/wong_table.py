@@ -202,18 +202,22 @@ def parse_row(row: str) -> tuple[str, float]:
     return dataset, value
 
 
-def _trained(ctx: RunContext, config: Config, dataset: str,
-             robust_loss: RobustBatchLoss | None) -> nn.Module:
-    """A wong-table model trained by `advlab.train.fit` into ctx.cache_dir, keyed by the content
-    of its settings (normal training when `robust_loss` is None); loaded when already there."""
+def trained_model(ctx: RunContext, config: Config, dataset: str, eps: float, robust: bool) -> nn.Module:
+    """A wong-table model, normal or robustly trained at `eps` (Wong & Kolter's loss with the
+    config's eps ramp and projections), trained by `advlab.train.fit` into ctx.cache_dir, keyed
+    by the content of its settings; loaded when already there (benchmarks share the cache)."""
     import torch
 
     from advlab import models
+    from advlab.defenses.certify.training import RobustBatchLoss
     from advlab.models.checkpoint import CHECKPOINT_FILE, CheckpointError, read_checkpoint
     from advlab.train import cross_entropy_loss, fit
 
     cfg = config.training
-    if robust_loss is not None:
+    robust_loss: RobustBatchLoss | None = None
+    if robust:
+        robust_loss = RobustBatchLoss(eps, eps_start=min(config.eps_start, eps), warmup_fraction=config.warmup_fraction,
+                                      projections=config.projections or None)  # fmt: skip
         cfg = replace(cfg, epochs=config.robust_epochs)
     args = model_args_for(config.model, dataset)
     loss_name = robust_loss.describe() if robust_loss is not None else "standard"
@@ -242,7 +246,6 @@ def _trained(ctx: RunContext, config: Config, dataset: str,
 def run(config: Config, ctx: RunContext) -> Result:
     """Train (or load from the cache) a normal and a robust model per row and evaluate both."""
     from advlab.defenses.certify.evaluate import certify_samples
-    from advlab.defenses.certify.training import RobustBatchLoss
 
     settings = _settings(config, ctx)
     rows: list[Row] = []
@@ -251,12 +254,8 @@ def run(config: Config, ctx: RunContext) -> Result:
         test = datasets.load(dataset, "test", root=ctx.data_root)
         x, y = datasets.as_tensors(test, limit=config.n_test)
         x, y = x.to(ctx.device), y.to(ctx.device)
-        robust_loss = RobustBatchLoss(
-            eps, eps_start=min(config.eps_start, eps), warmup_fraction=config.warmup_fraction,
-            projections=config.projections or None,
-        )
         for robust in (False, True):
-            model = _trained(ctx, config, dataset, robust_loss if robust else None)
+            model = trained_model(ctx, config, dataset, eps, robust)
             samples = certify_samples(model, x, y, eps, batch_size=config.training.batch_size,
                                       pgd_steps=config.pgd_steps, seed=config.training.seed,
                                       progress=ctx.reporter)
