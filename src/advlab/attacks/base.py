@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advlab.attacks.input_gradients import tune_input_gradients
+from advlab.attacks.conv_kernels import tune_conv_kernels
 from advlab.attacks.threat import perturbation_norm, project, validate_inputs
 from advlab.registry import Registry
 from advlab.types import AttackResult, Bounds, Norm
@@ -155,9 +155,11 @@ def cpu_attack_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
       weights at every call; measured on LeNet (mnist-5k, 35 images, 1 thread) a forward took
       4.7 ms instead of 8.0 ms and a forward+backward 15.5 ms instead of 19.7 ms
       (benchmarks/bench_evaluate.py), and Square's 5,000 queries are forwards;
-    - the parameters stop requiring gradients and each plain convolution takes the faster of
-      two kernels for the input's gradient (`advlab.attacks.input_gradients`; oneDNN's is
-      slow for layers with few input channels, such as a grey-scale model's first).
+    - the parameters stop requiring gradients and each plain convolution times the candidate
+      kernels for its forward and its input's gradient and keeps the fastest
+      (`advlab.attacks.conv_kernels`; oneDNN's input gradient is 5-6x slower than PyTorch's
+      im2col kernel on a grey-scale model's first layer, NNPACK's forward beats oneDNN on
+      LeNet's second).
     """
     if x.ndim != 4 or x.device.type != "cpu" or not any(p.ndim == 4 for p in model.parameters()):
         return model
@@ -165,7 +167,7 @@ def cpu_attack_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
         twin = copy.deepcopy(inference_view(model))
     except (TypeError, RuntimeError, copy.Error):  # a module that cannot be copied: as it is
         return model
-    return tune_input_gradients(twin.eval().to(memory_format=torch.channels_last))
+    return tune_conv_kernels(twin.eval().to(memory_format=torch.channels_last))
 
 
 # --------------------------------------------------------------------------- model calls
