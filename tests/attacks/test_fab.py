@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from advlab.attacks import FAB
-from advlab.attacks.fab import project_onto_hyperplane_in_box
+from advlab.attacks.fab import sort_nonnegative, project_onto_hyperplane_in_box
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -120,3 +120,14 @@ def test_stop_at_eps_breaks_the_same_points_with_fewer_steps(norm: str) -> None:
     assert bool((early.norm[early.success] >= full.norm[early.success] - 1e-9).all())  # not minimal
     assert bool((early.steps[early.success] < full.steps[early.success]).all())
     assert torch.equal(early.steps[~early.success], full.steps[~early.success])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_nonnegative_sort_by_bit_patterns_orders_as_the_values(dtype: torch.dtype) -> None:
+    values = torch.rand(6, 50, generator=torch.Generator().manual_seed(0)).to(dtype)
+    values[:, ::7] = 0.0
+    values[:, 3] = -0.0
+    values[:, ::11] = torch.inf
+    ordered, order = sort_nonnegative(values)
+    assert torch.equal(ordered, values.sort(dim=1).values)
+    assert torch.equal(values.gather(1, order), ordered)

@@ -40,31 +40,50 @@ def project_onto_hyperplane_in_box(
     """
     low, high = bounds
     gap = b - (w * points).sum(1)  # (m,) how much w . z must change
-    sign = torch.where(gap >= 0, 1.0, -1.0).to(w.dtype)  # (m,)
-    w_signed = w * sign[:, None]  # (m, D) move along +w_signed
+    direction = torch.where(gap[:, None] >= 0, w, -w)  # (m, D) move along +direction
     need = gap.abs()  # (m,)
-    weight = w_signed.abs()  # (m, D)
-    room = torch.where(w_signed > 0, high - points, points - low).clamp_min(0)  # (m, D)
-    rate = torch.ones_like(weight) if norm == "linf" else weight  # (m, D) m_i
-    inf = torch.full_like(room, float("inf"))
-    breakpoint = torch.where(rate > 0, room / rate.clamp_min(1e-30), inf)  # (m, D)
-    bp, order = breakpoint.sort(dim=1)  # (m, D) breakpoints in increasing order
+    weight = w.abs()  # (m, D)
+    room = torch.where(direction > 0, high - points, points - low).clamp_min_(0)  # (m, D)
+    if norm == "linf":  # m_i = 1: breakpoints are the rooms, slopes |w_i|
+        breakpoint, slope_of = room, weight
+    else:  # m_i = |w_i|: breakpoints room_i / |w_i| (inf where w_i = 0), slopes w_i^2
+        breakpoint = torch.where(weight > 0, room / weight.clamp_min(1e-30), torch.inf)
+        slope_of = weight * weight
+    bp, order = sort_nonnegative(breakpoint)  # (m, D) breakpoints in increasing order
     saturated = (weight * room).gather(1, order).cumsum(1)  # (m, D) sum_{j <= k} |w_j| room_j
-    slope = (weight * rate).gather(1, order)
-    slope_after = slope.sum(1, keepdim=True) - slope.cumsum(1)  # (m, D) sum_{j > k}
-    g_at_bp = torch.where(slope_after > 0, saturated + bp * slope_after, saturated)  # g(bp_k)
-    k = (g_at_bp < need[:, None]).sum(1)  # (m,) first breakpoint with g >= need
+    slope_upto = slope_of.gather(1, order).cumsum(1)  # (m, D) sum_{j <= k} slope_j
+    slope_total = slope_upto[:, -1:]  # (m, 1)
+    slope_after = slope_total - slope_upto  # (m, D) sum_{j > k}
+    if norm == "linf":  # finite breakpoints: g(bp_k) = saturated + bp_k * slope_after
+        g_at_bp = torch.addcmul(saturated, bp, slope_after)
+    else:  # inf * 0 where nothing is left to move
+        g_at_bp = torch.where(slope_after > 0, saturated + bp * slope_after, saturated)
+    k = (g_at_bp < need[:, None]).sum(1, keepdim=True)  # (m, 1) first breakpoint with g >= need
     reachable = k < points.shape[1]
-    k_prev = (k - 1).clamp_min(0)[:, None]
-    zero = torch.zeros_like(k_prev, dtype=w.dtype)  # (m, 1)
-    saturated_before = torch.where(k[:, None] > 0, saturated.gather(1, k_prev), zero)
-    slope_from = slope.sum(1, keepdim=True) - torch.where(
-        k[:, None] > 0, slope.cumsum(1).gather(1, k_prev), torch.zeros_like(saturated_before)
-    )  # (m, 1) sum_{j >= k} slope_j
+    k_prev = (k - 1).clamp_min(0)
+    before = k > 0  # (m, 1) some breakpoints lie below the solution
+    saturated_before = torch.where(before, saturated.gather(1, k_prev), 0.0)  # (m, 1)
+    slope_from = slope_total - torch.where(before, slope_upto.gather(1, k_prev), 0.0)  # sum_{j >= k}
     radius = (need[:, None] - saturated_before) / slope_from.clamp_min(1e-30)  # (m, 1)
-    radius = torch.where(reachable[:, None], radius.clamp_min(0), inf[:, :1])
-    step = torch.minimum(radius * rate, room)  # (m, D), 0 where w_i = 0
-    return torch.where(rate > 0, step, torch.zeros_like(step)) * w_signed.sign()
+    radius = torch.where(reachable, radius.clamp_min(0), torch.inf)
+    if norm == "linf":
+        step = torch.minimum(radius.expand_as(room), room)  # (m, D)
+    else:  # 0 where w_i = 0 (inf * 0 there when the hyperplane is out of reach)
+        step = torch.where(weight > 0, torch.minimum(radius * weight, room), 0.0)
+    return step * direction.sign()
+
+
+def sort_nonnegative(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """values (m, D) >= 0 (inf allowed) sorted along dim 1: (sorted (m, D), order (m, D)).
+
+    Sorts the IEEE-754 bit patterns as integers, which order non-negative floats as their
+    values do (-0.0 first, with the other zeros) and sort about 1.45x faster than the floats
+    on this project's CPU (1.35 against 1.97 ms for 86 x 784)."""
+    bits = {torch.float32: torch.int32, torch.float64: torch.int64}.get(values.dtype)
+    if bits is None:
+        return values.sort(dim=1)
+    keys, order = values.contiguous().view(bits).sort(dim=1)
+    return keys.view(values.dtype), order
 
 
 def _difference_and_gradient(
