@@ -127,9 +127,10 @@ def robust_of(model: nn.Module, x_adv: torch.Tensor, x: torch.Tensor, y: torch.T
 def whole_machine(model: nn.Module, meta: dict[str, Any], x: torch.Tensor, y: torch.Tensor, n: int, eps: float,
                   cores: int, peers: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
     """Both sides with every core of the machine, as a user would run them: `advlab evaluate`
-    sharded over `cores` processes of one thread each (torchrun, the images in `cores` chunks),
-    against torchattacks with PyTorch's default intra-op threads (one per core), each at the
-    budget of the peer runs asked for. Returns per side its robust accuracy and wall seconds."""
+    sharded over `cores` processes of one thread each (torchrun, the images in `cores` chunks)
+    and in one process with `--threads <cores>`, against torchattacks with PyTorch's default
+    intra-op threads (one per core), each at the budget of the peer runs asked for. Returns per
+    run its robust accuracy and wall seconds (start-up of the processes included)."""
     import json
     import subprocess
     import sys
@@ -144,15 +145,19 @@ def whole_machine(model: nn.Module, meta: dict[str, Any], x: torch.Tensor, y: to
         for budget, steps in (("standard", "10"), ("authors", "100")):
             if budget not in peers:
                 continue
-            command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={cores}", "-m", "advlab",
-                       "evaluate", "--checkpoint", str(folder), "--data", "mnist-5k", "--samples", str(n),
-                       "--eps", str(eps), "--steps", steps, "--batch-size", str(-(-n // cores)),
-                       "--out", f"{tmp}/ev-{budget}"]  # fmt: skip
-            start = time.perf_counter()
-            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            seconds = time.perf_counter() - start
-            result = json.loads(Path(f"{tmp}/ev-{budget}/result.json").read_text())
-            out[f"advlab_{budget}"] = {"robust_accuracy": result["robust_accuracy"], "seconds": seconds}
+            evaluate = ["evaluate", "--checkpoint", str(folder), "--data", "mnist-5k", "--samples", str(n),
+                        "--eps", str(eps), "--steps", steps]  # fmt: skip
+            sharded = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={cores}", "-m", "advlab",
+                       *evaluate, "--batch-size", str(-(-n // cores)), "--out", f"{tmp}/ev-{budget}"]  # fmt: skip
+            threaded = [sys.executable, "-m", "advlab", "--threads", str(cores), *evaluate,
+                        "--out", f"{tmp}/ev-{budget}-threads"]  # fmt: skip
+            for key, command, folder_out in ((f"advlab_{budget}", sharded, f"{tmp}/ev-{budget}"),
+                                             (f"advlab_{budget}_threads", threaded, f"{tmp}/ev-{budget}-threads")):  # fmt: skip
+                start = time.perf_counter()
+                subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                seconds = time.perf_counter() - start
+                result = json.loads(Path(folder_out, "result.json").read_text())
+                out[key] = {"robust_accuracy": result["robust_accuracy"], "seconds": seconds}
             threads = torch.get_num_threads()
             torch.set_num_threads(cores)
             try:
@@ -196,7 +201,7 @@ def apgd_iteration(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: 
             "apgd_step_over_forward_backward": per_step / medians["fb"]}  # fmt: skip
 
 
-def channels_last_gain(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict[str, float]:
+def attack_copy_gain(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict[str, float]:
     """Forward and forward+backward of the batch (35 images at most: the suite's survivors)
     on the model as given and on the suite's `cpu_attack_copy` of it, medians of 20 calls."""
     x, y = x[:35], y[:35]
@@ -252,12 +257,12 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
     cores = os.cpu_count() or 1
     machine_runs = whole_machine(model, meta, x, y, n, eps, cores, peers) if machine and have_ta and cores > 1 else {}
     iteration = apgd_iteration(model, x, y, iteration_repeats)
-    layout = channels_last_gain(model, x, y, iteration_repeats)
+    layout = attack_copy_gain(model, x, y, iteration_repeats)
     load_after = os.getloadavg()
     out: dict[str, Any] = {"model": model_name, "n": n, "eps": eps, "repeats": repeats, "clean_accuracy": clean, "robust_accuracy": accuracy,
                            "median_seconds": medians, "advlab_details": details,
                            "torchattacks_details": peer_details,
-                           "channels_last": layout, "apgd_iteration": iteration, "whole_machine": machine_runs,
+                           "attack_copy": layout, "apgd_iteration": iteration, "whole_machine": machine_runs,
                            "load_average_before": load_before, "load_average_after": load_after,
                            "threads": torch.get_num_threads()}  # fmt: skip
     rows = [("clean accuracy", f"{100 * clean:.1f}%"),
@@ -283,13 +288,17 @@ def main(n: int = 100, eps: float = 0.1, repeats: int = 3, peers: tuple[str, ...
     for budget in ("standard", "authors"):
         if f"advlab_{budget}" in machine_runs:
             ours_run, peer_run = machine_runs[f"advlab_{budget}"], machine_runs[f"torchattacks_{budget}"]
+            threads_run = machine_runs[f"advlab_{budget}_threads"]
             rows.append((f"whole machine ({cores} cores), {budget} budget",
                          f"advlab sharded {100 * ours_run['robust_accuracy']:.1f}% {ours_run['seconds']:.1f} s, "
+                         f"advlab --threads {cores} {100 * threads_run['robust_accuracy']:.1f}% "
+                         f"{threads_run['seconds']:.1f} s, "
                          f"torchattacks {cores} threads {100 * peer_run['robust_accuracy']:.1f}% "
-                         f"{peer_run['seconds']:.1f} s ({peer_run['seconds'] / ours_run['seconds']:.2f}x)"))  # fmt: skip
+                         f"{peer_run['seconds']:.1f} s ({peer_run['seconds'] / ours_run['seconds']:.2f}x, "
+                         f"{peer_run['seconds'] / threads_run['seconds']:.2f}x)"))  # fmt: skip
     rows += [("APGD step / forward+backward", f"{iteration['apgd_step_over_forward_backward']:.2f}  "
               f"({1e3 * iteration['apgd_per_step_seconds']:.2f} ms vs {1e3 * iteration['forward_backward_seconds']:.2f} ms)"),
-             ("channels-last copy (35 images)", f"forward {layout['f_ms']:.2f} -> {layout['f_cl_ms']:.2f} ms, "
+             ("CPU attack copy (35 images)", f"forward {layout['f_ms']:.2f} -> {layout['f_cl_ms']:.2f} ms, "
               f"forward+backward {layout['fb_ms']:.2f} -> {layout['fb_cl_ms']:.2f} ms"),
              ("load average before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs, "
               f"{torch.get_num_threads()} torch threads")]  # fmt: skip

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from advlab.attacks import Square
-from advlab.attacks.square import l2_square_pattern, square_fraction
+from advlab.attacks import Square, square
+from advlab.attacks.square import l2_square_pattern, square_fraction, window_mask
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -76,3 +76,19 @@ def test_needs_images() -> None:
     model = nn.Linear(6, 3)
     with pytest.raises(ValueError, match="image batches"):
         Square(eps=0.1, queries=5)(model, torch.rand(4, 6), torch.zeros(4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("size, h, w", [(3, 28, 28), (5, 7, 9), (1, 4, 6)])
+def test_window_masks_from_the_table_and_from_rows_and_columns_agree(monkeypatch: pytest.MonkeyPatch, size: int,
+                                                                     h: int, w: int) -> None:  # fmt: skip
+    corners = torch.arange((h - size + 1) * (w - size + 1))  # every position, row-major
+    from_table = window_mask(corners, size, h, w)
+    monkeypatch.setattr(square, "WINDOW_TABLE_LIMIT", 0)  # as for images too large for a table
+    from_lines = window_mask(corners, size, h, w)
+    assert torch.equal(from_table, from_lines)
+    n_w = w - size + 1
+    for corner in (0, int(corners[-1]), int(corners[len(corners) // 2])):
+        expected = torch.zeros(h, w, dtype=torch.bool)
+        top, left = divmod(corner, n_w)
+        expected[top : top + size, left : left + size] = True
+        assert torch.equal(from_table[corner, 0], expected)

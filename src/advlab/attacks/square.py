@@ -47,26 +47,42 @@ def margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return z_y - others
 
 
-def window_mask(corner_h: torch.Tensor, corner_w: torch.Tensor, size: int, h: int, w: int) -> torch.Tensor:
-    """(n, 1, h, w) bool: per sample, the size x size square with top-left (corner_h, corner_w) (n,)."""
-    in_rows = window_table(size, h, corner_h.device)[corner_h]  # (n, h)
-    in_cols = window_table(size, w, corner_w.device)[corner_w]  # (n, w)
+def window_mask(corner: torch.Tensor, size: int, h: int, w: int) -> torch.Tensor:
+    """(n, 1, h, w) bool: per sample, the size x size square whose top-left corner is
+    corner (n,), numbered row-major over the (h - size + 1) x (w - size + 1) positions.
+
+    Small images look every mask up in a table of all windows (one gather per query: Square
+    draws a window per sample and query); larger ones, whose table would pass
+    WINDOW_TABLE_LIMIT, combine a row and a column mask. Both give the same masks."""
+    n_w = w - size + 1
+    if (h - size + 1) * n_w * h * w <= WINDOW_TABLE_LIMIT:
+        return _all_windows(size, h, w, corner.device)[corner][:, None]
+    in_rows = _line_windows(size, h, corner.device)[corner // n_w]  # (n, h)
+    in_cols = _line_windows(size, w, corner.device)[corner % n_w]  # (n, w)
     return (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
 
 
-def window_table(size: int, length: int, device: torch.device) -> torch.Tensor:
-    """(length - size + 1, length) bool: row c marks positions c .. c + size - 1, so that a
-    batch of windows is one lookup (Square draws a window per sample and query)."""
-    key = (size, length, str(device))
+WINDOW_TABLE_LIMIT = 1 << 22  # booleans: 28 x 28 needs at most 0.6 M, 32 x 32 at most 1 M
+
+
+def _line_windows(size: int, length: int, device: torch.device) -> torch.Tensor:
+    """(length - size + 1, length) bool: row c marks positions c .. c + size - 1."""
+    positions = torch.arange(length, device=device)
+    corners = torch.arange(length - size + 1, device=device)[:, None]
+    return (positions >= corners) & (positions < corners + size)
+
+
+def _all_windows(size: int, h: int, w: int, device: torch.device) -> torch.Tensor:
+    """(positions, h, w) bool: every size x size window of an h x w image, row-major by corner."""
+    key = (size, h, w, str(device))
     table = _WINDOW_TABLES.get(key)
     if table is None:
-        positions = torch.arange(length, device=device)
-        corners = torch.arange(length - size + 1, device=device)[:, None]
-        table = _WINDOW_TABLES[key] = (positions >= corners) & (positions < corners + size)
+        rows, cols = _line_windows(size, h, device), _line_windows(size, w, device)  # (n_h, h), (n_w, w)
+        table = _WINDOW_TABLES[key] = (rows[:, None, :, None] & cols[None, :, None, :]).reshape(-1, h, w)
     return table
 
 
-_WINDOW_TABLES: dict[tuple[int, int, str], torch.Tensor] = {}
+_WINDOW_TABLES: dict[tuple[int, int, int, str], torch.Tensor] = {}
 
 
 def _rectangle_bumps(rows: int, cols: int, device: torch.device) -> torch.Tensor:
@@ -91,17 +107,17 @@ def l2_square_pattern(size: int, device: torch.device) -> torch.Tensor:
     return delta / delta.square().sum().sqrt().clamp_min(1e-12)
 
 
-def _place(pattern: torch.Tensor, corner_h: torch.Tensor, corner_w: torch.Tensor, transpose: torch.Tensor,
-           h: int, w: int) -> torch.Tensor:  # fmt: skip
+def _place(pattern: torch.Tensor, corner: torch.Tensor, transpose: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """(n, 1, h, w): the (s, s) pattern (or its transpose, per sample) put at each sample's
-    corner, zero outside the square."""
+    corner (n,) (numbered as in `window_mask`), zero outside the square."""
     s = pattern.shape[0]
+    corner_h, corner_w = corner // (w - s + 1), corner % (w - s + 1)  # (n,), (n,)
     rows = (torch.arange(h, device=pattern.device) - corner_h[:, None]).clamp(0, s - 1)  # (n, h)
     cols = (torch.arange(w, device=pattern.device) - corner_w[:, None]).clamp(0, s - 1)  # (n, w)
     placed = pattern[rows[:, :, None], cols[:, None, :]]  # (n, h, w)
     placed_t = pattern.t()[rows[:, :, None], cols[:, None, :]]
     placed = torch.where(transpose[:, None, None], placed_t, placed)
-    return (placed * window_mask(corner_h, corner_w, s, h, w)[:, 0])[:, None]
+    return (placed * window_mask(corner, s, h, w)[:, 0])[:, None]
 
 
 @registered("square")
@@ -152,11 +168,10 @@ class Square(Attack):
         return 2 * torch.randint(0, 2, shape, generator=generator, device=x.device).to(x.dtype) - 1
 
     def _corners(self, n: int, size: int, h: int, w: int, x: torch.Tensor,
-                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """Top-left corners (n,), (n,) uniform over all positions of a size x size square."""
-        corner_h = torch.randint(0, h - size + 1, (n,), generator=generator, device=x.device)
-        corner_w = torch.randint(0, w - size + 1, (n,), generator=generator, device=x.device)
-        return corner_h, corner_w
+                 generator: torch.Generator | None) -> torch.Tensor:  # fmt: skip
+        """Top-left corners (n,) uniform over all positions of a size x size square, numbered
+        row-major (`window_mask`)."""
+        return torch.randint(0, (h - size + 1) * (w - size + 1), (n,), generator=generator, device=x.device)
 
     def _random_search(
         self, model: nn.Module, y: torch.Tensor, x_best: torch.Tensor, per_point: tuple[torch.Tensor, ...],
@@ -205,7 +220,7 @@ class Square(Attack):
             p = square_fraction(i, self.queries, self.p_init, self.rescale_schedule)
             size = min(max(int(round(math.sqrt(p * c * h * w / c))), 1), h - 1, w - 1)
             m = best_sub.shape[0]
-            mask = window_mask(*self._corners(m, size, h, w, best_sub, generator), size, h, w)  # (m, 1, H, W)
+            mask = window_mask(self._corners(m, size, h, w, best_sub, generator), size, h, w)  # (m, 1, H, W)
             up = torch.randint(0, 2, (m, c, 1, 1), generator=generator, device=x.device).bool()  # sign per channel
             return torch.where(mask, torch.where(up, high, low), best_sub)  # x +- eps in the square, clipped
 
@@ -224,13 +239,13 @@ class Square(Attack):
             size = min(size + (size % 2 == 0), h, w)  # odd, as the authors', and inside the image
             delta = best_sub - x_sub  # (m, C, H, W)
             corner = self._corners(m, size, h, w, x_sub, generator)
-            mask_new = window_mask(*corner, size, h, w)  # (m, 1, H, W) the square that gets mass
-            mask_old = window_mask(*self._corners(m, size, h, w, x_sub, generator), size, h, w)  # gives it
+            mask_new = window_mask(corner, size, h, w)  # (m, 1, H, W) the square that gets mass
+            mask_old = window_mask(self._corners(m, size, h, w, x_sub, generator), size, h, w)  # gives it
             norm_image = flat_norm(delta, "l2").view(-1, 1, 1, 1)  # (m, 1, 1, 1)
             norm_new_window = (delta * mask_new).square().sum((2, 3), keepdim=True).sqrt()  # (m, C, 1, 1)
             norm_windows = flat_norm(delta * (mask_new | mask_old), "l2").view(-1, 1, 1, 1)
             transpose = torch.rand(m, generator=generator, device=x.device) > 0.5
-            bump = _place(l2_square_pattern(size, x.device), *corner, transpose, h, w)  # (m, 1, H, W)
+            bump = _place(l2_square_pattern(size, x.device), corner, transpose, h, w)  # (m, 1, H, W)
             update = bump * self._signs((m, c, 1, 1), x_sub, generator)
             update = update + delta * mask_new / (norm_new_window + 1e-12)  # keep the old direction
             budget = ((eps**2 - norm_image.square()).clamp_min(0) / c + norm_windows.square()).sqrt()
