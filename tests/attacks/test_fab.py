@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from advlab.attacks import FAB
-from advlab.attacks.fab import sort_nonnegative, project_onto_hyperplane_in_box
+from advlab.attacks.fab import project_onto_hyperplane_in_box, sort_nonnegative
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
