@@ -113,9 +113,11 @@ def test_padding_by_name_and_reflection_are_left_alone() -> None:
     assert [type(m) for m in tune_conv_kernels(net)] == [nn.Conv2d, nn.Conv2d]
 
 
-def test_a_chosen_kernel_that_refuses_a_batch_hands_over_to_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("refusal", [RuntimeError, AttributeError], ids=["refused batch", "operator missing"])
+def test_a_chosen_kernel_that_refuses_hands_over_to_the_default(monkeypatch: pytest.MonkeyPatch,
+                                                                 refusal: type[Exception]) -> None:  # fmt: skip
     def refusing(*args: object) -> torch.Tensor:
-        raise RuntimeError("not at this batch size")
+        raise refusal("not here")
 
     monkeypatch.setattr(conv_kernels, "fastest_kernel", _alternative)
     monkeypatch.setitem(conv_kernels.FORWARD_KERNELS, "nnpack", refusing)

@@ -33,6 +33,9 @@ from torch.autograd.function import once_differentiable
 
 SWITCH_RATIO = 1.1
 TIMING_CALLS = 5  # interleaved calls per kernel when a layer chooses; the fastest call counts
+# What a kernel raises when it refuses: a configuration it does not take (RuntimeError), or an
+# operator this PyTorch build lacks (AttributeError from torch.ops, NotImplementedError)
+REFUSALS = (RuntimeError, AttributeError, NotImplementedError)
 
 Kernel = Callable[..., torch.Tensor]
 
@@ -80,14 +83,14 @@ INPUT_GRADIENT_KERNELS: dict[str, Kernel] = {"default": default_input_gradient, 
 def fastest_kernel(kernels: dict[str, Kernel], args: tuple[Any, ...]) -> str:
     """The name of the fastest of `kernels` on `args` (fastest of TIMING_CALLS interleaved
     calls each), "default" unless another is SWITCH_RATIO times faster; a kernel that
-    refuses the arguments (RuntimeError) is out."""
+    refuses the arguments (`REFUSALS`) is out."""
     best: dict[str, float] = {name: float("inf") for name in kernels}
     for _ in range(TIMING_CALLS):
         for name in list(best):
             start = time.perf_counter()
             try:
                 kernels[name](*args)
-            except RuntimeError:  # a configuration this kernel does not take
+            except REFUSALS:
                 if name == "default":
                     raise
                 del best[name]
@@ -145,7 +148,7 @@ class TunedConv2d(nn.Conv2d):
             name = self.kernel_choice[key] = fastest_kernel(kernels, (*tensors, self))
         try:
             return kernels[name](*tensors, self)
-        except RuntimeError:
+        except REFUSALS:
             if name == "default":
                 raise
             self.kernel_choice[key] = "default"  # refused at another batch size: the default from now on
