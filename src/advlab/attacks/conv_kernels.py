@@ -41,9 +41,10 @@ Kernel = Callable[..., torch.Tensor]
 
 
 def _row_major(weight: torch.Tensor) -> torch.Tensor:
-    """The weight (C', C, kh, kw) with row-major strides. A one-input-channel weight made
-    channels-last is still contiguous, but its strides send PyTorch's native kernels down
-    their channels-last path: 1.95 against 0.84 ms for LeNet's first layer's input gradient."""
+    """The weight (C', C, kh, kw) with row-major strides (a copy when C > 1). A
+    one-input-channel weight made channels-last is still contiguous, but its strides send
+    PyTorch's native kernels down their channels-last path: 1.95 against 0.84 ms for LeNet's
+    first layer's input gradient."""
     return weight.reshape(-1).view(weight.shape)
 
 
@@ -52,12 +53,14 @@ def default_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
-def nnpack_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, conv: nn.Conv2d) -> torch.Tensor:
+def nnpack_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, conv: TunedConv2d) -> torch.Tensor:
     """conv(x) by NNPACK (row-major tensors), returned channels-last like the default's output
     for the copy's channels-last weights, so that the next layer sees the layout it expects."""
     if not torch._nnpack_available():  # the first call also initialises NNPACK, which its kernel needs
         raise RuntimeError("NNPACK is not available in this PyTorch build")
-    out = torch.ops.aten._nnpack_spatial_convolution(x.contiguous(), _row_major(weight), bias, conv.padding, conv.stride)
+    out = torch.ops.aten._nnpack_spatial_convolution(
+        x.contiguous(), conv.row_major(weight), bias, conv.padding, conv.stride
+    )
     return out.contiguous(memory_format=torch.channels_last)
 
 
@@ -69,10 +72,10 @@ def default_input_gradient(grad_out: torch.Tensor, x: torch.Tensor, weight: torc
     )[0]  # fmt: skip
 
 
-def im2col_input_gradient(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+def im2col_input_gradient(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, conv: TunedConv2d) -> torch.Tensor:
     """d loss / d x by PyTorch's native CPU kernel: one GEMM W^T grad_out per image, then col2im."""
     return torch.ops.aten._slow_conv2d_backward(
-        grad_out, x, _row_major(weight), conv.kernel_size, conv.stride, conv.padding, [True, False, False]
+        grad_out, x, conv.row_major(weight), conv.kernel_size, conv.stride, conv.padding, [True, False, False]
     )[0]
 
 
@@ -125,6 +128,15 @@ class TunedConv2d(nn.Conv2d):
     `nn.Conv2d`. Made by `tune_conv_kernels`."""
 
     kernel_choice: dict[tuple[str, tuple[int, ...]], str]  # (stage, (batch octave, C, H, W)) -> kernel
+    _row_major_weight: tuple[tuple[int, int], torch.Tensor] | None  # ((storage, version), weight)
+
+    def row_major(self, weight: torch.Tensor) -> torch.Tensor:
+        """`weight` with row-major strides for the native kernels, copied once and reused
+        for every call until the weight changes (its storage or version)."""
+        key = (weight.data_ptr(), weight._version)
+        if self._row_major_weight is None or self._row_major_weight[0] != key:
+            self._row_major_weight = (key, _row_major(weight))
+        return self._row_major_weight[1]
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         weights_frozen = not weight.requires_grad and (bias is None or not bias.requires_grad)
@@ -176,5 +188,6 @@ def tune_conv_kernels(model: nn.Module) -> nn.Module:
         if _tunable(module):
             module.__class__ = TunedConv2d
             cast(TunedConv2d, module).kernel_choice = {}
+            cast(TunedConv2d, module)._row_major_weight = None
     model.requires_grad_(False)
     return model

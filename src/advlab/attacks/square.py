@@ -8,6 +8,7 @@ Needs image batches x (N, C, H, W); never asks the model for gradients (it only 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,24 +66,20 @@ def window_mask(corner: torch.Tensor, size: int, h: int, w: int) -> torch.Tensor
 WINDOW_TABLE_LIMIT = 1 << 22  # booleans: 28 x 28 needs at most 0.6 M, 32 x 32 at most 1 M
 
 
+@functools.cache
 def _line_windows(size: int, length: int, device: torch.device) -> torch.Tensor:
-    """(length - size + 1, length) bool: row c marks positions c .. c + size - 1."""
+    """(length - size + 1, length) bool: row c marks positions c .. c + size - 1 (cached)."""
     positions = torch.arange(length, device=device)
     corners = torch.arange(length - size + 1, device=device)[:, None]
     return (positions >= corners) & (positions < corners + size)
 
 
+@functools.cache
 def _all_windows(size: int, h: int, w: int, device: torch.device) -> torch.Tensor:
-    """(positions, h, w) bool: every size x size window of an h x w image, row-major by corner."""
-    key = (size, h, w, str(device))
-    table = _WINDOW_TABLES.get(key)
-    if table is None:
-        rows, cols = _line_windows(size, h, device), _line_windows(size, w, device)  # (n_h, h), (n_w, w)
-        table = _WINDOW_TABLES[key] = (rows[:, None, :, None] & cols[None, :, None, :]).reshape(-1, h, w)
-    return table
-
-
-_WINDOW_TABLES: dict[tuple[int, int, int, str], torch.Tensor] = {}
+    """(positions, h, w) bool: every size x size window of an h x w image, row-major by corner
+    (cached)."""
+    rows, cols = _line_windows(size, h, device), _line_windows(size, w, device)  # (n_h, h), (n_w, w)
+    return (rows[:, None, :, None] & cols[None, :, None, :]).reshape(-1, h, w)
 
 
 def _rectangle_bumps(rows: int, cols: int, device: torch.device) -> torch.Tensor:
